@@ -1,0 +1,565 @@
+"""The embedded default corpus: shopping listings, product reviews and general prose, generated here.
+
+`rexbert run` needs text on a fresh, offline machine, so the project writes its own: a deterministic
+generator that fills sentence templates from small vocabularies (all written for this module; the
+brands, towns and people are invented). It yields a few hundred documents in three sources:
+
+- ``listing``: a marketplace product page (title, attribute bullets, description) with brands, sizes,
+  units, colours and materials, in eight shopping categories;
+- ``review``: a customer review (star rating, headline, body) of such a product;
+- ``general``: history, science, local news, economy news, nature and everyday prose.
+
+Each document is a dict ``{"id", "text", "source", "domain", "category"}`` with ``domain`` either
+``"ecommerce"`` or ``"general"``. `classifier_examples` gives labelled examples for the curation
+e-commerce classifier; it mixes whole documents with short snippets and shopping-flavoured general
+text (economy news, errands) so the task is not separable by a single template.
+
+Every document draws its sentences from a pool larger than it uses, in shuffled order, with numbers and
+names re-drawn, so documents vary in length and wording and near-duplicate detection keeps them apart.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+SOURCES = ("listing", "review", "general")
+DOCS_PER_SOURCE = {"listing": 180, "review": 130, "general": 160}
+
+# ---------------------------------------------------------------------------------------------------
+# Shopping vocabulary
+# ---------------------------------------------------------------------------------------------------
+
+BRANDS = [
+    "Norvik", "Auralis", "Kestrelline", "BrightNest", "Tundra Peak", "Velora", "Quillon", "Marlowe Home",
+    "Zentrix", "Halden", "Copperleaf", "Solvane", "Ridgeback", "Lumio", "PureFold", "Oakhurst", "Vantor",
+    "Ember & Ash", "Fjordline", "Calyx", "Bramblewood", "Orbitek", "Sunmeadow", "Trailwise", "Corvale",
+]
+COLOURS = [
+    "black", "white", "navy blue", "charcoal grey", "forest green", "burgundy", "sand beige", "sky blue",
+    "coral", "matte black", "rose gold", "olive", "slate", "ivory", "mustard yellow", "teal", "graphite",
+]
+
+# category -> product nouns, materials, size strings, category-specific features and uses
+CATEGORIES: dict[str, dict[str, list[str]]] = {
+    "electronics": {
+        "products": ["wireless earbuds", "bluetooth speaker", "USB-C charger", "power bank",
+                     "mechanical keyboard", "gaming mouse", "1080p webcam", "smart watch", "HDMI cable",
+                     "portable SSD", "noise-cancelling headphones", "LED desk lamp"],
+        "materials": ["aluminium alloy", "ABS plastic", "tempered glass", "braided nylon", "silicone"],
+        "sizes": ["{n}mAh", "{w}W", "{gb}GB", "{tb}TB", "{ft} ft", "{m} m"],
+        "features": ["Bluetooth 5.3 pairing", "fast charging over USB-C", "up to {h} hours of battery life",
+                     "IPX{ip} water resistance", "a built-in microphone with echo cancellation",
+                     "plug-and-play setup on Windows, macOS and Linux", "a low-latency gaming mode",
+                     "an overcharge and short-circuit protection chip", "Wi-Fi 6 support",
+                     "a 2.4 GHz receiver stored in the base"],
+        "uses": ["video calls", "the daily commute", "gaming sessions", "travel", "the home office",
+                 "workouts at the gym"],
+    },
+    "kitchen": {
+        "products": ["frying pan", "chef's knife", "cutting board", "electric kettle",
+                     "food storage containers", "burr coffee grinder", "silicone baking mat",
+                     "cast iron skillet", "measuring cup set", "insulated water bottle", "dutch oven"],
+        "materials": ["stainless steel", "bamboo", "borosilicate glass", "cast iron", "BPA-free plastic",
+                      "ceramic", "food-grade silicone", "high-carbon steel"],
+        "sizes": ["{inch}-inch", "{qt} quart", "{oz} oz", "{ml} ml", "{l} L", "set of {pack}"],
+        "features": ["a non-stick ceramic coating", "a stay-cool handle", "dishwasher-safe parts",
+                     "an induction-ready base", "leak-proof lids", "an automatic shut-off",
+                     "double-wall vacuum insulation", "a full-tang forged blade", "oven-safe to {deg} F",
+                     "a juice groove around the edge"],
+        "uses": ["weeknight dinners", "meal prep", "baking", "the morning coffee", "camping trips",
+                 "school lunches"],
+    },
+    "apparel": {
+        "products": ["crew neck t-shirt", "running shoes", "rain jacket", "wool socks", "slim-fit jeans",
+                     "pullover hoodie", "yoga leggings", "baseball cap", "puffer vest", "linen shirt"],
+        "materials": ["100% cotton", "merino wool", "recycled polyester", "nylon", "cotton-spandex blend",
+                      "stretch denim", "brushed fleece", "organic linen"],
+        "sizes": ["size {letter}", "US {shoe}", "waist {waist} x length {length}", "pack of {pack}"],
+        "features": ["a relaxed fit", "moisture-wicking fabric", "a breathable mesh upper",
+                     "a packable hood", "flatlock seams", "a tagless neckline", "a cushioned midsole",
+                     "reinforced heel and toe", "two zippered hand pockets", "an adjustable strap closure"],
+        "uses": ["running", "everyday wear", "hiking", "the office", "lounging at home", "travel days"],
+    },
+    "home": {
+        "products": ["blackout curtains", "memory foam pillow", "throw blanket", "bath towel set",
+                     "shower caddy", "fabric storage bins", "area rug", "wall clock", "duvet cover",
+                     "bedside lamp"],
+        "materials": ["microfiber", "Turkish cotton", "memory foam", "jute", "rust-proof steel",
+                      "polyester velvet", "sherpa fleece", "oak veneer"],
+        "sizes": ["{w_in} x {h_in} inches", "queen size", "king size", "twin size", "set of {pack}",
+                  "{ft} x {ft2} ft"],
+        "features": ["a thermal insulated lining", "a machine-washable cover", "a non-slip backing",
+                     "silent sweep movement", "hidden corner ties", "a removable bamboo cover",
+                     "foldable sides", "an easy-hang rod pocket", "pre-washed softness"],
+        "uses": ["the bedroom", "the living room", "a guest room", "small apartments", "the nursery",
+                 "the bathroom"],
+    },
+    "outdoor": {
+        "products": ["camping tent", "sleeping bag", "hiking backpack", "yoga mat", "adjustable dumbbells",
+                     "trekking poles", "rechargeable headlamp", "hard-sided cooler", "hammock",
+                     "folding camp chair"],
+        "materials": ["ripstop nylon", "aluminium", "carbon fibre", "TPE foam", "polyester taffeta",
+                      "cast iron plates"],
+        "sizes": ["{person}-person", "{lb} lb", "{l}0 L", "{mm} mm thick", "{deg2} F comfort rating"],
+        "features": ["a rainfly with taped seams", "quick-lock adjustment", "a ventilated back panel",
+                     "{lm} lumens with a red night mode", "a compression stuff sack", "a hip belt with pockets",
+                     "an anti-slip textured surface", "ice retention for up to {days} days",
+                     "a carry bag included"],
+        "uses": ["weekend camping", "backpacking", "home workouts", "the beach", "festivals",
+                 "early morning trail runs"],
+    },
+    "beauty": {
+        "products": ["facial moisturizer", "mineral sunscreen", "sulfate-free shampoo", "ionic hair dryer",
+                     "electric toothbrush", "lip balm", "vitamin C serum", "body wash"],
+        "materials": ["hyaluronic acid", "zinc oxide", "shea butter", "aloe vera", "argan oil",
+                      "ceramide complex"],
+        "sizes": ["{oz} fl oz", "{ml} ml", "pack of {pack}", "SPF {spf}", "{w}00W"],
+        "features": ["a fragrance-free formula", "broad spectrum protection", "a two-minute smart timer",
+                     "three heat settings and a cool shot", "a lightweight non-greasy finish",
+                     "dermatologist-tested ingredients", "a pressure sensor", "a travel-friendly size"],
+        "uses": ["sensitive skin", "daily use", "dry hair", "the gym bag", "outdoor days", "the night routine"],
+    },
+    "toys": {
+        "products": ["building blocks set", "jigsaw puzzle", "remote control car", "plush bear",
+                     "strategy board game", "wooden train set", "magnetic tiles", "art supply kit"],
+        "materials": ["non-toxic ABS", "FSC-certified wood", "soft polyester plush", "recycled cardboard",
+                      "washable markers"],
+        "sizes": ["{pieces} pieces", "ages {age}+", "{inch}-inch", "{players} players"],
+        "features": ["rounded safety edges", "a rechargeable battery with {h} minutes of play",
+                     "a storage box with a lid", "illustrated step-by-step instructions",
+                     "2.4 GHz control for racing side by side", "a quick-start rule card"],
+        "uses": ["family game night", "birthday gifts", "rainy afternoons", "classroom play",
+                 "quiet time"],
+    },
+    "tools": {
+        "products": ["cordless drill", "precision screwdriver set", "tape measure", "work gloves",
+                     "LED flashlight", "socket wrench set", "stud finder", "laser level"],
+        "materials": ["chrome vanadium steel", "rubberised grip", "anodised aluminium", "nitrile coating",
+                      "impact-resistant polycarbonate"],
+        "sizes": ["{v}V", "{pieces}-piece", "{ft} ft", "size {letter}", "{lm} lumens"],
+        "features": ["a brushless motor", "a two-speed gearbox", "a magnetic bit holder",
+                     "a locking blade with fraction markings", "an LED work light", "a carrying case",
+                     "a self-levelling beam", "touchscreen-compatible fingertips"],
+        "uses": ["furniture assembly", "home repairs", "the garage", "electronics repair", "job sites"],
+    },
+}
+
+TITLE_TEMPLATES = [
+    "{brand} {product}, {size}, {colour}",
+    "{brand} {product} with {feature_short} - {size} - {colour}",
+    "{product_cap} by {brand} ({size}, {colour})",
+    "{brand} {adjective} {product} {size} | {material} | {colour}",
+    "{brand} {product} {size} {colour} - {adjective} {material} design",
+]
+ADJECTIVES = ["premium", "compact", "lightweight", "heavy-duty", "ergonomic", "classic", "ultra-slim",
+              "eco-friendly", "professional", "everyday", "foldable", "upgraded"]
+
+BULLET_TEMPLATES = [
+    "MATERIAL: made of {material} that holds up to {use}.",
+    "SPECS: {size}; see the chart in the images before ordering.",
+    "COLOUR: {colour}, finished to resist fading.",
+    "FEATURES: {feature}.",
+    "ALSO: {feature2}.",
+    "WHAT'S IN THE BOX: 1 x {product}, 1 x user manual{box_extra}.",
+    "WARRANTY: {years}-year limited warranty and friendly customer support from {brand}.",
+    "DIMENSIONS: {dim_a} x {dim_b} x {dim_c} cm; weight {grams} g.",
+    "GREAT GIFT: a thoughtful pick for {audience}.",
+    "EASY CARE: {care}.",
+]
+AUDIENCES = ["students", "new parents", "busy professionals", "outdoor lovers", "home cooks", "gamers",
+             "teens and adults", "anyone moving into a new home", "fitness beginners", "grandparents"]
+CARE = ["wipe clean with a damp cloth", "machine wash cold and tumble dry low", "hand wash only",
+        "rinse after each use and air dry", "do not bleach", "store in a cool dry place"]
+
+DESCRIPTION_SENTENCES = [
+    "The {brand} {product} is built for {use} and designed to last.",
+    "Crafted from {material}, it feels solid without adding bulk.",
+    "We added {feature} because our customers asked for it.",
+    "It comes in {colour} and {n_colours} other colours to match your style.",
+    "Whether you need it for {use} or {use2}, you can count on the {brand} {product}.",
+    "Compared with our previous model, the new version is {pct}% lighter and easier to carry.",
+    "Every unit is inspected before it leaves our warehouse.",
+    "Order now and it ships within {days} business days.",
+    "Pair it with other {brand} accessories for a matching set.",
+    "The {size} option is our best seller for {audience}.",
+    "Thanks to {feature2}, it works well straight out of the box.",
+    "If it is not the right fit, returns are free for {days2} days.",
+    "Designed in-house by the {brand} team and tested for months of everyday use.",
+    "Its {adjective} profile slips easily into a drawer, bag or cupboard.",
+    "Note: colours may look slightly different depending on your screen.",
+    "Buy two and save {pct2}% at checkout.",
+]
+
+# ---------------------------------------------------------------------------------------------------
+# Review vocabulary
+# ---------------------------------------------------------------------------------------------------
+
+ASPECTS = {
+    "electronics": ["battery life", "sound quality", "connection", "charging speed", "build quality"],
+    "kitchen": ["non-stick surface", "handle", "heat distribution", "lid", "blade"],
+    "apparel": ["fit", "fabric", "stitching", "sizing", "comfort"],
+    "home": ["softness", "colour", "thickness", "stitching", "size"],
+    "outdoor": ["weight", "main zipper", "waterproofing", "padding", "setup"],
+    "beauty": ["scent", "texture", "packaging", "finish", "brush head"],
+    "toys": ["piece quality", "instruction booklet", "durability", "battery", "box"],
+    "tools": ["grip", "torque", "case", "accuracy", "battery"],
+}
+REVIEW_OPENERS = [
+    "I bought this {product} for {use} and have used it for {weeks} weeks now.",
+    "Ordered the {colour} one after my old {product} broke.",
+    "Got this as a gift for my {relative}.",
+    "I was hesitant at first because of the price, but I went for it.",
+    "This is my second {product} from {brand}.",
+    "Picked this up during a sale.",
+    "Needed a {product} for {use} and this one had good ratings.",
+]
+REVIEW_POSITIVE = [
+    "The {aspect} is excellent, better than I expected.",
+    "Really happy with the {aspect}.",
+    "The {aspect} is solid and it feels like it will last.",
+    "Arrived {days} days early and well packed.",
+    "For the price you really can't beat it.",
+    "My {relative} loves it and uses it every day.",
+    "Setup took less than five minutes.",
+    "The {size} size was exactly right.",
+    "Looks even better in person, the {colour} is lovely.",
+    "Customer service answered my question the same day.",
+]
+REVIEW_NEGATIVE = [
+    "The {aspect} is disappointing.",
+    "After {weeks} weeks the {aspect} started to fail.",
+    "Runs small, I should have ordered one size up.",
+    "The box arrived dented and one part was missing.",
+    "Not worth the money in my opinion.",
+    "The {aspect} feels cheap compared to the photos.",
+    "The colour is more {colour2} than {colour} in real life.",
+    "Instructions were confusing and I had to look up a video.",
+    "I had to contact support twice before getting a replacement.",
+]
+REVIEW_CLOSERS_GOOD = ["Would definitely buy again.", "Highly recommend.", "Five stars from me.",
+                       "Already ordered a second one.", "Great value overall."]
+REVIEW_CLOSERS_MIXED = ["It does the job, nothing more.", "Okay for occasional use.",
+                        "Might work for someone with lower expectations.", "Three stars feels fair."]
+REVIEW_CLOSERS_BAD = ["Returning it.", "Would not recommend.", "Save your money.",
+                      "Very disappointed with this purchase."]
+REVIEW_HEADLINES = {
+    5: ["Love it!", "Exactly what I needed", "Best purchase this year", "Fantastic {product}"],
+    4: ["Very good, one small issue", "Solid {product}", "Happy overall", "Good value"],
+    3: ["It's okay", "Mixed feelings", "Average {product}", "Does the job"],
+    2: ["Not great", "Expected more from {brand}", "Some problems"],
+    1: ["Broke quickly", "Do not buy", "Waste of money"],
+}
+RELATIVES = ["wife", "husband", "son", "daughter", "mother", "dad", "roommate", "sister", "brother",
+             "grandmother"]
+
+# ---------------------------------------------------------------------------------------------------
+# General-domain vocabulary (invented places and people)
+# ---------------------------------------------------------------------------------------------------
+
+TOWNS = ["Aldermoor", "Bexley Ford", "Carran", "Dunmere", "Eastwick Hollow", "Fennmouth", "Glasbury",
+         "Harlow Cross", "Ivesmere", "Kelbrook", "Lanstow", "Marrick", "Northam Vale", "Oswin Bridge",
+         "Penhallow", "Redwater", "Stoke Amery", "Thornby"]
+RIVERS = ["the Tavish", "the Orrin", "the Caddel", "the Wenlow", "the Brume", "the Selk"]
+FIRST_NAMES = ["Ada", "Tomas", "Helena", "Marcus", "Ines", "Jonah", "Priya", "Edwin", "Lucia", "Owen",
+               "Margit", "Samuel", "Noor", "Felix", "Clara", "Rafael", "Wren", "Dmitri"]
+SURNAMES = ["Harrow", "Vance", "Okafor", "Lindqvist", "Morrow", "Castellan", "Pryce", "Abernathy",
+            "Fairweather", "Kowal", "Delacroix", "Ashdown", "Mbeki", "Thorne"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+SEASONS = ["spring", "summer", "autumn", "winter"]
+
+GENERAL_TOPICS: dict[str, list[str]] = {
+    "history": [
+        "In the {century} century, {town} grew up around a ford on {river}.",
+        "Farmers brought wool and grain to its weekly market, and a stone bridge replaced the ford in {year}.",
+        "The town charter, granted in {year2}, allowed the council to collect tolls on the bridge.",
+        "A fire in {year3} destroyed much of the old quarter, and the streets were rebuilt in brick.",
+        "Historians still argue about why the abbey near {town} was abandoned so suddenly.",
+        "Letters kept in the county archive describe a long dispute between the millers and the bishop.",
+        "When the railway arrived, the population of {town} doubled within {decades} decades.",
+        "{person} kept a diary of the flood year, recording the water rising to the church steps.",
+        "During the war, the grammar school was turned into a hospital for wounded soldiers.",
+        "The canal, dug by hand over {decades} decades, carried coal to the ironworks upstream.",
+        "Most of the medieval walls were pulled down, but the north gate survives.",
+        "A survey in {year4} counted {count} households, most of them tenants of a single estate.",
+        "The old guildhall now houses a small museum about the weavers who once lived there.",
+    ],
+    "science": [
+        "Plants capture light with chlorophyll and use its energy to turn water and carbon dioxide into sugar.",
+        "Oxygen is released as a by-product, which is why forests matter for the air we breathe.",
+        "Water evaporates from the oceans, condenses into clouds and falls again as rain or snow.",
+        "The crust of the Earth is broken into plates that move a few centimetres each year.",
+        "Where two plates collide, mountains rise and earthquakes become more frequent.",
+        "Sound is a pressure wave, and it travels about four times faster in water than in air.",
+        "A vaccine trains the immune system to recognise a pathogen without causing the disease.",
+        "Stars shine because nuclear fusion in their cores turns hydrogen into helium.",
+        "The researchers at {town} University measured the effect in {count} samples over {months} months.",
+        "Their results suggest that the mechanism is more common than earlier studies assumed.",
+        "Enzymes speed up chemical reactions by lowering the energy needed to start them.",
+        "Bees navigate using the position of the sun and a sense of polarised light.",
+        "Copper conducts electricity well because its outer electrons move freely through the metal.",
+        "Dr {person} cautioned that the sample was small and the findings need to be repeated.",
+    ],
+    "local_news": [
+        "{town} council voted on {weekday} to reopen the library on weekends.",
+        "The decision followed a petition signed by {count} residents.",
+        "Road works on the high street will continue until the end of {season}, officials said.",
+        "Police asked drivers to avoid the bridge over {river} while repairs are carried out.",
+        "The local football club won {score} on {weekday}, its third victory in a row.",
+        "{person}, who coached the youth team for {years} years, retired at the end of the season.",
+        "Heavy rain caused flooding in low-lying streets, and volunteers handed out sandbags.",
+        "A new bus route linking {town} with {town2} starts next month.",
+        "The primary school celebrated its {anniversary}th anniversary with a concert in the park.",
+        "Residents are invited to a public meeting about the plans in the town hall.",
+        "The mayor said the budget would protect services for older residents.",
+        "Firefighters were called to a barn blaze outside the village late on {weekday} night.",
+    ],
+    "economy_news": [
+        "Retail sales rose {pct}% in {season}, according to figures released on {weekday}.",
+        "Economists said higher prices for food and energy continued to squeeze household budgets.",
+        "The central bank kept interest rates unchanged at {rate}%.",
+        "Shares in the largest supermarket chain fell after it warned of weaker profits.",
+        "Unemployment in the region dropped to its lowest level in {years} years.",
+        "Analysts expect inflation to ease slowly as shipping costs return to normal.",
+        "Small businesses in {town} said online competition had changed how they operate.",
+        "The government plans to cut the tax on fuel for {months} months.",
+        "Exports of machinery grew strongly, helped by demand from neighbouring countries.",
+        "Consumer confidence improved for the {count2}th month in a row.",
+        "Online orders of clothing and electronics grew faster than sales in physical stores.",
+        "Customers returned more goods bought online this year, which raised costs for retailers.",
+        "{person}, chief economist at a city bank, said the figures were encouraging but fragile.",
+    ],
+    "nature": [
+        "In early {season}, the marshes along {river} fill with migrating geese.",
+        "Oak trees can live for several centuries and support hundreds of insect species.",
+        "Foxes have adapted well to towns, where they feed on scraps and nest under sheds.",
+        "The heath turns purple in late summer when the heather flowers.",
+        "Otters returned to {river} after the water quality improved.",
+        "Mushrooms are only the fruiting bodies of fungi that spread underground for metres.",
+        "A heron stood motionless in the shallows, waiting for a fish to come close.",
+        "Volunteers counted {count} species of butterfly on the downs this year.",
+        "Hedgerows act as corridors that let small animals move safely between woods.",
+        "The first frost usually arrives in {town} by the middle of {month}.",
+    ],
+    "everyday": [
+        "On {weekday} morning {person} walked the dog along {river} before work.",
+        "The bakery on the corner had sold out of rye bread again.",
+        "We spent the afternoon repainting the fence and arguing about the colour.",
+        "My neighbour brought over a basket of plums from her garden.",
+        "The train was {minutes} minutes late, so I read half a novel on the platform.",
+        "In the evening we cooked soup with the last of the vegetables and listened to the radio.",
+        "The children built a den out of blankets and refused to come down for dinner.",
+        "I finally fixed the squeaking door with a drop of oil.",
+        "It rained all day, so we played cards and drank far too much tea.",
+        "My grandmother still writes letters by hand and posts them every {weekday}.",
+        "After the errands in town we sat by the harbour and watched the boats come in.",
+        "The new café in {town} is always full on {weekday}s.",
+        "At the hardware shop I picked up a tape measure and a box of screws for the shelves.",
+        "She ordered a raincoat online, but it came in the wrong size, so she sent it back.",
+        "The old kettle finally gave up, and a new one was on the shopping list for {weekday}.",
+        "We compared prices at three shops before buying the children new school shoes.",
+    ],
+}
+DOMAIN_OF_SOURCE = {"listing": "ecommerce", "review": "ecommerce", "general": "general"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Slot filling
+# ---------------------------------------------------------------------------------------------------
+
+
+def _numbers(rng: random.Random) -> dict[str, object]:
+    """Fresh numbers and small facts for one document's templates."""
+    return {
+        "n": rng.choice([5000, 10000, 12000, 20000, 26800]), "w": rng.choice([1, 2, 3, 18, 30, 65, 100]),
+        "gb": rng.choice([64, 128, 256, 512]), "tb": rng.choice([1, 2, 4]), "ft": rng.choice([3, 4, 5, 6, 10, 25]),
+        "ft2": rng.choice([5, 7, 8]), "m": rng.choice([1, 2, 3]), "h": rng.choice([8, 12, 24, 30, 40, 60]),
+        "ip": rng.choice([4, 5, 7]), "inch": rng.choice([8, 10, 12, 18, 24]), "qt": rng.choice([1, 2, 5, 6]),
+        "oz": rng.choice([2, 4, 8, 12, 16, 24, 32]), "ml": rng.choice([30, 50, 250, 500, 750]),
+        "l": rng.choice([1, 2, 3, 4, 5]), "pack": rng.choice([2, 3, 4, 6, 10, 12]),
+        "deg": rng.choice([400, 450, 500]), "deg2": rng.choice([20, 30, 40]),
+        "letter": rng.choice(["XS", "S", "M", "L", "XL", "XXL"]), "shoe": rng.choice(range(6, 14)),
+        "waist": rng.choice(range(28, 40, 2)), "length": rng.choice([30, 32, 34]),
+        "w_in": rng.choice([42, 52, 60]), "h_in": rng.choice([63, 84, 95]), "person": rng.choice([1, 2, 4, 6]),
+        "lb": rng.choice([5, 10, 25, 52]), "mm": rng.choice([4, 6, 8, 10]), "lm": rng.choice([300, 600, 1200]),
+        "days": rng.choice([2, 3, 4, 5]), "days2": rng.choice([30, 60, 90]), "spf": rng.choice([30, 50]),
+        "pieces": rng.choice([24, 100, 250, 500, 1000]), "age": rng.choice([3, 5, 8, 12]),
+        "players": rng.choice(["2-4", "2-6", "1-5"]), "v": rng.choice([12, 18, 20]),
+        "years": rng.choice([1, 2, 3, 5]), "grams": rng.choice(range(80, 2400, 35)),
+        "dim_a": rng.choice(range(5, 60)), "dim_b": rng.choice(range(5, 40)), "dim_c": rng.choice(range(2, 20)),
+        "pct": rng.choice(range(8, 40)), "pct2": rng.choice([5, 10, 15, 20]), "n_colours": rng.choice(range(2, 9)),
+        "weeks": rng.choice(range(1, 20)),
+        "box_extra": rng.choice(["", ", 1 x charging cable", ", 1 x carry pouch", ", 2 x spare parts"]),
+    }
+
+
+def _general_slots(rng: random.Random) -> dict[str, object]:
+    """Names, places, dates and counts for general-domain templates."""
+    town, town2 = rng.sample(TOWNS, 2)
+    return {
+        "town": town, "town2": town2, "river": rng.choice(RIVERS),
+        "person": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
+        "century": rng.choice(["twelfth", "thirteenth", "fifteenth", "seventeenth", "eighteenth"]),
+        "year": rng.randint(1180, 1500), "year2": rng.randint(1200, 1600), "year3": rng.randint(1600, 1800),
+        "year4": rng.randint(1700, 1900), "decades": rng.randint(2, 5), "count": rng.randint(12, 4000),
+        "count2": rng.randint(3, 9), "months": rng.randint(3, 18), "weekday": rng.choice(WEEKDAYS),
+        "season": rng.choice(SEASONS), "score": f"{rng.randint(1, 5)}-{rng.randint(0, 2)}",
+        "years": rng.randint(4, 30), "anniversary": rng.choice([50, 75, 100, 125, 150]),
+        "pct": round(rng.uniform(0.2, 4.5), 1), "rate": round(rng.uniform(0.5, 5.5), 2),
+        "month": rng.choice(["October", "November", "December"]), "minutes": rng.choice([10, 20, 35, 50]),
+    }
+
+
+def _product(rng: random.Random, category: str) -> dict[str, object]:
+    """One invented product: the slots a listing and its reviews share."""
+    vocab = CATEGORIES[category]
+    slots = _numbers(rng)
+    product = rng.choice(vocab["products"])
+    feature, feature2 = (f.format(**slots) for f in rng.sample(vocab["features"], 2))
+    use, use2 = rng.sample(vocab["uses"], 2)
+    slots.update(
+        category=category, brand=rng.choice(BRANDS), product=product, product_cap=product[0].upper() + product[1:],
+        material=rng.choice(vocab["materials"]), size=rng.choice(vocab["sizes"]).format(**slots),
+        colour=rng.choice(COLOURS), feature=feature, feature2=feature2,
+        feature_short=" ".join(feature.split()[:4]).rstrip(","), use=use, use2=use2,
+        adjective=rng.choice(ADJECTIVES), audience=rng.choice(AUDIENCES), care=rng.choice(CARE),
+    )
+    return slots
+
+
+def _fill(rng: random.Random, templates: list[str], k: int, slots: dict[str, object]) -> list[str]:
+    """`k` distinct templates in random order, filled from `slots`."""
+    return [t.format(**slots) for t in rng.sample(templates, min(k, len(templates)))]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Documents
+# ---------------------------------------------------------------------------------------------------
+
+
+def make_listing(rng: random.Random) -> tuple[str, str]:
+    """A product page: title, 3-7 bullets, a 3-9 sentence description. Returns (text, category)."""
+    slots = _product(rng, rng.choice(list(CATEGORIES)))
+    title = rng.choice(TITLE_TEMPLATES).format(**slots)
+    bullets = _fill(rng, BULLET_TEMPLATES, rng.randint(3, 7), slots)
+    description = _fill(rng, DESCRIPTION_SENTENCES, rng.randint(3, 9), slots)
+    header = rng.choice(["About this item", "Product details", "Key features", "Highlights"])
+    lines = [title, "", f"{header}:"] + [f"- {b}" for b in bullets] + ["", " ".join(description)]
+    return "\n".join(lines), str(slots["category"])
+
+
+def make_review(rng: random.Random) -> tuple[str, str]:
+    """A customer review with a 1-5 star rating whose sentiment mix follows the rating."""
+    category = rng.choice(list(CATEGORIES))
+    slots = _product(rng, category)
+    stars = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 3, 4])[0]
+    n_good = {5: 4, 4: 3, 3: 2, 2: 1, 1: 0}[stars] + rng.randint(0, 3)
+    n_bad = {5: 0, 4: 1, 3: 2, 2: 3, 1: 4}[stars] + rng.randint(0, 2) * (stars < 5)
+    aspects = ASPECTS[category]
+    slots.update(relative=rng.choice(RELATIVES), colour2=rng.choice(COLOURS))
+
+    def sentences(pool: list[str], k: int) -> list[str]:
+        return [s.format(aspect=rng.choice(aspects), **slots) for s in rng.sample(pool, min(k, len(pool)))]
+
+    body = sentences(REVIEW_OPENERS, 1) + sentences(REVIEW_POSITIVE, n_good) + sentences(REVIEW_NEGATIVE, n_bad)
+    rng.shuffle(body[1:])
+    closers = REVIEW_CLOSERS_GOOD if stars >= 4 else REVIEW_CLOSERS_MIXED if stars == 3 else REVIEW_CLOSERS_BAD
+    body.append(rng.choice(closers))
+    headline = rng.choice(REVIEW_HEADLINES[stars]).format(**slots)
+    meta = rng.choice(["Verified Purchase", f"Colour: {slots['colour']} | Verified Purchase",
+                       f"Size: {slots['size']}", ""])
+    text = f"{stars}.0 out of 5 stars {headline}\n{meta}\n{' '.join(body)}".replace("\n\n", "\n")
+    return text, category
+
+
+def make_general(rng: random.Random, topic: str | None = None) -> tuple[str, str]:
+    """One to three paragraphs on a general topic. Returns (text, topic)."""
+    topic = topic or rng.choice(list(GENERAL_TOPICS))
+    pool = GENERAL_TOPICS[topic]
+    slots = _general_slots(rng)
+    sentences = _fill(rng, pool, rng.randint(5, len(pool) - 2), slots)
+    n_par = rng.randint(1, 3)
+    cut = sorted(rng.sample(range(1, len(sentences)), min(n_par - 1, len(sentences) - 1)))
+    paragraphs = [" ".join(sentences[a:b]) for a, b in zip([0] + cut, cut + [len(sentences)])]
+    return "\n\n".join(paragraphs), topic
+
+
+MAKERS = {"listing": make_listing, "review": make_review, "general": make_general}
+
+
+def sample_documents(seed: int = 0, docs_per_source: dict[str, int] | None = None) -> list[dict]:
+    """The embedded corpus: a few hundred documents, identical for the same seed.
+
+    Returns dicts with keys ``id`` (e.g. ``"listing-00042"``), ``text``, ``source`` (listing/review/
+    general), ``domain`` (ecommerce/general) and ``category`` (shopping category or general topic).
+    """
+    counts = docs_per_source or DOCS_PER_SOURCE
+    rng = random.Random(seed)
+    documents = []
+    for source in SOURCES:
+        for index in range(counts.get(source, 0)):
+            text, category = MAKERS[source](rng)
+            documents.append({"id": f"{source}-{index:05d}", "text": text, "source": source,
+                              "domain": DOMAIN_OF_SOURCE[source], "category": category})
+    return documents
+
+
+def write_sample_corpus(out_dir: str | Path, seed: int = 0) -> list[Path]:
+    """Write `sample_documents(seed)` as one jsonl file per source (``<source>.jsonl``); returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    documents = sample_documents(seed)
+    paths = []
+    for source in SOURCES:
+        path = out_dir / f"{source}.jsonl"
+        _write_jsonl(path, [d for d in documents if d["source"] == source])
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------------
+# Labelled examples for the e-commerce classifier
+# ---------------------------------------------------------------------------------------------------
+
+
+def _snippet(rng: random.Random, text: str) -> str:
+    """A short piece of a document: one to three of its sentences or lines."""
+    pieces = [p.strip() for p in text.replace("\n", ". ").split(". ") if len(p.split()) >= 3]
+    start = rng.randrange(len(pieces))
+    return ". ".join(pieces[start:start + rng.randint(1, 3)])
+
+
+def classifier_examples(seed: int = 1, n_per_label: int = 300) -> list[dict]:
+    """Labelled examples ``{"text", "label"}`` with label ``"ecommerce"`` or ``"general"``.
+
+    Half of each label are whole documents, half short snippets (a title, a bullet, one review line,
+    one news sentence), and a third of the general side is economy news and everyday errands, whose
+    vocabulary (prices, sales, shops) overlaps with shopping text. Uses a different seed than the corpus
+    by default so a classifier is not scored on the documents it will filter.
+    """
+    rng = random.Random(seed)
+    examples = []
+    for i in range(n_per_label):
+        text = (make_listing if i % 2 else make_review)(rng)[0]
+        examples.append({"text": text if i % 4 < 2 else _snippet(rng, text), "label": "ecommerce"})
+    hard_topics = ["economy_news", "everyday"]
+    for i in range(n_per_label):
+        text = make_general(rng, rng.choice(hard_topics) if i % 3 == 0 else None)[0]
+        examples.append({"text": text if i % 4 < 2 else _snippet(rng, text), "label": "general"})
+    rng.shuffle(examples)
+    return examples
+
+
+def write_classifier_examples(path: str | Path, seed: int = 1, n_per_label: int = 300) -> Path:
+    """Write `classifier_examples` as jsonl (``{"text", "label"}`` per line); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(path, classifier_examples(seed, n_per_label))
+    return path
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
