@@ -20,9 +20,12 @@ names re-drawn, so documents vary in length and wording and near-duplicate detec
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from pathlib import Path
+
+import pandas as pd
 
 SOURCES = ("listing", "review", "general")
 DOCS_PER_SOURCE = {"listing": 180, "review": 130, "general": 160}
@@ -411,11 +414,11 @@ def _general_slots(rng: random.Random) -> dict[str, object]:
     }
 
 
-def _product(rng: random.Random, category: str) -> dict[str, object]:
-    """One invented product: the slots a listing and its reviews share."""
+def _product(rng: random.Random, category: str, product: str | None = None) -> dict[str, object]:
+    """One invented product (of kind `product` if given): the slots a listing and its reviews share."""
     vocab = CATEGORIES[category]
     slots = _numbers(rng)
-    product = rng.choice(vocab["products"])
+    product = product or rng.choice(vocab["products"])
     feature, feature2 = (f.format(**slots) for f in rng.sample(vocab["features"], 2))
     use, use2 = rng.sample(vocab["uses"], 2)
     slots.update(
@@ -438,12 +441,20 @@ def _fill(rng: random.Random, templates: list[str], k: int, slots: dict[str, obj
 # ---------------------------------------------------------------------------------------------------
 
 
-def make_listing(rng: random.Random) -> tuple[str, str]:
-    """A product page: title, 3-7 bullets, a 3-9 sentence description. Returns (text, category)."""
-    slots = _product(rng, rng.choice(list(CATEGORIES)))
+def _listing_parts(
+    rng: random.Random, category: str | None = None, product: str | None = None
+) -> tuple[dict, str, list[str], list[str]]:
+    """One product's slots, title, 3-7 attribute bullets and 3-9 description sentences."""
+    slots = _product(rng, category or rng.choice(list(CATEGORIES)), product)
     title = rng.choice(TITLE_TEMPLATES).format(**slots)
     bullets = _fill(rng, BULLET_TEMPLATES, rng.randint(3, 7), slots)
     description = _fill(rng, DESCRIPTION_SENTENCES, rng.randint(3, 9), slots)
+    return slots, title, bullets, description
+
+
+def make_listing(rng: random.Random) -> tuple[str, str]:
+    """A product page: title, attribute bullets and a description. Returns (text, category)."""
+    slots, title, bullets, description = _listing_parts(rng)
     header = rng.choice(["About this item", "Product details", "Key features", "Highlights"])
     lines = [title, "", f"{header}:"] + [f"- {b}" for b in bullets] + ["", " ".join(description)]
     return "\n".join(lines), str(slots["category"])
@@ -557,6 +568,124 @@ def write_classifier_examples(path: str | Path, seed: int = 1, n_per_label: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_jsonl(path, classifier_examples(seed, n_per_label))
     return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# Evaluation sets in the real benchmark formats (for the offline default run)
+# ---------------------------------------------------------------------------------------------------
+
+QUERY_TEMPLATES = ["{brand} {product}", "{product} {colour}", "{product} {size}", "{material} {product}",
+                   "{adjective} {product} for {use}", "{colour} {product} {brand}"]
+
+
+def _esci_group(rng: random.Random, query_index: int) -> tuple[str, list[tuple[dict, str]]]:
+    """One query and its judged products: the queried product (E), the same kind of product from
+    other brands (S), other products of the category (C) and products of other categories (I)."""
+    category = rng.choice(list(CATEGORIES))
+    anchor = _listing_parts(rng, category)
+    query = rng.choice(QUERY_TEMPLATES).format(**anchor[0]).lower()
+    judged = [(anchor, "E")]
+    judged += [(_listing_parts(rng, category, str(anchor[0]["product"])), "S") for _ in range(rng.randint(1, 2))]
+    others = [p for p in CATEGORIES[category]["products"] if p != anchor[0]["product"]]
+    judged += [(_listing_parts(rng, category, rng.choice(others)), "C") for _ in range(rng.randint(1, 2))]
+    other_categories = [c for c in CATEGORIES if c != category]
+    judged += [(_listing_parts(rng, rng.choice(other_categories)), "I") for _ in range(rng.randint(2, 3))]
+    rows = []
+    for number, ((slots, title, bullets, description), label) in enumerate(judged):
+        product = {"product_id": f"SP{query_index:03d}{number:02d}", "product_title": title,
+                   "product_description": " ".join(description), "product_bullet_point": "\n".join(bullets),
+                   "product_brand": slots["brand"], "product_color": slots["colour"], "product_locale": "us"}
+        rows.append((product, label))
+    return query, rows
+
+
+def sample_esci(seed: int = 2, n_queries: int = 60, test_fraction: float = 0.3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(examples, products) in the official ESCI schema, labels by construction, split by query."""
+    rng = random.Random(seed)
+    examples, products = [], []
+    for query_index in range(n_queries):
+        query, judged = _esci_group(rng, query_index)
+        split = "test" if query_index < n_queries * test_fraction else "train"
+        for product, label in judged:
+            products.append(product)
+            examples.append({"example_id": len(examples), "query": query, "query_id": query_index,
+                             "product_id": product["product_id"], "product_locale": "us", "esci_label": label,
+                             "small_version": 1, "large_version": 1, "split": split})
+    return pd.DataFrame(examples), pd.DataFrame(products)
+
+
+NER_TEMPLATES = [
+    "[Brand] [Product] , [Size] , [Colour]",
+    "The [Brand] [Product] comes in [Colour] and is made of [Material] .",
+    "[Product] by [Brand] in [Size] with [Feature]",
+    "New [Brand] [Product] - [Material] - [Colour] - [Size]",
+    "Looking for a [Colour] [Product] ? This one from [Brand] has [Feature] .",
+]
+NER_TYPES = {"Brand": "Brand", "Product": "Product", "Size": "Attribute", "Colour": "Attribute",
+             "Material": "Attribute", "Feature": "Component"}
+
+
+def sample_ner(seed: int = 3, n_sentences: int = 300) -> list[dict]:
+    """Span-annotated shopping sentences ``{"sentences", "spans": [{start, end, type, term}]}`` with
+    the entity types Product, Brand, Attribute and Component (whitespace-separated punctuation)."""
+    rng = random.Random(seed)
+    records = []
+    for _ in range(n_sentences):
+        slots = _product(rng, rng.choice(list(CATEGORIES)))
+        text, spans = "", []
+        for piece in rng.choice(NER_TEMPLATES).split():
+            if text:
+                text += " "
+            if piece.startswith("["):
+                name = piece.strip("[]")
+                value = str(slots[name.lower()])
+                spans.append({"start": len(text), "end": len(text) + len(value), "type": NER_TYPES[name],
+                              "term": value})
+                text += value
+            else:
+                text += piece
+        records.append({"sentences": text, "spans": spans})
+    return records
+
+
+def sample_sentiment(seed: int = 4, n_train: int = 240, n_dev: int = 120) -> tuple[list[dict], list[dict]]:
+    """(train, dev) review sentences labelled 1 (positive) / 0 (negative), SST-2 style."""
+    rng = random.Random(seed)
+    pools = {1: REVIEW_POSITIVE + REVIEW_CLOSERS_GOOD, 0: REVIEW_NEGATIVE + REVIEW_CLOSERS_BAD}
+    rows = []
+    for index in range(n_train + n_dev):
+        label = index % 2
+        category = rng.choice(list(CATEGORIES))
+        slots = _product(rng, category)
+        slots.update(relative=rng.choice(RELATIVES), colour2=rng.choice(COLOURS))
+        sentence = rng.choice(pools[label]).format(aspect=rng.choice(ASPECTS[category]), **slots)
+        rows.append({"sentence": sentence.lower(), "label": label})
+    rng.shuffle(rows)
+    return rows[:n_train], rows[n_train:]
+
+
+def write_sample_eval_data(out_dir: str | Path) -> dict[str, Path]:
+    """Write the embedded evaluation sets in the formats the eval loaders read.
+
+    Returns paths keyed ``esci_examples``, ``esci_products`` (official ESCI parquet pair),
+    ``glue`` (a folder with ``SST-2/train.tsv`` and ``dev.tsv`` built from review sentences: an
+    SST-2-format sentiment task, not GLUE data) and ``ner`` (span jsonl).
+    """
+    out_dir = Path(out_dir)
+    (out_dir / "esci").mkdir(parents=True, exist_ok=True)
+    examples, products = sample_esci()
+    paths = {"esci_examples": out_dir / "esci" / "examples.parquet",
+             "esci_products": out_dir / "esci" / "products.parquet",
+             "glue": out_dir / "glue", "ner": out_dir / "ner" / "ner.jsonl"}
+    examples.to_parquet(paths["esci_examples"], index=False)
+    products.to_parquet(paths["esci_products"], index=False)
+    (paths["glue"] / "SST-2").mkdir(parents=True, exist_ok=True)
+    for split, rows in zip(("train", "dev"), sample_sentiment()):
+        pd.DataFrame(rows).to_csv(paths["glue"] / "SST-2" / f"{split}.tsv", sep="\t", index=False,
+                                  quoting=csv.QUOTE_NONE)
+    paths["ner"].parent.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(paths["ner"], sample_ner())
+    return paths
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:

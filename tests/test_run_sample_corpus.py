@@ -62,3 +62,25 @@ def test_classifier_examples_are_balanced_learnable_and_not_the_corpus():
     accuracy = (model.predict(vectorizer.transform([e["text"] for e in test])) ==
                 [e["label"] for e in test]).mean()
     assert accuracy > 0.85  # a bag of words learns the labels: they follow the text, not noise
+
+
+def test_eval_sets_follow_the_benchmark_formats(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from curation.sample_corpus import write_sample_eval_data
+
+    paths = write_sample_eval_data(tmp_path)
+    examples, products = pd.read_parquet(paths["esci_examples"]), pd.read_parquet(paths["esci_products"])
+    assert {"query", "query_id", "product_id", "esci_label", "split"} <= set(examples.columns)
+    assert set(examples["product_id"]) <= set(products["product_id"])
+    assert set(examples["esci_label"]) == {"E", "S", "C", "I"}
+    train_queries = set(examples.loc[examples.split == "train", "query_id"])
+    assert train_queries and not train_queries & set(examples.loc[examples.split == "test", "query_id"])
+    for line in paths["ner"].read_text().splitlines():
+        record = json.loads(line)
+        for span in record["spans"]:
+            assert record["sentences"][span["start"]:span["end"]] == span["term"]
+    dev = pd.read_csv(paths["glue"] / "SST-2" / "dev.tsv", sep="\t")
+    assert list(dev.columns) == ["sentence", "label"] and set(dev["label"]) == {0, 1}
