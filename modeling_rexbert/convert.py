@@ -1,0 +1,245 @@
+"""Convert checkpoint directories between ModernBERT (`model_type: modernbert`) and RexBERT.
+
+Both architectures use the same state-dict names, so a conversion loads the weights into the
+target family's class for the checkpoint's head (read from `architectures`: masked LM, sequence
+or token classification, QA, multiple choice, or the bare encoder) and saves it again:
+
+- to RexBERT: `config.json` gets `model_type: rexbert`, `RexBert*` architectures and an `auto_map`
+  for every Auto class, and the remote-code files are written next to it, so the directory loads
+  with `trust_remote_code=True` where this package is not installed.
+- to ModernBERT: `model_type: modernbert`, `ModernBert*` architectures, no `auto_map` and no
+  remote-code files; transformers loads the result with its own ModernBERT classes.
+
+Weights are read from safetensors and written as safetensors. A directory that only has
+`pytorch_model.bin` is converted only with `allow_pickle=True` (`--allow-pickle`), which loads it
+with `torch.load(weights_only=True)`. Loading goes through `from_pretrained(output_loading_info=True)`
+and any missing, unexpected or mismatched tensor is an error, so a conversion never hands back
+randomly initialised weights. The checkpoint's dtype is kept. Every other top-level file of the
+source (tokenizer files, README, sentence-transformers configs, ...) is copied; sub-folders and
+Python files are not (they are listed in the log).
+
+Command line (the direction defaults to the other family than the source's):
+
+    rexbert convert SRC DST [--to {rexbert,modernbert}] [--allow-pickle] [--overwrite]
+
+SRC may also be a Hub repo id, which is downloaded first (safetensors only unless --allow-pickle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import transformers
+
+logger = logging.getLogger(__name__)
+
+FAMILIES = {"rexbert": "RexBert", "modernbert": "ModernBert"}
+"""model_type -> class-name prefix."""
+
+WEIGHT_SUFFIXES = (".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json", ".pt", ".pth", ".ckpt")
+HUB_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+AUTO_CLASSES = {
+    "AutoModel": "RexBertModel",
+    "AutoModelForMaskedLM": "RexBertForMaskedLM",
+    "AutoModelForSequenceClassification": "RexBertForSequenceClassification",
+    "AutoModelForTokenClassification": "RexBertForTokenClassification",
+    "AutoModelForQuestionAnswering": "RexBertForQuestionAnswering",
+    "AutoModelForMultipleChoice": "RexBertForMultipleChoice",
+}
+"""Auto class -> RexBERT class, all written into a converted checkpoint's `auto_map`."""
+
+
+def _family_classes(model_type: str) -> tuple[type, Any]:
+    """(config class, namespace holding the model classes) of a family."""
+    if model_type == "rexbert":
+        import modeling_rexbert
+
+        return modeling_rexbert.RexBertConfig, modeling_rexbert
+    return transformers.ModernBertConfig, transformers
+
+
+def _read_config(src: Path) -> dict[str, Any]:
+    config_path = src / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{src} has no config.json; is it a model checkpoint directory?")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("model_type") not in FAMILIES:
+        raise ValueError(
+            f"{config_path} has model_type={config.get('model_type')!r}; only {sorted(FAMILIES)} checkpoints convert"
+        )
+    return config
+
+
+def _check_weights(src: Path, allow_pickle: bool) -> bool:
+    """Whether to load safetensors (True) or a pickled `.bin` (False, only when allowed)."""
+    if any(src.glob("*.safetensors")):
+        return True
+    pickled = sorted(p.name for p in src.glob("pytorch_model*.bin"))
+    if pickled and allow_pickle:
+        return False
+    if pickled:
+        raise ValueError(
+            f"{src} has only pickled weights ({', '.join(pickled)}); pass --allow-pickle (allow_pickle=True) to "
+            "load them with torch.load(weights_only=True) if you trust the source"
+        )
+    raise FileNotFoundError(f"{src} has a config.json but no weights (*.safetensors or pytorch_model.bin)")
+
+
+def _target_class_name(architecture: str, source_type: str, target_type: str) -> str:
+    """`ModernBertForMaskedLM` -> `RexBertForMaskedLM` and back."""
+    source_prefix, target_prefix = FAMILIES[source_type], FAMILIES[target_type]
+    if not architecture.startswith(source_prefix):
+        raise ValueError(f"architecture {architecture!r} is not a {source_prefix} class")
+    return target_prefix + architecture[len(source_prefix):]
+
+
+def _load_as(src: Path, source_config: dict[str, Any], target_type: str, use_safetensors: bool):
+    """Load the checkpoint into the target family's class for its head, checking every tensor."""
+    config_class, classes = _family_classes(target_type)
+    architectures = source_config.get("architectures") or [FAMILIES[source_config["model_type"]] + "Model"]
+    class_name = _target_class_name(architectures[0], source_config["model_type"], target_type)
+    model_class = getattr(classes, class_name, None)
+    if model_class is None:
+        raise ValueError(f"no {class_name} to load the {architectures[0]} checkpoint into")
+    fields = {k: v for k, v in source_config.items() if k not in ("model_type", "architectures", "auto_map")}
+    config = config_class.from_dict(fields)
+    model, info = model_class.from_pretrained(
+        src, config=config, dtype="auto", use_safetensors=use_safetensors, weights_only=True,
+        output_loading_info=True,
+    )
+    problems = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+    if problems:
+        raise ValueError(f"{src} does not fit {class_name}: {problems}")
+    return model
+
+
+def _resolve_source(src: str | Path, allow_pickle: bool) -> Path:
+    """A local directory, or a Hub repo id downloaded to the cache (weights as safetensors only
+    unless pickles are allowed)."""
+    path = Path(src)
+    if path.is_dir():
+        return path
+    if not HUB_REPO_ID.match(str(src)):
+        raise FileNotFoundError(f"{src} is not a directory")
+    from huggingface_hub import snapshot_download
+
+    ignore = None if allow_pickle else ["*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl"]
+    try:
+        return Path(snapshot_download(str(src), ignore_patterns=ignore))
+    except Exception as error:  # offline, missing repo, no access: all reported the same way
+        raise FileNotFoundError(f"{src} is not a directory and could not be downloaded from the Hub: {error}") from error
+
+
+def _prepare_destination(src: Path, dst: Path, overwrite: bool) -> None:
+    if dst.resolve() == src.resolve():
+        raise ValueError("the destination must differ from the source directory")
+    if dst.exists() and any(dst.iterdir()) and not overwrite:
+        raise FileExistsError(f"{dst} exists and is not empty; pass --overwrite (overwrite=True) to write into it")
+    dst.mkdir(parents=True, exist_ok=True)
+
+
+def _copy_other_files(src: Path, dst: Path) -> list[str]:
+    """Copy the top-level files other than config, weights and Python code; return their names.
+    Code is left out because it is remote code of the source family: `save_pretrained` writes the
+    target's own (RexBERT) or none (ModernBERT)."""
+    copied, skipped = [], []
+    for entry in sorted(src.iterdir()):
+        if entry.is_dir() or entry.suffix == ".py":
+            skipped.append(entry.name + ("/" if entry.is_dir() else ""))
+        elif entry.name != "config.json" and not entry.name.endswith(WEIGHT_SUFFIXES):
+            shutil.copy2(entry, dst / entry.name)
+            copied.append(entry.name)
+    if skipped:
+        logger.info("not copied: %s", ", ".join(skipped))
+    return copied
+
+
+def _write_full_auto_map(dst: Path) -> None:
+    """List every RexBERT Auto class in `auto_map`, so a converted masked-LM checkpoint can be
+    fine-tuned with, e.g., AutoModelForSequenceClassification and trust_remote_code=True."""
+    import modeling_rexbert
+
+    config_path = dst / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    auto_map = dict(config.get("auto_map") or {})
+    module = modeling_rexbert.RexBertModel.__module__.rsplit(".", 1)[-1]
+    for auto_class, class_name in AUTO_CLASSES.items():
+        auto_map.setdefault(auto_class, f"{module}.{class_name}")
+    config["auto_map"] = auto_map
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def convert(
+    src_dir: str | Path,
+    dst_dir: str | Path,
+    to: str | None = None,
+    *,
+    allow_pickle: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Convert the checkpoint in `src_dir` to the family `to` ("rexbert" or "modernbert"; None: the
+    other family than the source's) and write it to `dst_dir`, which is returned."""
+    src = _resolve_source(src_dir, allow_pickle)
+    dst = Path(dst_dir)
+    source_config = _read_config(src)
+    source_type = source_config["model_type"]
+    target_type = to or next(family for family in FAMILIES if family != source_type)
+    if target_type not in FAMILIES:
+        raise ValueError(f"cannot convert to {target_type!r}; choose one of {sorted(FAMILIES)}")
+    if target_type == source_type:
+        raise ValueError(f"{src} is already a {source_type} checkpoint")
+    use_safetensors = _check_weights(src, allow_pickle)
+    _prepare_destination(src, dst, overwrite)
+    model = _load_as(src, source_config, target_type, use_safetensors)
+    copied = _copy_other_files(src, dst)
+    model.save_pretrained(dst)
+    if target_type == "rexbert":
+        _write_full_auto_map(dst)
+    logger.info("converted %s (%s) -> %s (%s); also copied %s", src, source_type, dst, target_type, copied or "nothing")
+    return dst
+
+
+def modernbert_to_rexbert(src_dir: str | Path, dst_dir: str | Path, **options: bool) -> Path:
+    """Convert a ModernBERT checkpoint directory (or Hub repo id) into a RexBERT one."""
+    return convert(src_dir, dst_dir, "rexbert", **options)
+
+
+def rexbert_to_modernbert(src_dir: str | Path, dst_dir: str | Path, **options: bool) -> Path:
+    """Convert a RexBERT checkpoint directory into one transformers' ModernBERT classes load."""
+    return convert(src_dir, dst_dir, "modernbert", **options)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `rexbert convert`."""
+    parser.description = "Convert a checkpoint directory between ModernBERT and RexBERT (same weights)."
+    parser.add_argument("src", help="source checkpoint directory (or Hub repo id)")
+    parser.add_argument("dst", help="output directory")
+    parser.add_argument(
+        "--to", choices=sorted(FAMILIES), default=None, help="target family (default: the other one than the source's)"
+    )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept pytorch_model.bin weights (loaded with torch.load(weights_only=True)); only for trusted sources",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output directory")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `rexbert convert`; errors are printed as one line and give exit status 1."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        dst = convert(args.src, args.dst, args.to, allow_pickle=args.allow_pickle, overwrite=args.overwrite)
+    except (OSError, ValueError) as error:
+        print(f"rexbert convert: error: {error}", file=sys.stderr)
+        return 1
+    print(dst)
+    return 0
