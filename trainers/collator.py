@@ -1,0 +1,244 @@
+"""`GuidedMLMCollator`: masked-language-model batches whose masked positions lean toward
+domain-salient tokens, at an unchanged expected masking rate.
+
+Selection works on *units*: single tokens, or whole words with `whole_word=True` (a word is a
+token that starts one plus the continuation pieces after it, so a salient brand or unit is masked
+whole). For every row:
+
+1. each maskable unit (not special, not padding) gets a relative weight
+   `r = (1 - guidance) + guidance * g`, where `g = exp(saliency / temperature)` is normalised to a
+   token-weighted mean of 1 over the row and the saliency of a word is that of its most salient
+   token (0 without a lexicon or for unlisted tokens);
+2. its masking probability is `p = rate * r`, so the expected number of masked tokens in the row is
+   exactly `rate * maskable tokens`; probabilities above 1 are capped and the excess is spread over
+   the other units of the row in proportion to their probability (a few vectorised rounds);
+3. units are drawn independently with probability `p`.
+
+`guidance=0` gives every unit `p = rate`: plain uniform MLM (token-level, or whole-word with
+`whole_word=True`). Masked tokens become `[MASK]` 80% of the time, a random non-special token 10%
+and stay unchanged 10%; `labels` hold the original id at masked positions and -100 elsewhere.
+
+Everything is a handful of tensor ops over the batch (no Python loop over tokens), and a
+`torch.Generator` can be passed per call so a batch is a pure function of its seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .saliency import SaliencyLexicon
+
+_WORD_PREFIXES = ("Ġ", "▁", "Ċ", " ")
+"""Marks of a leading space or newline in byte-level BPE / SentencePiece vocabularies."""
+
+
+def word_start_table(tokenizer) -> torch.Tensor:
+    """Bool per token id: does this token begin a new word?
+
+    WordPiece vocabularies mark continuations with `##`. For byte-level BPE / SentencePiece, a
+    token begins a word when it carries the leading-space mark or starts with a character that is
+    not a letter or digit (punctuation is its own word); other tokens continue the previous word.
+    """
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    wordpiece = any(tok.startswith("##") for tok in tokens if tok)
+    if wordpiece:
+        starts = [not (tok or "").startswith("##") for tok in tokens]
+    else:
+        starts = [not tok or tok.startswith(_WORD_PREFIXES) or not tok[0].isalnum() for tok in tokens]
+    return torch.tensor(starts, dtype=torch.bool)
+
+
+def special_token_table(tokenizer) -> torch.Tensor:
+    """Bool per token id: special tokens (named ones and every added token marked special)."""
+    special = torch.zeros(len(tokenizer), dtype=torch.bool)
+    ids = set(tokenizer.all_special_ids)
+    ids.update(i for i, tok in tokenizer.added_tokens_decoder.items() if tok.special)
+    special[[i for i in ids if i < len(tokenizer)]] = True
+    return special
+
+
+class GuidedMLMCollator:
+    """Pads packed rows and masks them for MLM, optionally guided by a saliency lexicon.
+
+    Args:
+        tokenizer: provides the pad/mask ids, the special tokens and the vocabulary.
+        mask_rate: expected fraction of maskable tokens to mask (ModernBERT: 0.3).
+        lexicon: saliency lexicon (`build_saliency_lexicon`); needed when `guidance > 0`.
+        guidance: 0 = uniform masking, 1 = fully guided; anything in between mixes the two.
+        temperature: divides saliency scores before exponentiation (higher = gentler guidance).
+        whole_word: select whole words instead of single tokens.
+        mask_token_fraction / random_token_fraction: the 80/10/10 split of masked tokens.
+        pad_to_multiple_of: round the padded length up to a multiple of this.
+
+    Features are mappings with `input_ids` (and optionally `position_ids` and an int `source`), as
+    produced by the packing module. The output holds `input_ids`, `attention_mask`, `labels`, the
+    padded `position_ids` when given, and `source_ids` (one per row) when the rows name a source.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        mask_rate: float = 0.3,
+        lexicon: SaliencyLexicon | None = None,
+        guidance: float = 0.0,
+        temperature: float = 1.0,
+        whole_word: bool = False,
+        mask_token_fraction: float = 0.8,
+        random_token_fraction: float = 0.1,
+        pad_to_multiple_of: int | None = None,
+    ):
+        if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
+            raise ValueError("the tokenizer needs a mask token and a pad token for MLM")
+        if mask_token_fraction + random_token_fraction > 1:
+            raise ValueError("mask_token_fraction + random_token_fraction must not exceed 1")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        _check_rate(mask_rate)
+        _check_guidance(guidance, lexicon)
+        self.tokenizer = tokenizer
+        self.mask_rate, self.guidance, self.temperature, self.whole_word = mask_rate, guidance, temperature, whole_word
+        self.lexicon = lexicon
+        self.mask_token_fraction, self.random_token_fraction = mask_token_fraction, random_token_fraction
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.pad_id, self.mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
+        self.is_special = special_token_table(tokenizer)
+        self.random_ids = torch.nonzero(~self.is_special).flatten()
+        self.starts_word = word_start_table(tokenizer) if whole_word else None
+        self.saliency = lexicon.as_tensor(max(len(tokenizer), lexicon.vocab_size)) if lexicon is not None else None
+
+    # ---- batching -------------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        features: Sequence[Mapping],
+        *,
+        mask_rate: float | None = None,
+        guidance: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Collate `features`; `mask_rate` / `guidance` override the defaults for this batch."""
+        rate = self.mask_rate if mask_rate is None else _check_rate(mask_rate)
+        weight = self.guidance if guidance is None else _check_guidance(guidance, self.lexicon)
+        batch = self.pad(features)
+        maskable = batch["attention_mask"].bool() & ~self.is_special[batch["input_ids"]]
+        masked = self.select_positions(batch["input_ids"], maskable, rate, weight, generator)
+        batch["input_ids"], batch["labels"] = self.corrupt(batch["input_ids"], masked, generator)
+        return batch
+
+    def pad(self, features: Sequence[Mapping]) -> dict[str, torch.Tensor]:
+        """Right-pad `input_ids` (and `position_ids`) to the longest row; build the attention mask."""
+        rows = [np.asarray(f["input_ids"], dtype=np.int64) for f in features]
+        lengths = np.array([len(r) for r in rows])
+        width = int(lengths.max())
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        attention = np.arange(width)[None, :] < lengths[:, None]
+        ids[attention] = np.concatenate(rows)
+        batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(attention.astype(np.int64))}
+        if "position_ids" in features[0]:
+            positions = np.zeros((len(rows), width), dtype=np.int64)
+            positions[attention] = np.concatenate([np.asarray(f["position_ids"]) for f in features])
+            batch["position_ids"] = torch.from_numpy(positions)
+        if "source" in features[0]:
+            batch["source_ids"] = torch.tensor([int(f["source"]) for f in features], dtype=torch.long)
+        return batch
+
+    # ---- masking --------------------------------------------------------------------------------
+
+    def select_positions(
+        self,
+        input_ids: torch.Tensor,
+        maskable: torch.Tensor,
+        rate: float,
+        guidance: float,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Bool tensor of the positions to mask (see the module docstring for the rule)."""
+        if not self.whole_word and guidance == 0:  # uniform token-level MLM: every unit has p = rate
+            return (torch.rand(input_ids.shape, generator=generator) < rate) & maskable
+        rows, width = input_ids.shape
+        unit = self._unit_index(input_ids, maskable)
+        num_units = int(unit[-1]) + 1
+        flat_maskable = maskable.flatten().float()
+        unit_size = torch.zeros(num_units).index_add_(0, unit, flat_maskable)
+        row_of_token = torch.arange(rows).repeat_interleave(width)
+        unit_row = torch.zeros(num_units, dtype=torch.long).scatter_(0, unit, row_of_token)
+        row_tokens = torch.zeros(rows).index_add_(0, unit_row, unit_size)
+        weight = self._unit_weights(input_ids, flat_maskable, unit, unit_size, unit_row, guidance)
+        prob = _cap_and_redistribute(rate * weight, unit_size, unit_row, rate * row_tokens)
+        chosen = torch.rand(num_units, generator=generator) < prob
+        return chosen[unit].view(rows, width) & maskable
+
+    def _unit_index(self, input_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:
+        """Flat unit id per token: units never span rows or non-maskable tokens."""
+        if self.whole_word:
+            starts = self.starts_word[input_ids] | ~maskable
+            starts[:, 1:] |= ~maskable[:, :-1]
+        else:
+            starts = torch.ones_like(maskable)
+        starts[:, 0] = True
+        return torch.cumsum(starts.flatten(), 0) - 1
+
+    def _unit_weights(self, input_ids, flat_maskable, unit, unit_size, unit_row, guidance) -> torch.Tensor:
+        """Relative weight of each unit, token-weighted mean 1 per row."""
+        if guidance == 0 or self.saliency is None:
+            return torch.ones_like(unit_size)
+        token_saliency = self.saliency[input_ids].flatten() * flat_maskable
+        unit_saliency = torch.zeros_like(unit_size).scatter_reduce_(0, unit, token_saliency, "amax")
+        steer = torch.exp(unit_saliency / self.temperature)
+        rows = int(unit_row[-1]) + 1
+        row_mass = torch.zeros(rows).index_add_(0, unit_row, unit_size * steer)
+        row_tokens = torch.zeros(rows).index_add_(0, unit_row, unit_size)
+        steer = steer * (row_tokens / row_mass.clamp(min=1e-12))[unit_row]
+        return (1 - guidance) + guidance * steer
+
+    def corrupt(
+        self, input_ids: torch.Tensor, masked: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """80/10/10 replacement of the masked positions; returns (corrupted ids, labels)."""
+        labels = torch.where(masked, input_ids, torch.full_like(input_ids, -100))
+        draw = torch.rand(input_ids.shape, generator=generator)
+        to_mask = masked & (draw < self.mask_token_fraction)
+        to_random = masked & (draw >= self.mask_token_fraction) & (
+            draw < self.mask_token_fraction + self.random_token_fraction
+        )
+        corrupted = input_ids.masked_fill(to_mask, self.mask_id)
+        picks = torch.randint(len(self.random_ids), (int(to_random.sum()),), generator=generator)
+        corrupted[to_random] = self.random_ids[picks]
+        return corrupted, labels
+
+
+def _cap_and_redistribute(
+    prob: torch.Tensor, unit_size: torch.Tensor, unit_row: torch.Tensor, row_target: torch.Tensor, rounds: int = 10
+) -> torch.Tensor:
+    """Cap unit probabilities at 1 and rescale the uncapped ones of each row so that
+    sum(unit_size * prob) stays equal to `row_target` (reachable whenever the rate is <= 1)."""
+    rows = row_target.numel()
+    for _ in range(rounds):
+        capped = prob >= 1
+        if not bool((prob > 1).any()):
+            break
+        prob = prob.clamp(max=1)
+        capped_mass = torch.zeros(rows).index_add_(0, unit_row, unit_size * capped)
+        free_mass = torch.zeros(rows).index_add_(0, unit_row, unit_size * prob * ~capped)
+        scale = ((row_target - capped_mass).clamp(min=0) / free_mass.clamp(min=1e-12))[unit_row]
+        prob = torch.where(capped, prob, prob * scale)
+    return prob.clamp(max=1)
+
+
+def _check_rate(rate: float) -> float:
+    if not 0 <= rate <= 1:
+        raise ValueError(f"mask rate must be in [0, 1], got {rate}")
+    return rate
+
+
+def _check_guidance(guidance: float, lexicon: SaliencyLexicon | None) -> float:
+    if not 0 <= guidance <= 1:
+        raise ValueError(f"guidance must be in [0, 1] (0 uniform, 1 fully guided), got {guidance}")
+    if guidance > 0 and lexicon is None:
+        raise ValueError("guided masking (guidance > 0) needs a saliency lexicon; build one with build_saliency_lexicon")
+    return guidance

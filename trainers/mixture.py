@@ -1,0 +1,330 @@
+"""Curriculum sampling: a mixture of named sources whose weights follow training progress.
+
+`MixtureSchedule` gives the weight of every source as a function of progress in [0, 1]: a list of
+pieces, each moving from `start` to `end` weights (constant, linear or cosine) until its `until`
+progress. `MixtureStream` turns packed sources into a stream of collated MLM batches:
+
+- batch `b` draws its rows' sources from the weights at its progress, with a generator seeded by
+  `(seed, b)`, and masks them with a generator seeded the same way; every source is read in order
+  (map-style sources reshuffled per epoch from the seed). So the whole stream is a pure function of
+  the seed, the schedules and the data, and the number of rows taken from each source before batch
+  `b` (the `MixtureState`) is all a resumed run needs to continue exactly where it stopped.
+- `MixtureStateCallback` writes that state as `mixture_state.json` into every checkpoint and
+  restores it when training resumes.
+- A source that runs dry either starts a new epoch (`on_exhausted="recycle"`, logged and counted)
+  or stops training with `SourceExhaustedError` (`on_exhausted="stop"`).
+
+Batch sizes (for batch-size warmup), masking rate and guidance weight are schedules of progress
+too, evaluated per batch, so they need no extra state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+from .packing import PackedSource, Row
+from .schedules import INTERPOLATIONS, BatchSizeSchedule, ScalarSchedule, interpolate
+
+logger = logging.getLogger(__name__)
+
+MIXTURE_STATE_FILENAME = "mixture_state.json"
+ON_EXHAUSTED = ("recycle", "stop")
+
+
+class SourceExhaustedError(RuntimeError):
+    """A source ran out of rows and the stream was told not to recycle it."""
+
+
+@dataclass(frozen=True)
+class MixturePiece:
+    """Weights moving from `start` to `end` (shape `constant`, `linear` or `cosine`) until `until`."""
+
+    start: Mapping[str, float]
+    end: Mapping[str, float]
+    shape: str = "linear"
+    until: float = 1.0
+
+
+class MixtureSchedule:
+    """Source weights as a function of training progress, normalised to sum to 1."""
+
+    def __init__(self, pieces: list[MixturePiece]):
+        if not pieces:
+            raise ValueError("a mixture schedule needs at least one piece")
+        self.pieces = pieces
+        self.sources: tuple[str, ...] = tuple(dict.fromkeys(n for p in pieces for n in (*p.start, *p.end)))
+        previous = 0.0
+        for piece in pieces:
+            if piece.shape not in INTERPOLATIONS:
+                raise ValueError(f"unknown mixture shape {piece.shape!r}; choose one of {INTERPOLATIONS}")
+            if not previous < piece.until <= 1.0:
+                raise ValueError(f"mixture pieces must end at increasing progress in (0, 1], got {piece.until}")
+            for weights in (piece.start, piece.end):
+                if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+                    raise ValueError(f"mixture weights must be >= 0 with a positive sum, got {dict(weights)}")
+            previous = piece.until
+        if previous != 1.0:
+            raise ValueError(f"the last mixture piece must end at progress 1.0, not {previous}")
+
+    @classmethod
+    def constant(cls, weights: Mapping[str, float]) -> MixtureSchedule:
+        return cls([MixturePiece(weights, weights, "constant")])
+
+    @classmethod
+    def interpolated(cls, start: Mapping[str, float], end: Mapping[str, float], shape: str = "linear"):
+        return cls([MixturePiece(start, end, shape)])
+
+    def weights(self, progress: float) -> np.ndarray:
+        """Normalised weights over `self.sources` at `progress` (clipped to [0, 1])."""
+        progress = min(max(progress, 0.0), 1.0)
+        begin = 0.0
+        for piece in self.pieces:
+            if progress <= piece.until or piece is self.pieces[-1]:
+                local = (progress - begin) / (piece.until - begin)
+                raw = np.array([interpolate(piece.start.get(s, 0.0), piece.end.get(s, 0.0), local, piece.shape)
+                                for s in self.sources])
+                return raw / raw.sum()
+            begin = piece.until
+        raise AssertionError("unreachable: the last piece ends at 1.0")
+
+    def as_dict(self, progress: float) -> dict[str, float]:
+        return dict(zip(self.sources, self.weights(progress).tolist()))
+
+
+@dataclass
+class MixtureState:
+    """Where the stream stands before batch `batch_index`: rows taken so far from each source."""
+
+    batch_index: int
+    rows_taken: dict[str, int]
+    seed: int
+    epochs: dict[str, int] = field(default_factory=dict)
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / MIXTURE_STATE_FILENAME
+        path.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MixtureState:
+        path = Path(path)
+        if path.is_dir():
+            path = path / MIXTURE_STATE_FILENAME
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def _seed_for(*parts: int) -> int:
+    """A 63-bit seed derived from integers (numpy's SeedSequence mixes them well)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(2, dtype=np.uint64)[0] >> 1)
+
+
+class _SourceCursor:
+    """Reads one source row by row across epochs, from any starting row count."""
+
+    def __init__(self, source: PackedSource, seed: int, rows_taken: int, on_exhausted: str):
+        self.source, self.seed, self.on_exhausted = source, seed, on_exhausted
+        self.rows_taken, self.epoch = 0, 0
+        self._rows: Iterator[Row] = source.iter_epoch(0, seed)
+        finite = source.finite_rows
+        if finite:  # jump straight to the right epoch
+            self.epoch, offset = divmod(rows_taken, finite)
+            if on_exhausted == "stop" and self.epoch > 0:  # already dry: the next read raises
+                self.epoch, offset = 0, finite
+            self._rows = itertools.islice(source.iter_epoch(self.epoch, seed), offset, None)
+            self.rows_taken = rows_taken
+        while self.rows_taken < rows_taken:  # streaming: fast-forward by reading
+            self.next()
+
+    def next(self) -> Row:
+        row = next(self._rows, None)
+        if row is None:
+            self._start_next_epoch()
+            row = next(self._rows, None)
+            if row is None:
+                raise SourceExhaustedError(f"source {self.source.name!r} yields no rows at all")
+        self.rows_taken += 1
+        return row
+
+    def _start_next_epoch(self) -> None:
+        if self.on_exhausted == "stop":
+            raise SourceExhaustedError(
+                f"source {self.source.name!r} ran dry after {self.rows_taken} rows (epoch {self.epoch + 1}); "
+                "give it more data, lower its mixture weight or set on_exhausted: recycle"
+            )
+        self.epoch += 1
+        logger.warning("source %r ran dry after %d rows: starting epoch %d", self.source.name,
+                       self.rows_taken, self.epoch + 1)
+        self._rows = self.source.iter_epoch(self.epoch, self.seed)
+
+
+class MixtureStream(torch.utils.data.IterableDataset):
+    """Infinite stream of collated MLM batches drawn from named sources by a mixture schedule.
+
+    Args:
+        sources: packed sources by name; must cover every source the schedule names.
+        schedule: the mixture weights over progress.
+        collator: a `GuidedMLMCollator` (called with per-batch mask rate, guidance and generator).
+        batch_size: rows per batch, or a `BatchSizeSchedule` for batch-size warmup.
+        max_steps: optimizer steps of the run (progress = step / max_steps).
+        grad_accum: batches per optimizer step.
+        seed: seeds the source draws, the per-epoch shuffles and the masking.
+        mask_rate / guidance: numbers or `ScalarSchedule`s over progress (None: the collator's own).
+        on_exhausted: "recycle" or "stop" (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[str, PackedSource],
+        schedule: MixtureSchedule,
+        collator,
+        *,
+        batch_size: int | BatchSizeSchedule,
+        max_steps: int,
+        grad_accum: int = 1,
+        seed: int = 0,
+        mask_rate: float | ScalarSchedule | None = None,
+        guidance: float | ScalarSchedule | None = None,
+        on_exhausted: str = "recycle",
+    ):
+        missing = [name for name in schedule.sources if name not in sources]
+        if missing:
+            raise KeyError(f"the mixture names sources {missing} that were not given; sources: {sorted(sources)}")
+        if on_exhausted not in ON_EXHAUSTED:
+            raise ValueError(f"on_exhausted must be one of {ON_EXHAUSTED}, got {on_exhausted!r}")
+        if max_steps <= 0:
+            raise ValueError(f"max_steps must be positive, got {max_steps}")
+        self.source_names = schedule.sources
+        self.sources = {name: sources[name] for name in self.source_names}
+        self.schedule, self.collator = schedule, collator
+        self.batch_size = batch_size if isinstance(batch_size, BatchSizeSchedule) else BatchSizeSchedule(batch_size)
+        self.max_steps, self.grad_accum, self.seed = max_steps, grad_accum, seed
+        self.mask_rate = _as_schedule(mask_rate)
+        self.guidance = _as_schedule(guidance)
+        self.on_exhausted = on_exhausted
+        self._start = MixtureState(0, {name: 0 for name in self.source_names}, seed)
+        self._replayed = self._start
+        self.cursors: dict[str, _SourceCursor] = {}
+
+    # ---- pure functions of the batch index ------------------------------------------------------
+
+    def step_of(self, batch_index: int) -> int:
+        return batch_index // self.grad_accum
+
+    def progress(self, batch_index: int) -> float:
+        return min(self.step_of(batch_index) / self.max_steps, 1.0)
+
+    def batch_plan(self, batch_index: int) -> np.ndarray:
+        """Source index of each row of batch `batch_index`."""
+        rng = np.random.default_rng(_seed_for(self.seed, batch_index))
+        size = self.batch_size(self.step_of(batch_index))
+        return rng.choice(len(self.source_names), size=size, p=self.schedule.weights(self.progress(batch_index)))
+
+    def state_at(self, batch_index: int) -> MixtureState:
+        """The state before batch `batch_index`, by replaying the (cheap) source draws."""
+        base = self._replayed if self._replayed.batch_index <= batch_index else self._start
+        if base.batch_index > batch_index:
+            raise ValueError(f"cannot rewind the stream to batch {batch_index}: it starts at {base.batch_index}")
+        taken = np.array([base.rows_taken[name] for name in self.source_names], dtype=np.int64)
+        for b in range(base.batch_index, batch_index):
+            taken += np.bincount(self.batch_plan(b), minlength=len(self.source_names))
+        rows_taken = dict(zip(self.source_names, taken.tolist()))
+        epochs = {name: rows_taken[name] // src.finite_rows
+                  for name, src in self.sources.items() if src.finite_rows}
+        self._replayed = MixtureState(batch_index, rows_taken, self.seed, epochs)
+        return self._replayed
+
+    # ---- resuming -------------------------------------------------------------------------------
+
+    def restore(self, state: MixtureState) -> None:
+        """Continue from `state` (read from a checkpoint) on the next iteration."""
+        if state.seed != self.seed:
+            raise ValueError(f"mixture state was saved with seed {state.seed}, this run uses seed {self.seed}")
+        unknown = sorted(set(state.rows_taken) ^ set(self.source_names))
+        if unknown:
+            raise ValueError(f"mixture state and this run disagree on the sources {unknown}")
+        self._start = self._replayed = MixtureState(state.batch_index, dict(state.rows_taken), state.seed,
+                                                    dict(state.epochs))
+        logger.info("mixture stream resumes at batch %d with rows taken %s", state.batch_index, state.rows_taken)
+
+    # ---- iteration ------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        state = self._start
+        self.cursors = {name: _SourceCursor(self.sources[name], self.seed, state.rows_taken[name], self.on_exhausted)
+                        for name in self.source_names}
+        for batch_index in itertools.count(state.batch_index):
+            yield self.make_batch(batch_index)
+
+    def make_batch(self, batch_index: int) -> dict[str, torch.Tensor]:
+        """Read the rows of batch `batch_index` from the cursors and collate them."""
+        rows = []
+        for source_index in self.batch_plan(batch_index):
+            row = self.cursors[self.source_names[source_index]].next()
+            rows.append({**row, "source": int(source_index)})
+        progress = self.progress(batch_index)
+        generator = torch.Generator().manual_seed(_seed_for(self.seed, batch_index, 1))
+        return self.collator(
+            rows,
+            mask_rate=self.mask_rate(progress) if self.mask_rate else None,
+            guidance=self.guidance(progress) if self.guidance else None,
+            generator=generator,
+        )
+
+    def describe(self, progress: float) -> dict[str, float]:
+        """Schedule values at `progress`, for the training log."""
+        values = {f"mixture/{name}": weight for name, weight in self.schedule.as_dict(progress).items()}
+        values["mask_rate"] = self.mask_rate(progress) if self.mask_rate else self.collator.mask_rate
+        values["guidance"] = self.guidance(progress) if self.guidance else self.collator.guidance
+        values["batch_size"] = self.batch_size(int(progress * self.max_steps))
+        return values
+
+
+def _as_schedule(value: float | ScalarSchedule | None) -> ScalarSchedule | None:
+    if value is None or isinstance(value, ScalarSchedule):
+        return value
+    return ScalarSchedule.parse(value)
+
+
+class MixtureStateCallback(TrainerCallback):
+    """Saves the stream's state in every checkpoint and restores it when training resumes.
+
+    The state saved is the one before the first batch of the next optimizer step (batches fetched
+    ahead by the data loader are not counted). On resume the checkpoint's `mixture_state.json` is
+    read; without one (a checkpoint from elsewhere) the state is rebuilt by replaying the draws.
+    """
+
+    def __init__(self, stream: MixtureStream):
+        self.stream = stream
+
+    def _batches_done(self, state) -> int:
+        return state.global_step * self.stream.grad_accum
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if checkpoint.is_dir():
+                self.stream.state_at(self._batches_done(state)).save(checkpoint)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.global_step == 0:
+            return
+        saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / MIXTURE_STATE_FILENAME
+        if saved.is_file():
+            mixture_state = MixtureState.load(saved)
+            if mixture_state.batch_index != self._batches_done(state):
+                raise ValueError(f"{saved} is at batch {mixture_state.batch_index}, but the trainer resumes "
+                                 f"after {self._batches_done(state)} batches")
+        else:
+            logger.warning("no %s at step %d: rebuilding the mixture state by replay", MIXTURE_STATE_FILENAME,
+                           state.global_step)
+            mixture_state = self.stream.state_at(self._batches_done(state))
+        self.stream.restore(mixture_state)
