@@ -4,9 +4,10 @@ Both architectures use the same state-dict names, so a conversion loads the weig
 target family's class for the checkpoint's head (read from `architectures`: masked LM, sequence
 or token classification, QA, multiple choice, or the bare encoder) and saves it again:
 
-- to RexBERT: `config.json` gets `model_type: rexbert`, `RexBert*` architectures and an `auto_map`
-  for every Auto class, and the remote-code files are written next to it, so the directory loads
-  with `trust_remote_code=True` where this package is not installed.
+- to RexBERT: `config.json` gets `model_type: rexbert`, `RexBert*` architectures and (written by
+  the RexBERT classes' `save_pretrained`) an `auto_map` for every Auto class, with the remote-code
+  files next to it, so the directory loads with `trust_remote_code=True` where this package is not
+  installed, under any head (a converted masked-LM checkpoint fine-tunes as a classifier).
 - to ModernBERT: `model_type: modernbert`, `ModernBert*` architectures, no `auto_map` and no
   remote-code files; transformers loads the result with its own ModernBERT classes.
 
@@ -45,17 +46,6 @@ FAMILIES = {"rexbert": "RexBert", "modernbert": "ModernBert"}
 
 WEIGHT_SUFFIXES = (".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json", ".pt", ".pth", ".ckpt")
 HUB_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-
-AUTO_CLASSES = {
-    "AutoModel": "RexBertModel",
-    "AutoModelForMaskedLM": "RexBertForMaskedLM",
-    "AutoModelForSequenceClassification": "RexBertForSequenceClassification",
-    "AutoModelForTokenClassification": "RexBertForTokenClassification",
-    "AutoModelForQuestionAnswering": "RexBertForQuestionAnswering",
-    "AutoModelForMultipleChoice": "RexBertForMultipleChoice",
-}
-"""Auto class -> RexBERT class, all written into a converted checkpoint's `auto_map`."""
-
 
 def _family_classes(model_type: str) -> tuple[type, Any]:
     """(config class, namespace holding the model classes) of a family."""
@@ -162,21 +152,6 @@ def _copy_other_files(src: Path, dst: Path) -> list[str]:
     return copied
 
 
-def _write_full_auto_map(dst: Path) -> None:
-    """List every RexBERT Auto class in `auto_map`, so a converted masked-LM checkpoint can be
-    fine-tuned with, e.g., AutoModelForSequenceClassification and trust_remote_code=True."""
-    import modeling_rexbert
-
-    config_path = dst / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    auto_map = dict(config.get("auto_map") or {})
-    module = modeling_rexbert.RexBertModel.__module__.rsplit(".", 1)[-1]
-    for auto_class, class_name in AUTO_CLASSES.items():
-        auto_map.setdefault(auto_class, f"{module}.{class_name}")
-    config["auto_map"] = auto_map
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
 def convert(
     src_dir: str | Path,
     dst_dir: str | Path,
@@ -200,9 +175,7 @@ def convert(
     _prepare_destination(src, dst, overwrite)
     model = _load_as(src, source_config, target_type, use_safetensors)
     copied = _copy_other_files(src, dst)
-    model.save_pretrained(dst)
-    if target_type == "rexbert":
-        _write_full_auto_map(dst)
+    model.save_pretrained(dst)  # RexBERT classes add the remote code and the auto_map
     logger.info("converted %s (%s) -> %s (%s); also copied %s", src, source_type, dst, target_type, copied or "nothing")
     return dst
 
