@@ -40,8 +40,9 @@ DEFAULT_MAX_LENGTH = 8192
 
 
 def _special_added_tokens() -> list[AddedToken]:
-    """[UNK] [CLS] [SEP] [PAD] [MASK]; [MASK] swallows the space before it, as in ModernBERT, so
-    "a [MASK] phone" predicts the word " phone"-style token with its leading space."""
+    """[UNK] [CLS] [SEP] [PAD] [MASK]. As in ModernBERT, [MASK] absorbs the space before it: in
+    "a [MASK] phone" it stands for a whole word token with its leading space (such as " red"),
+    which is what masked positions hold during pretraining."""
     return [
         AddedToken(text, lstrip=(name == "mask"), rstrip=False, normalized=False, special=True)
         for name, text in SPECIAL_TOKENS.items()

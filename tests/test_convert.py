@@ -101,6 +101,10 @@ def test_round_trip_keeps_outputs_and_weights(head, tokenizer, tmp_path):
             auto = AutoModelForMaskedLM.from_pretrained(rex_dir).eval()
             assert type(auto) is modeling_rexbert.RexBertForMaskedLM
             assert _max_diff(auto(**batch).logits, expected, batch["attention_mask"]) <= 1e-5
+            # the converted folder is complete: a fill-mask pipeline runs from it alone
+            predictions = transformers.pipeline("fill-mask", model=str(rex_dir), top_k=3)("a [MASK] phone")
+            assert len(predictions) == 3
+            assert all(p["sequence"].startswith("a") and p["sequence"].endswith(" phone") for p in predictions)
 
     back_dir = rexbert_to_modernbert(rex_dir, tmp_path / "back")
     config = _config(back_dir)
