@@ -1,0 +1,224 @@
+"""Upload plans and pushes of model and dataset directories to the Hub.
+
+A push happens in two steps so that `--dry-run` shows exactly what a real push would send:
+
+1. `plan_model_upload` / `plan_dataset_upload` walk the directory and decide, file by file, what goes
+   up: safetensors weights, configs, tokenizer, remote code, the generated card (README.md), data
+   shards. Pickle-based files (`.bin`, `.pt`, `.pkl`, ...) never go up: they are listed as skipped with
+   the reason, and a model whose only weights are pickles is refused. For RexBERT checkpoints the plan
+   makes sure `trust_remote_code=True` works for users without the package: `config.json` must carry an
+   `auto_map`, and every module it names (with its relative imports) must be uploaded; files missing from
+   the directory are taken from the installed `modeling_rexbert` package.
+2. `push` sends the plan with `HfApi`: `create_repo(exist_ok=True)`, optionally the visibility and a
+   branch, then one `create_commit`. Files identical to the remote ones are dropped by `huggingface_hub`
+   itself (it compares git blob ids), so pushing an unchanged directory creates no commit.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
+from transformers.dynamic_module_utils import get_relative_imports
+
+from hub_cards._io import human_bytes
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
+SKIPPED_DIRECTORIES = ("checkpoint-*", "__pycache__", ".*", "runs", "wandb")
+REMOTE_CODE_MODEL_TYPES = ("rexbert",)
+
+
+@dataclass
+class PlannedFile:
+    """One file of the upload: read from `source` (a path), or generated in memory (`content`)."""
+
+    path_in_repo: str
+    source: Path | None = None
+    content: bytes | None = None
+    note: str = ""
+
+    @property
+    def size(self) -> int:
+        return len(self.content) if self.content is not None else self.source.stat().st_size
+
+    def operation(self) -> CommitOperationAdd:
+        data = self.content if self.content is not None else str(self.source)
+        return CommitOperationAdd(path_in_repo=self.path_in_repo, path_or_fileobj=data)
+
+
+@dataclass
+class UploadPlan:
+    """Everything one push would send to `repo_id`, and what it leaves out and why."""
+
+    repo_id: str
+    repo_type: str
+    files: list[PlannedFile] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, planned: PlannedFile) -> None:
+        """Add a file, replacing an earlier plan entry for the same path (generated files win)."""
+        self.files = [f for f in self.files if f.path_in_repo != planned.path_in_repo] + [planned]
+        self.files.sort(key=lambda f: f.path_in_repo)
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.path_in_repo for f in self.files]
+
+    def describe(self) -> str:
+        """The dry-run listing: every file with its size and origin, then the skipped files."""
+        width = max((len(f.path_in_repo) for f in self.files), default=10)
+        lines = [f"{self.repo_type} repo {self.repo_id}: {len(self.files)} files, "
+                 f"{human_bytes(sum(f.size for f in self.files))}"]
+        for planned in self.files:
+            note = f"  ({planned.note})" if planned.note else ""
+            lines.append(f"  {planned.path_in_repo:<{width}}  {human_bytes(planned.size):>10}{note}")
+        for path, reason in self.skipped:
+            lines.append(f"  skipped {path}: {reason}")
+        return "\n".join(lines)
+
+
+def _is_skipped_directory(relative: Path) -> bool:
+    return any(fnmatch.fnmatch(part, pattern) for part in relative.parts[:-1] for pattern in SKIPPED_DIRECTORIES)
+
+
+def _collect_files(root: Path, plan: UploadPlan) -> None:
+    """Add the directory's files to the plan, leaving out pickles, hidden files and trainer checkpoints."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root)
+        if _is_skipped_directory(relative) or relative.name.startswith("."):
+            continue
+        if relative.name.endswith(PICKLE_SUFFIXES):
+            plan.skipped.append((relative.as_posix(), "pickle-based format, only safetensors/JSON/text are uploaded"))
+            continue
+        plan.add(PlannedFile(relative.as_posix(), source=path))
+
+
+def _module_file(reference: str) -> str:
+    """auto_map value -> module file: "modeling_rexbert.RexBertModel" -> "modeling_rexbert.py"
+    (a "repo--module.Class" reference points at another repo's code and needs nothing here)."""
+    return reference.split("--")[-1].rsplit(".", 1)[0] + ".py"
+
+
+def _package_directory() -> Path:
+    import modeling_rexbert
+
+    return Path(modeling_rexbert.__file__).parent
+
+
+def default_auto_map() -> dict[str, str]:
+    """The full `auto_map` of a RexBERT checkpoint (config, encoder and every head)."""
+    import modeling_rexbert
+    from modeling_rexbert.convert import AUTO_CLASSES
+
+    module = modeling_rexbert.RexBertModel.__module__.rsplit(".", 1)[-1]
+    config_module = modeling_rexbert.RexBertConfig.__module__.rsplit(".", 1)[-1]
+    auto_map = {"AutoConfig": f"{config_module}.RexBertConfig"}
+    auto_map.update({auto: f"{module}.{name}" for auto, name in AUTO_CLASSES.items()})
+    return auto_map
+
+
+def add_remote_code(model_dir: Path, config: dict, plan: UploadPlan) -> None:
+    """Make the plan carry what `trust_remote_code=True` needs: an `auto_map` and its module files.
+
+    Module files already in the directory are uploaded as they are (they match the weights); missing ones,
+    and their relative imports, are taken from the installed `modeling_rexbert` package.
+    """
+    if not config.get("auto_map"):
+        config = {**config, "auto_map": default_auto_map()}
+        content = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+        plan.add(PlannedFile("config.json", content=content, note="auto_map added for trust_remote_code"))
+    pending = sorted({_module_file(ref) for ref in config["auto_map"].values() if "--" not in ref})
+    done: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in done:
+            continue
+        done.add(name)
+        local = model_dir / name
+        if local.is_file():
+            source = local
+        else:
+            source = _package_directory() / name
+            if not source.is_file():
+                raise FileNotFoundError(f"remote code file {name} named in auto_map is neither in {model_dir} "
+                                        f"nor in the modeling_rexbert package")
+            plan.add(PlannedFile(name, source=source, note="remote code copied from modeling_rexbert"))
+        pending.extend(f"{module}.py" for module in get_relative_imports(str(source)))
+
+
+def plan_model_upload(model_dir: str | Path, repo_id: str, card_text: str | None = None) -> UploadPlan:
+    """The upload plan of a saved model directory (see the module docstring for the rules)."""
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json)")
+    plan = UploadPlan(repo_id, "model")
+    _collect_files(model_dir, plan)
+    if not any(path.endswith(".safetensors") for path in plan.paths):
+        pickles = ", ".join(path for path, _ in plan.skipped) or "none"
+        raise ValueError(f"{model_dir} has no .safetensors weights (pickle files: {pickles}); "
+                         "save with save_pretrained(safe_serialization=True) or run `rexbert convert` first")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("model_type") in REMOTE_CODE_MODEL_TYPES:
+        add_remote_code(model_dir, config, plan)
+    if card_text is not None:
+        plan.add(PlannedFile("README.md", content=card_text.encode("utf-8"), note="generated model card"))
+    return plan
+
+
+def plan_dataset_upload(dataset_dir: str | Path, repo_id: str, card_text: str | None = None,
+                        data_patterns: tuple[str, ...] = ("*.parquet", "*.jsonl.gz", "*.jsonl")) -> UploadPlan:
+    """The upload plan of a curated corpus directory: data shards, report, plots and the card."""
+    dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        raise FileNotFoundError(f"dataset directory not found: {dataset_dir}")
+    plan = UploadPlan(repo_id, "dataset")
+    _collect_files(dataset_dir, plan)
+    if not any(fnmatch.fnmatch(Path(path).name, pattern) for path in plan.paths for pattern in data_patterns):
+        raise ValueError(f"{dataset_dir} holds no data files matching {', '.join(data_patterns)}")
+    if card_text is not None:
+        plan.add(PlannedFile("README.md", content=card_text.encode("utf-8"), note="generated dataset card"))
+    return plan
+
+
+@dataclass
+class PushResult:
+    """Where the push landed; `changed` is False when every file was already there (no new commit)."""
+
+    commit_url: str
+    commit_sha: str
+    changed: bool
+
+
+def push(
+    plan: UploadPlan,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
+) -> PushResult:
+    """Create the repo if needed and commit the plan's files in one commit (unchanged files are skipped).
+
+    `private=None` keeps an existing repo's visibility (new repos get the Hub's default); True/False sets it.
+    `revision` is a branch; it is created from `main` when it does not exist yet.
+    """
+    api = HfApi(endpoint=endpoint, token=token)
+    api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True)
+    if private is not None:
+        api.update_repo_settings(plan.repo_id, repo_type=plan.repo_type, private=private)
+    if revision and revision != "main":
+        api.create_branch(plan.repo_id, repo_type=plan.repo_type, branch=revision, exist_ok=True)
+    head = api.repo_info(plan.repo_id, repo_type=plan.repo_type, revision=revision).sha
+    info: CommitInfo = api.create_commit(
+        plan.repo_id,
+        repo_type=plan.repo_type,
+        operations=[planned.operation() for planned in plan.files],
+        commit_message=commit_message or f"Upload {plan.repo_type} with rexbert push",
+        revision=revision,
+    )
+    return PushResult(commit_url=info.commit_url, commit_sha=info.oid, changed=info.oid != head)
