@@ -1,0 +1,144 @@
+"""What every suite shares: budgets, the result record, and the fine-tune-then-predict loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+import numpy as np
+import pandas as pd
+from transformers import DataCollatorWithPadding, PreTrainedModel, Trainer, TrainingArguments
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Budget:
+    """How much data and compute a suite may spend.
+
+    max_train_examples / max_eval_examples cap the training and evaluation sets (a seeded sample
+    when the data is larger; None = all). For esci-tokens, max_eval_examples caps the number of
+    products per field. epochs, batch_size, learning_rate and max_seq_length drive the fine-tunes;
+    seed fixes sampling, splits, masks and initialisation of the task heads.
+    """
+
+    max_train_examples: int | None = 1000
+    max_eval_examples: int | None = 500
+    epochs: float = 1.0
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    max_seq_length: int = 128
+    seed: int = 0
+    test_fraction: float = 0.2
+
+    def override(self, **changes: Any) -> "Budget":
+        """A copy with the given fields replaced (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass
+class SuiteResult:
+    """One suite's outcome, serialised into results.json under the suite's name."""
+
+    task_type: str  # Hub pipeline tag
+    dataset: dict[str, str]  # name, type, split
+    metrics: dict[str, float]
+    main_metric: str
+    n_examples: int
+    config: dict[str, Any]
+    seconds: float = 0.0
+    skipped: dict[str, str] | None = None
+    # Raw predictions and references per metric group, for inspection; not written to results.json.
+    predictions: dict[str, dict[str, list]] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        record = {
+            "task_type": self.task_type,
+            "dataset": self.dataset,
+            "metrics": self.metrics,
+            "main_metric": self.main_metric,
+            "n_examples": self.n_examples,
+            "seconds": round(self.seconds, 2),
+            "config": self.config,
+        }
+        if self.skipped is not None:
+            record["skipped"] = self.skipped
+        return record
+
+
+def sample_rows(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """At most `limit` rows, a seeded sample in original order when there are more."""
+    if limit is None or len(frame) <= limit:
+        return frame
+    return frame.sample(n=limit, random_state=seed).sort_index().reset_index(drop=True)
+
+
+def sample_dataset(dataset: datasets.Dataset, limit: int | None, seed: int) -> datasets.Dataset:
+    """At most `limit` examples, a seeded sample when there are more."""
+    if limit is None or len(dataset) <= limit:
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(limit))
+
+
+def require_examples(name: str, split: str, count: int) -> None:
+    """Raise a clear error for an empty split instead of training or scoring on nothing."""
+    if count == 0:
+        raise ValueError(f"{name}: the {split} split is empty; nothing to {'train' if split == 'train' else 'score'}")
+
+
+def training_arguments(budget: Budget, output_dir: str) -> TrainingArguments:
+    """Trainer settings for a short fine-tune: no checkpoints, no reporting, seeded."""
+    return TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=budget.epochs,
+        per_device_train_batch_size=budget.batch_size,
+        per_device_eval_batch_size=budget.batch_size * 2,
+        learning_rate=budget.learning_rate,
+        weight_decay=0.01,
+        warmup_steps=0.1,
+        lr_scheduler_type="linear",
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=20,
+        report_to="none",
+        seed=budget.seed,
+        data_seed=budget.seed,
+        dataloader_num_workers=0,
+    )
+
+
+def fine_tune_and_predict(model: PreTrainedModel, train: datasets.Dataset, evaluation: datasets.Dataset,
+                          budget: Budget, data_collator) -> np.ndarray:
+    """Fine-tune `model` on `train` with the `Trainer`, then return its logits on `evaluation`."""
+    with tempfile.TemporaryDirectory(prefix="rexbert-eval-") as output_dir:
+        trainer = Trainer(model=model, args=training_arguments(budget, output_dir), train_dataset=train,
+                          data_collator=data_collator)
+        trainer.train()
+        predictions = trainer.predict(evaluation).predictions
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def fine_tune_sequence_classifier(model_path: str, train: datasets.Dataset, evaluation: datasets.Dataset,
+                                  budget: Budget, num_labels: int,
+                                  id2label: dict[int, str] | None = None) -> np.ndarray:
+    """Fine-tune a fresh sequence-classification head on `text_a` (+ `text_b`) -> `label` and return
+    the logits on `evaluation` (one column for regression, `num_labels == 1`)."""
+    from eval_suites.models import load_for_fine_tuning, load_tokenizer
+
+    tokenizer = load_tokenizer(model_path)
+    problem_type = "regression" if num_labels == 1 else "single_label_classification"
+    model = load_for_fine_tuning(model_path, "sequence", num_labels, id2label, problem_type)
+    pair = "text_b" in train.column_names
+
+    def encode(batch):
+        texts = (batch["text_a"], batch["text_b"]) if pair else (batch["text_a"],)
+        return tokenizer(*texts, truncation=True, max_length=budget.max_seq_length)
+
+    columns = [c for c in train.column_names if c != "label"]
+    train = train.map(encode, batched=True, remove_columns=columns)
+    evaluation = evaluation.map(encode, batched=True, remove_columns=columns)
+    return fine_tune_and_predict(model, train, evaluation, budget, DataCollatorWithPadding(tokenizer))

@@ -1,0 +1,104 @@
+"""Loading checkpoints for the suites, with clear errors when a checkpoint cannot serve a suite.
+
+Any directory `transformers`' Auto classes can read works: RexBERT (registered by importing
+`modeling_rexbert`), ModernBERT, BERT-style encoders. Fine-tuning suites start a fresh task head
+on the pretrained encoder; the masked-token suite needs the checkpoint's own MLM head.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+
+class ModelHeadError(ValueError):
+    """The checkpoint lacks what a suite needs (an MLM head, a mask token, a task head class)."""
+
+
+def register_model_types() -> None:
+    """Import `modeling_rexbert` when installed, so `model_type="rexbert"` resolves in Auto classes."""
+    try:
+        importlib.import_module("modeling_rexbert")
+    except ImportError:
+        pass
+
+
+def model_name(model_path: str | os.PathLike) -> str:
+    """A short display name for a checkpoint directory or Hub id."""
+    path = Path(model_path)
+    return path.name if path.exists() else str(model_path)
+
+
+def load_tokenizer(model_path: str | os.PathLike) -> PreTrainedTokenizerBase:
+    """The checkpoint's tokenizer; a fast tokenizer is required (offsets for NER)."""
+    register_model_types()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    except (OSError, ValueError) as error:
+        raise ModelHeadError(f"{model_path}: no usable tokenizer in the checkpoint ({error})") from error
+    if not tokenizer.is_fast:
+        raise ModelHeadError(f"{model_path}: the suites need a fast (Rust) tokenizer for character offsets")
+    return tokenizer
+
+
+def load_masked_lm(model_path: str | os.PathLike) -> PreTrainedModel:
+    """The checkpoint with its trained masked-LM head, in eval mode.
+
+    Raises `ModelHeadError` when the head weights are missing (e.g. a directory saved from a bare
+    encoder or a classifier), since a randomly initialised head would score like chance.
+    """
+    register_model_types()
+    model, info = AutoModelForMaskedLM.from_pretrained(str(model_path), output_loading_info=True)
+    missing = [key for key in info["missing_keys"] if not _is_tied_decoder(model, key)]
+    if missing:
+        raise ModelHeadError(
+            f"{model_path}: the checkpoint has no masked-LM head (missing weights {missing[:5]}); "
+            "esci-tokens needs a checkpoint saved from a *ForMaskedLM model"
+        )
+    return model.eval()
+
+
+def _is_tied_decoder(model: PreTrainedModel, key: str) -> bool:
+    """True for a missing output-embedding weight that is tied to the input embeddings anyway."""
+    output = model.get_output_embeddings()
+    tied = output is not None and output.weight is model.get_input_embeddings().weight
+    return tied and key.endswith("weight") and any(key.endswith(f"{n}.weight") for n in ("decoder", "lm_head"))
+
+
+def load_for_fine_tuning(model_path: str | os.PathLike, task: str, num_labels: int,
+                         id2label: dict[int, str] | None = None, problem_type: str | None = None) -> PreTrainedModel:
+    """A fresh classification or token-classification head on the pretrained encoder.
+
+    `task` is "sequence" or "token". Raises `ModelHeadError` when the architecture has no such head.
+    """
+    register_model_types()
+    auto = {"sequence": AutoModelForSequenceClassification, "token": AutoModelForTokenClassification}[task]
+    config = AutoConfig.from_pretrained(str(model_path))
+    if type(config) not in auto._model_mapping:
+        raise ModelHeadError(
+            f"{model_path}: model_type {config.model_type!r} has no {task}-classification head class "
+            f"({auto.__name__} does not support it)"
+        )
+    kwargs = {"num_labels": num_labels}
+    if id2label is not None:
+        kwargs.update(id2label=id2label, label2id={label: i for i, label in id2label.items()})
+    if problem_type is not None:
+        kwargs["problem_type"] = problem_type
+    return auto.from_pretrained(str(model_path), **kwargs)
+
+
+def device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

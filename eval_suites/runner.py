@@ -1,0 +1,199 @@
+"""Run suites on checkpoints, write results.json + results.md, and compare several models.
+
+results.json (read by hub_cards to build the model-index):
+
+    {"model": str, "created": iso8601,
+     "suites": {SUITE: {"task_type", "dataset": {"name", "type", "split"}, "metrics": {name: float},
+                        "main_metric", "n_examples", "seconds", "config", ["skipped"]}}}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Mapping, Sequence
+
+from eval_suites import esci_classification, esci_similarity, esci_tokens, glue, ner
+from eval_suites.common import Budget, SuiteResult
+from eval_suites.models import model_name
+
+logger = logging.getLogger(__name__)
+
+SUITES: dict[str, ModuleType] = {
+    esci_tokens.SUITE: esci_tokens,
+    esci_similarity.SUITE: esci_similarity,
+    esci_classification.SUITE: esci_classification,
+    glue.SUITE: glue,
+    ner.SUITE: ner,
+}
+# Which --data key feeds which suite, in order of preference.
+DATA_KEYS: dict[str, tuple[str, ...]] = {
+    esci_tokens.SUITE: ("products", "esci"),
+    esci_similarity.SUITE: ("esci",),
+    esci_classification.SUITE: ("esci",),
+    glue.SUITE: ("glue",),
+    ner.SUITE: ("ner",),
+}
+
+
+def default_budget(suite: str) -> Budget:
+    """The suite's own default budget (small enough for a CPU run)."""
+    return SUITES[suite].DEFAULT_BUDGET
+
+
+def suite_data(suite: str, data: Mapping[str, Sequence[str]]) -> list[str]:
+    """The data paths a suite reads; a clear error when none were given."""
+    for key in DATA_KEYS[suite]:
+        if data.get(key):
+            return list(data[key])
+    keys = " or ".join(f"--data {k}=PATH" for k in DATA_KEYS[suite])
+    raise ValueError(f"suite {suite} needs data: pass {keys}")
+
+
+def evaluate_model(model_path: str, suites: Sequence[str], data: Mapping[str, Sequence[str]],
+                   budgets: Mapping[str, Budget] | None = None,
+                   glue_tasks: Sequence[str] | None = None) -> dict[str, SuiteResult]:
+    """Run each suite on one checkpoint; the wall time of each goes into its `seconds`.
+
+    `glue_tasks` restricts the GLUE suite to some tasks (default: all eight).
+    """
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise ValueError(f"unknown suites {unknown}; available: {list(SUITES)}")
+    inputs = {suite: suite_data(suite, data) for suite in suites}  # check every suite has data first
+    results = {}
+    for suite in suites:
+        budget = (budgets or {}).get(suite, default_budget(suite))
+        logger.info("%s: running %s on %s", model_name(model_path), suite, inputs[suite])
+        started = time.perf_counter()
+        extra = {"tasks": tuple(glue_tasks)} if suite == glue.SUITE and glue_tasks else {}
+        results[suite] = SUITES[suite].run(str(model_path), inputs[suite], budget, **extra)
+        results[suite].seconds = time.perf_counter() - started
+        logger.info("%s: %s = %.4f (%.1f s)", suite, results[suite].main_metric,
+                    results[suite].metrics[results[suite].main_metric], results[suite].seconds)
+    return results
+
+
+def results_document(model_path: str, results: Mapping[str, SuiteResult]) -> dict:
+    """The results.json content for one model."""
+    return {
+        "model": str(model_path),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "suites": {suite: result.to_json() for suite, result in results.items()},
+    }
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def results_markdown(document: dict) -> str:
+    """A readable summary: one line per suite, then every metric of every suite."""
+    lines = [f"# Evaluation of `{document['model']}`", "", f"Created {document['created']}.", "",
+             "| suite | task | dataset | main metric | score | examples | seconds |",
+             "|---|---|---|---|---:|---:|---:|"]
+    for suite, record in document["suites"].items():
+        main = record["main_metric"]
+        lines.append(f"| {suite} | {record['task_type']} | {record['dataset']['name']} | {main} | "
+                     f"{_number(record['metrics'][main])} | {record['n_examples']} | {record['seconds']:.1f} |")
+    for suite, record in document["suites"].items():
+        lines += ["", f"## {suite}", "", "| metric | value |", "|---|---:|"]
+        lines += [f"| {name} | {_number(value)} |" for name, value in record["metrics"].items()]
+        for task, reason in (record.get("skipped") or {}).items():
+            lines.append(f"| {task} | skipped: {reason} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(document: dict, output_dir: str | Path, results: Mapping[str, SuiteResult] | None = None) -> Path:
+    """Write results.json and results.md (and predictions/<suite>.json when `results` is given)."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "results.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    (output_dir / "results.md").write_text(results_markdown(document), encoding="utf-8")
+    for suite, result in (results or {}).items():
+        folder = output_dir / "predictions"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{suite}.json").write_text(json.dumps(result.predictions) + "\n", encoding="utf-8")
+    return output_dir / "results.json"
+
+
+def load_results(path: str | Path) -> dict:
+    """Read a results.json (or the folder holding it), checking the fields the comparison needs."""
+    path = Path(path)
+    path = path / "results.json" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results.json")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if not {"model", "suites"} <= set(document):
+        raise ValueError(f"{path}: not a results.json (needs 'model' and 'suites')")
+    return document
+
+
+def comparison_rows(documents: Sequence[dict]) -> list[tuple[str, str, list[float | None]]]:
+    """(suite, metric, value per model) for every metric any model reports, main metrics first."""
+    rows, seen = [], set()
+    for main_only in (True, False):
+        for document in documents:
+            for suite, record in document["suites"].items():
+                for metric in ([record["main_metric"]] if main_only else record["metrics"]):
+                    if (suite, metric) in seen:
+                        continue
+                    seen.add((suite, metric))
+                    values = [d["suites"].get(suite, {}).get("metrics", {}).get(metric) for d in documents]
+                    rows.append((suite, metric, values))
+    return rows
+
+
+def comparison_markdown(documents: Sequence[dict]) -> str:
+    """One table: a row per (suite, metric), a column per model; the best value in bold."""
+    names = [model_name(d["model"]) for d in documents]
+    lines = ["# Model comparison", "", "| suite | metric | " + " | ".join(names) + " |",
+             "|---|---|" + "---:|" * len(names)]
+    for suite, metric, values in comparison_rows(documents):
+        present = [v for v in values if v is not None]
+        best = max(present) if present else None
+        cells = ["–" if v is None else (f"**{_number(v)}**" if v == best and len(present) > 1 else _number(v))
+                 for v in values]
+        lines.append(f"| {suite} | {metric} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_plot(documents: Sequence[dict], path: str | Path) -> Path:
+    """Grouped bars of every suite's main metric, one bar per model (PNG, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mains = [(suite, metric, values) for suite, metric, values in comparison_rows(documents)
+             if any(metric == d["suites"].get(suite, {}).get("main_metric") for d in documents)]
+    width = 0.8 / len(documents)
+    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(mains)), 4))
+    for index, document in enumerate(documents):
+        heights = [values[index] or 0.0 for _, _, values in mains]
+        positions = [i + index * width for i in range(len(mains))]
+        axes.bar(positions, heights, width, label=model_name(document["model"]))
+    axes.set_xticks([i + width * (len(documents) - 1) / 2 for i in range(len(mains))])
+    axes.set_xticklabels([f"{suite}\n{metric}" for suite, metric, _ in mains], fontsize=8)
+    axes.set_ylabel("score")
+    axes.set_title("Main metric per suite")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)
+
+
+def write_comparison(documents: Sequence[dict], output_dir: str | Path) -> tuple[Path, Path]:
+    """Write comparison.md and comparison.png for several results documents."""
+    if len(documents) < 1:
+        raise ValueError("comparison needs at least one results.json")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    table = output_dir / "comparison.md"
+    table.write_text(comparison_markdown(documents), encoding="utf-8")
+    return table, comparison_plot(documents, output_dir / "comparison.png")
