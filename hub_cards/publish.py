@@ -109,15 +109,13 @@ def _package_directory() -> Path:
 
 
 def default_auto_map() -> dict[str, str]:
-    """The full `auto_map` of a RexBERT checkpoint (config, encoder and every head)."""
-    import modeling_rexbert
-    from modeling_rexbert.convert import AUTO_CLASSES
+    """The full `auto_map` of a RexBERT checkpoint (config, encoder and every head), as the model classes'
+    `save_pretrained` writes it."""
+    from modeling_rexbert import RexBertConfig
+    from modeling_rexbert.modeling_rexbert import AUTO_MAP
 
-    module = modeling_rexbert.RexBertModel.__module__.rsplit(".", 1)[-1]
-    config_module = modeling_rexbert.RexBertConfig.__module__.rsplit(".", 1)[-1]
-    auto_map = {"AutoConfig": f"{config_module}.RexBertConfig"}
-    auto_map.update({auto: f"{module}.{name}" for auto, name in AUTO_CLASSES.items()})
-    return auto_map
+    config_module = RexBertConfig.__module__.rsplit(".", 1)[-1]
+    return {"AutoConfig": f"{config_module}.{RexBertConfig.__name__}", **AUTO_MAP}
 
 
 def add_remote_code(model_dir: Path, config: dict, plan: UploadPlan) -> None:

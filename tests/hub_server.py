@@ -68,6 +68,7 @@ class InjectedError:
     method: str | None
     path_contains: str | None
     message: str
+    code: str | None
     times: int
 
 
@@ -152,9 +153,10 @@ class LocalHub:
         self.stop()
 
     def fail(self, status: int, *, method: str | None = None, path_contains: str | None = None,
-             message: str = "injected error", times: int = 1) -> None:
-        """Answer the next `times` matching requests with `status` and an X-Error-Message."""
-        self.errors.append(InjectedError(status, method, path_contains, message, times))
+             message: str = "injected error", code: str | None = None, times: int = 1) -> None:
+        """Answer the next `times` matching requests with `status`, an X-Error-Message and, if given, an
+        X-Error-Code (e.g. "RepoNotFound", "RevisionNotFound", as the Hub sends them)."""
+        self.errors.append(InjectedError(status, method, path_contains, message, code, times))
 
     def repo(self, repo_id: str, repo_type: str = "model") -> Repo:
         return self.repos[(repo_type, repo_id)]
@@ -212,7 +214,7 @@ def _make_handler(hub: LocalHub):
             hub.requests.append((self.command, path))
             injected = hub.take_injected_error(self.command, path)
             if injected is not None:
-                return self._error(injected.status, injected.message)
+                return self._error(injected.status, injected.message, injected.code)
             # Like the Hub: a wrong token is refused on every request, a missing one on writes only.
             writes = self.command in ("POST", "PUT", "DELETE") and path != "/api/validate-yaml"
             presented = self.headers.get("Authorization") is not None

@@ -1,0 +1,223 @@
+"""`rexbert push` against a local Hub-compatible server: plans, uploads, idempotence, visibility and
+branches, error messages, and `from_pretrained` back from the pushed files in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from hub_fixtures import RESULTS, trained_model_dir, write_run_records
+from hub_server import LocalHub
+
+from hub_cards._io import human_bytes
+from hub_cards.model_card import model_index_values, results_values
+from hub_cards.publish import plan_model_upload
+from trainers.cli import main as rexbert
+
+TOKEN = "hf_test_write_token"
+REPO = "shop-lab/rexbert-tiny"
+
+
+@pytest.fixture()
+def hub(monkeypatch):
+    """A fresh local Hub; huggingface_hub's offline switch (set for the whole suite in conftest and read
+    at import) is turned off for this test only."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with LocalHub(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture()
+def model_dir(tmp_path):
+    """A copy of the tiny trained model with eval results, a pickle the push must leave out, and a
+    trainer checkpoint folder."""
+    target = tmp_path / "model"
+    shutil.copytree(trained_model_dir(), target)
+    write_run_records(target)
+    (target / "training_args.bin").write_bytes(b"\x80\x04pickle")
+    (target / "checkpoint-10").mkdir()
+    (target / "checkpoint-10" / "model.safetensors").write_bytes(b"stale")
+    return target
+
+
+def push(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run `rexbert push ...` through the real CLI dispatcher; returns (status, stdout, stderr)."""
+    status = rexbert(["push", *argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_dry_run_lists_files_and_sizes_without_network(hub, model_dir, capsys):
+    status, out, _ = push(capsys, "model", str(model_dir), REPO, "--dry-run", "--endpoint", hub.endpoint)
+    assert status == 0
+    assert hub.requests == []
+    size = human_bytes((model_dir / "model.safetensors").stat().st_size)
+    assert re.search(rf"model\.safetensors\s+{re.escape(size)}\n", out)
+    for name in ("README.md", "config.json", "modeling_rexbert.py", "tokenizer.json", "eval/results.json"):
+        assert name in out
+    assert "skipped training_args.bin: pickle-based format" in out
+    assert "checkpoint-10" not in out
+
+
+def test_push_uploads_files_card_and_remote_code(hub, model_dir, capsys):
+    status, out, _ = push(capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN,
+                          "--private")
+    assert status == 0, out + _
+    files = hub.files(REPO)
+    assert set(files) == {".gitattributes", "README.md", "config.json", "model.safetensors", "tokenizer.json",
+                          "tokenizer_config.json", "training_summary.json", "eval/results.json",
+                          "configuration_rexbert.py", "modeling_rexbert.py", "attention.py"}
+    for name in ("model.safetensors", "config.json", "modeling_rexbert.py", "eval/results.json"):
+        assert files[name] == (model_dir / name).read_bytes()
+    assert hub.repo(REPO).private is True
+    card = ModelCard(files["README.md"].decode())
+    assert model_index_values(card) == results_values(RESULTS)
+    assert ("POST", "/api/validate-yaml") in hub.requests  # the card went through the server's validator
+    assert f"pushed {len(files) - 1} files" in out  # all but the repo's own .gitattributes
+
+
+def test_repush_is_idempotent_and_changes_make_one_commit(hub, model_dir, capsys):
+    argv = ("model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN)
+    assert push(capsys, *argv)[0] == 0
+    history = list(hub.repo(REPO).history)
+    status, out, _ = push(capsys, *argv)
+    assert status == 0 and "no new commit" in out
+    assert hub.repo(REPO).history == history
+    (model_dir / "extra_notes.json").write_text("{}")
+    assert push(capsys, *argv)[0] == 0
+    assert len(hub.repo(REPO).history) == len(history) + 1
+    assert "extra_notes.json" in hub.files(REPO)
+
+
+def test_revision_goes_to_a_branch_and_public_switches_visibility(hub, model_dir, capsys):
+    argv = ("model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN)
+    assert push(capsys, *argv, "--private")[0] == 0
+    main_files = hub.files(REPO)
+    (model_dir / "notes.json").write_text('{"v": 2}')
+    assert push(capsys, *argv, "--revision", "v2", "--public")[0] == 0
+    assert "notes.json" in hub.files(REPO, revision="v2")
+    assert hub.files(REPO) == main_files  # main untouched
+    assert hub.repo(REPO).private is False
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("bad-token", "authentication failed (HTTP 401)"),
+    ("missing-repo", "repository shop-lab/rexbert-tiny not found"),
+    ("server-error", "had a server error (HTTP 503)"),
+    ("unreachable", "cannot reach"),
+])
+def test_hub_errors_give_clear_messages(hub, model_dir, capsys, case, expected):
+    token, endpoint = TOKEN, hub.endpoint
+    if case == "bad-token":
+        token = "hf_wrong"
+    elif case == "missing-repo":
+        hub.fail(404, path_contains="/preupload/", message="Repository not found", code="RepoNotFound")
+    elif case == "server-error":
+        hub.fail(503, path_contains="/api/repos/create", message="Service Unavailable")
+    else:
+        endpoint = "http://127.0.0.1:9"  # discard port: nothing listens there
+    status, _, err = push(capsys, "model", str(model_dir), REPO, "--endpoint", endpoint, "--token", token)
+    assert status == 1
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_invalid_card_metadata_is_reported(hub, model_dir, capsys):
+    card = model_dir / "README.md"
+    card.write_text("---\nmodel-index:\n- name: x\n  results:\n  - task: {type: fill-mask}\n---\n# card\n")
+    status, _, err = push(capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN,
+                          "--no-card")
+    assert status == 1 and "Invalid metadata in README.md" in err and "Traceback" not in err
+
+
+def test_pickle_only_model_is_refused(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "rexbert"}))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    status, _, err = push(capsys, "model", str(tmp_path), REPO, "--dry-run", "--no-card")
+    assert status == 1 and "no .safetensors weights" in err and "pytorch_model.bin" in err
+
+
+def test_missing_remote_code_is_taken_from_the_package(model_dir):
+    import modeling_rexbert
+
+    (model_dir / "attention.py").unlink()
+    config = json.loads((model_dir / "config.json").read_text())
+    del config["auto_map"]
+    (model_dir / "config.json").write_text(json.dumps(config))
+    plan = plan_model_upload(model_dir, REPO)
+    planned = {f.path_in_repo: f for f in plan.files}
+    assert planned["attention.py"].source.parent.resolve() == Path(modeling_rexbert.__file__).parent.resolve()
+    auto_map = json.loads(planned["config.json"].content)["auto_map"]
+    assert auto_map["AutoConfig"] == "configuration_rexbert.RexBertConfig"
+    assert auto_map["AutoModelForSequenceClassification"] == "modeling_rexbert.RexBertForSequenceClassification"
+
+
+def test_dataset_push(hub, tmp_path, capsys):
+    import pandas as pd
+    from test_hub_cards import REPORT
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "report").mkdir()
+    pd.DataFrame({"id": ["a"], "text": ["t"], "source": ["listing"], "domain": ["ecommerce"]}).to_parquet(
+        tmp_path / "corpus" / "00000.parquet")
+    (tmp_path / "report" / "report.json").write_text(json.dumps(REPORT))
+    (tmp_path / "report" / "state.pkl").write_bytes(b"\x80\x04")
+    status, out, _ = push(capsys, "dataset", str(tmp_path), "shop-lab/ecom-sample", "--endpoint", hub.endpoint,
+                          "--token", TOKEN)
+    assert status == 0, out
+    files = hub.files("shop-lab/ecom-sample", repo_type="dataset")
+    assert {"README.md", "corpus/00000.parquet", "report/report.json", "report/domain_distribution.png"} <= set(files)
+    assert "report/state.pkl" not in files
+    assert files["corpus/00000.parquet"] == (tmp_path / "corpus" / "00000.parquet").read_bytes()
+
+
+CHILD = textwrap.dedent("""
+    import json, sys
+    sys.modules["modeling_rexbert"] = None  # the package is not available: only remote code can load
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=True)
+    model = AutoModelForMaskedLM.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+    batch = tokenizer(json.loads(sys.argv[2]), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    print(json.dumps({"module": type(model).__module__, "ids": batch["input_ids"].tolist(),
+                      "logits": logits.tolist()}))
+""")
+
+
+@pytest.mark.slow
+def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path, capsys):
+    """Push, then load the repo by id in a fresh process (HF_ENDPOINT at the local hub, online mode,
+    empty cache, `modeling_rexbert` unavailable): logits equal those of the local directory."""
+    import modeling_rexbert
+    from transformers import AutoTokenizer
+
+    assert push(capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN)[0] == 0
+    texts = ["red running shoes", "fast shipping, would buy again"]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH")}
+    env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_TOKEN=TOKEN)
+    child = subprocess.run([sys.executable, "-c", CHILD, REPO, json.dumps(texts)], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert child.returncode == 0, child.stderr[-2000:]
+    remote = json.loads(child.stdout.strip().splitlines()[-1])
+    assert remote["module"].startswith("transformers_modules.")  # loaded from the pushed remote code
+    model = modeling_rexbert.RexBertForMaskedLM.from_pretrained(model_dir).eval()
+    batch = AutoTokenizer.from_pretrained(model_dir)(texts, padding=True, return_tensors="pt")
+    assert batch["input_ids"].tolist() == remote["ids"]
+    with torch.no_grad():
+        local = model(**batch).logits
+    torch.testing.assert_close(torch.tensor(remote["logits"]), local, rtol=0, atol=1e-6)
+    assert any(path.endswith("/resolve/" + hub.repo(REPO).branches["main"] + "/model.safetensors")
+               for _, path in hub.requests)
