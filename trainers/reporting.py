@@ -1,0 +1,89 @@
+"""Training logs on disk: JSON lines as training goes, JSON + CSV per phase, and a PNG of loss and
+mixture weights over the steps of all phases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from transformers import TrainerCallback
+
+LOG_JSONL = "train_log.jsonl"
+
+
+class StepLogCallback(TrainerCallback):
+    """Appends every training log (loss, per-source metrics, schedule values) to
+    `<directory>/train_log.jsonl`, tagged with the phase; on resume, entries past the resumed step
+    are dropped first so the file matches the run."""
+
+    def __init__(self, directory: str | Path, phase: int, phase_name: str):
+        self.path = Path(directory) / LOG_JSONL
+        self.phase, self.phase_name = phase, phase_name
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.path.is_file():
+            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
+                    if line and json.loads(line)["step"] <= state.global_step]
+            self.path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "loss" in logs:
+            entry = {"phase": self.phase, "phase_name": self.phase_name, "step": state.global_step, **logs}
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+
+
+def read_step_log(directory: str | Path) -> list[dict]:
+    path = Path(directory) / LOG_JSONL
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def write_step_tables(entries: list[dict], directory: str | Path, stem: str = "train_log") -> list[Path]:
+    """The log as `<stem>.json` (a list of entries) and `<stem>.csv` (one column per metric)."""
+    directory = Path(directory)
+    json_path, csv_path = directory / f"{stem}.json", directory / f"{stem}.csv"
+    json_path.write_text(json.dumps(entries, indent=1), encoding="utf-8")
+    pd.DataFrame(entries).to_csv(csv_path, index=False)
+    return [json_path, csv_path]
+
+
+def plot_training(entries: list[dict], path: str | Path) -> Path | None:
+    """Loss (overall and per source) and mixture weights against the cumulative step, phases marked."""
+    if not entries:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame(entries)
+    offsets, total = {}, 0
+    for phase, group in frame.groupby("phase", sort=True):
+        offsets[phase] = total
+        total += int(group["step"].max())
+    frame["global"] = frame["step"] + frame["phase"].map(offsets)
+    fig, (loss_ax, mix_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    loss_ax.plot(frame["global"], frame["loss"], label="loss", color="black", linewidth=2)
+    for column in sorted(c for c in frame.columns if c.startswith("loss/")):
+        loss_ax.plot(frame["global"], frame[column], label=column, alpha=0.8)
+    loss_ax.set_ylabel("MLM loss")
+    loss_ax.legend(loc="upper right", fontsize=8)
+    for column in sorted(c for c in frame.columns if c.startswith("mixture/")):
+        mix_ax.plot(frame["global"], frame[column], label=column.split("/", 1)[1])
+    mix_ax.set_ylabel("mixture weight")
+    mix_ax.set_ylim(0, 1)
+    mix_ax.set_xlabel("step (all phases)")
+    mix_ax.legend(loc="upper right", fontsize=8)
+    for phase, offset in offsets.items():
+        name = frame.loc[frame["phase"] == phase, "phase_name"].iloc[0]
+        for ax in (loss_ax, mix_ax):
+            ax.axvline(offset, color="grey", linestyle=":", linewidth=1)
+        loss_ax.annotate(f"{phase}: {name}", (offset, 1.0), xycoords=("data", "axes fraction"),
+                         xytext=(3, -12), textcoords="offset points", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,127 @@
+"""From a recipe's `sources`, `tokenizer` and `lexicon` sections to datasets, a tokenizer and a
+saliency lexicon. Loading goes through `datasets.load_dataset` (local files, Hub datasets, map-style
+or streaming); the embedded sample corpus (`curation.sample_corpus`) serves offline demos."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import datasets
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from .packing import PackedRows, PackedSource, StreamingPackedSource
+from .recipes import LexiconSpec, Recipe, RecipeError, SourceSpec, TokenizerSpec
+from .saliency import SaliencyLexicon, build_saliency_lexicon
+
+logger = logging.getLogger(__name__)
+
+_BUILDER_BY_SUFFIX = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".txt": "text"}
+
+
+def _builder_for(data_files: str | list[str]) -> str:
+    first = data_files if isinstance(data_files, str) else data_files[0]
+    suffixes = [s for s in Path(first).suffixes if s != ".gz"]
+    builder = _BUILDER_BY_SUFFIX.get(suffixes[-1] if suffixes else "")
+    if builder is None:
+        raise RecipeError(f"cannot tell the file format of {first!r}; use parquet, json(l), csv or txt files")
+    return builder
+
+
+def load_source(name: str, spec: SourceSpec, seed: int = 0):
+    """The documents of one source as a `datasets.Dataset` (or `IterableDataset` when streaming),
+    filtered by `where` and cut to `max_docs`."""
+    if spec.sample_corpus is not None:
+        from curation.sample_corpus import SOURCES, sample_documents
+
+        unknown = sorted(set(spec.sample_corpus) - set(SOURCES))
+        if unknown:
+            raise RecipeError(f"sources.{name}.sample_corpus: unknown sample sources {unknown}; choose from {SOURCES}")
+        docs = [doc for doc in sample_documents(seed=seed) if doc["source"] in spec.sample_corpus]
+        dataset = datasets.Dataset.from_list(docs)
+        if spec.streaming:
+            dataset = dataset.to_iterable_dataset()
+    else:
+        try:
+            if spec.data_files is not None:
+                dataset = datasets.load_dataset(_builder_for(spec.data_files), data_files=spec.data_files,
+                                                split=spec.split, streaming=spec.streaming)
+            else:
+                dataset = datasets.load_dataset(spec.dataset, spec.dataset_config, split=spec.split,
+                                                streaming=spec.streaming)
+        except (FileNotFoundError, ValueError) as error:
+            raise RecipeError(f"sources.{name}: could not load {spec.data_files or spec.dataset!r}: {error}") from error
+    columns = dataset.column_names
+    for column in [spec.text_column, *(spec.where or {})]:
+        if columns is not None and column not in columns:
+            raise RecipeError(f"sources.{name}: no column {column!r}; the data has {columns}")
+    if spec.where:
+        conditions = {column: set(values) for column, values in spec.where.items()}
+        dataset = dataset.filter(
+            lambda batch: [all(batch[c][i] in ok for c, ok in conditions.items())
+                           for i in range(len(batch[spec.text_column]))],
+            batched=True,
+        )
+    if spec.max_docs is not None:
+        dataset = dataset.take(spec.max_docs) if spec.streaming else dataset.select(
+            range(min(spec.max_docs, len(dataset))))
+    return dataset
+
+
+class RecipeData:
+    """Loads each source once and hands out its texts and packed rows (per sequence length)."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self._datasets: dict[str, object] = {}
+
+    def dataset(self, name: str):
+        if name not in self._datasets:
+            self._datasets[name] = load_source(name, self.recipe.sources[name], seed=self.recipe.seed)
+        return self._datasets[name]
+
+    def texts(self, name: str, limit: int | None = None) -> Iterator[str]:
+        """Up to `limit` non-empty texts of a source, in order."""
+        column = self.recipe.sources[name].text_column
+        texts = (row[column] for row in self.dataset(name))
+        texts = (t for t in texts if isinstance(t, str) and t.strip())
+        return itertools.islice(texts, limit)
+
+    def packed(self, name: str, tokenizer, seq_len: int) -> PackedSource:
+        spec = self.recipe.sources[name]
+        dataset = self.dataset(name)
+        if spec.streaming:
+            return StreamingPackedSource(name, dataset, tokenizer, seq_len, text_column=spec.text_column)
+        return PackedRows.from_dataset(name, dataset, tokenizer, seq_len, text_column=spec.text_column,
+                                       shuffle=spec.shuffle)
+
+
+def load_tokenizer(spec: TokenizerSpec, data: RecipeData) -> PreTrainedTokenizerBase:
+    """Train a small BPE on the sources (round-robin over them), build a ModernBERT-style tokenizer
+    from an OLMo `tokenizer.json`, or load a tokenizer directory / Hub id."""
+    from modeling_rexbert.tokenization import build_modernbert_tokenizer, train_bpe_tokenizer
+
+    if spec.train_vocab_size is not None:
+        per_source = [data.texts(name, spec.train_max_docs) for name in data.recipe.sources]
+        texts = [t for group in itertools.zip_longest(*per_source) for t in group if t is not None]
+        return train_bpe_tokenizer(texts, vocab_size=spec.train_vocab_size)
+    if spec.path.endswith(".json") and Path(spec.path).is_file():
+        return build_modernbert_tokenizer(spec.path)
+    return AutoTokenizer.from_pretrained(spec.path)
+
+
+def load_lexicon(spec: LexiconSpec, data: RecipeData, tokenizer) -> SaliencyLexicon:
+    """Load the lexicon at `spec.path`, or build it from the domain and general sources."""
+    if spec.path is not None:
+        return SaliencyLexicon.load(spec.path, tokenizer)
+
+    def texts(names: list[str]) -> Iterator[str]:
+        return itertools.chain.from_iterable(data.texts(name, spec.max_docs) for name in names)
+
+    lexicon = build_saliency_lexicon(texts(spec.domain), texts(spec.general), tokenizer,
+                                     smoothing=spec.smoothing, min_count=spec.min_count, max_tokens=spec.max_tokens)
+    lexicon.settings.update({"domain_sources": spec.domain, "general_sources": spec.general})
+    logger.info("saliency lexicon: %d tokens, most salient %s", len(lexicon.scores), lexicon.top(10))
+    return lexicon
