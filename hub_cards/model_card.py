@@ -195,14 +195,15 @@ def result_rows(results: dict[str, Any] | None) -> list[dict[str, str]]:
 
 
 def skipped_tasks(results: dict[str, Any] | None) -> dict[str, list[str]]:
-    """Suites that listed tasks they could not run (GLUE tasks without local data), for the limitations."""
-    if not results:
-        return {}
+    """Per suite, the tasks it listed as skipped ("task (reason)" when the reason is given), for the
+    limitations section."""
     skipped = {}
-    for name, suite in results["suites"].items():
-        listed = suite.get("skipped") or suite.get("metrics", {}).get("skipped")
-        if listed:
-            skipped[name] = sorted(listed) if isinstance(listed, (list, dict)) else [str(listed)]
+    for name, suite in (results or {}).get("suites", {}).items():
+        listed = suite.get("skipped")
+        if isinstance(listed, dict):
+            skipped[name] = [f"{task} ({reason})" for task, reason in sorted(listed.items())]
+        elif listed:
+            skipped[name] = sorted(map(str, listed))
     return skipped
 
 

@@ -114,10 +114,11 @@ RESULTS = {
         },
         "glue": {
             "task_type": "text-classification",
-            "dataset": {"name": "GLUE", "type": "glue", "split": "validation"},
-            "metrics": {"sst2": {"accuracy": 0.5321}, "stsb": {"spearman": 0.1042}, "average": 0.31815},
+            "dataset": {"name": "GLUE", "type": "nyu-mll/glue", "split": "validation"},
+            "metrics": {"sst2/accuracy": 0.5321, "stsb/spearman": 0.1042, "stsb/pearson": 0.0977,
+                        "sst2/score": 0.5321, "stsb/score": 0.10095, "average": 0.31652},
             "main_metric": "average", "n_examples": 200, "seconds": 3.0, "config": {},
-            "skipped": ["mnli", "qqp"],
+            "skipped": {"mnli": "no files under glue/MNLI", "qqp": "no files under glue/QQP"},
         },
         "ner": {
             "task_type": "token-classification",
