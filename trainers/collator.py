@@ -160,6 +160,14 @@ class GuidedMLMCollator:
         """Bool tensor of the positions to mask (see the module docstring for the rule)."""
         if not self.whole_word and guidance == 0:  # uniform token-level MLM: every unit has p = rate
             return (torch.rand(input_ids.shape, generator=generator) < rate) & maskable
+        unit, prob = self.masking_plan(input_ids, maskable, rate, guidance)
+        chosen = torch.rand(prob.numel(), generator=generator) < prob
+        return chosen[unit].view(input_ids.shape) & maskable
+
+    def masking_plan(
+        self, input_ids: torch.Tensor, maskable: torch.Tensor, rate: float, guidance: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(unit id of every token, flattened; masking probability of every unit)."""
         rows, width = input_ids.shape
         unit = self._unit_index(input_ids, maskable)
         num_units = int(unit[-1]) + 1
@@ -169,9 +177,7 @@ class GuidedMLMCollator:
         unit_row = torch.zeros(num_units, dtype=torch.long).scatter_(0, unit, row_of_token)
         row_tokens = torch.zeros(rows).index_add_(0, unit_row, unit_size)
         weight = self._unit_weights(input_ids, flat_maskable, unit, unit_size, unit_row, guidance)
-        prob = _cap_and_redistribute(rate * weight, unit_size, unit_row, rate * row_tokens)
-        chosen = torch.rand(num_units, generator=generator) < prob
-        return chosen[unit].view(rows, width) & maskable
+        return unit, _cap_and_redistribute(rate * weight, unit_size, unit_row, rate * row_tokens)
 
     def _unit_index(self, input_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:
         """Flat unit id per token: units never span rows or non-maskable tokens."""
