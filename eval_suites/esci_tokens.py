@@ -77,7 +77,9 @@ def rank_masked_tokens(model: PreTrainedModel, blocks: MaskedBlocks, pad_id: int
     Models that support sparse prediction (ModernBERT / RexBERT `sparse_prediction`) compute the
     vocabulary projection only at masked positions; others return full logits, indexed here.
     """
-    if hasattr(model, "sparse_prediction"):
+    if hasattr(model.config, "sparse_prediction"):  # RexBERT reads the config at call time
+        model.config.sparse_prediction = True
+    if hasattr(model, "sparse_prediction"):  # transformers' ModernBERT copies it at init
         model.sparse_prediction = True
     target = device()
     model.to(target)

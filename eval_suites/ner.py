@@ -108,7 +108,7 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
         main_metric="f1",
         n_examples=len(test_idx),
         config={"data": str(data[0]), "entity_types": ner.entity_types, "train_sentences": len(train_idx),
-                "test_sentences": len(test_idx), "misaligned_spans": ner.misaligned_spans,
+                "test_sentences": len(test_idx), "span_issues": ner.span_issues,
                 "truncated_words": truncated, "epochs": budget.epochs, "batch_size": budget.batch_size,
                 "learning_rate": budget.learning_rate, "max_seq_length": budget.max_seq_length, "seed": budget.seed},
         predictions={"entities": {"predictions": predicted, "references": gold}},

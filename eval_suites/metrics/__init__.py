@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import evaluate
@@ -26,8 +27,9 @@ def metric_path(name: str) -> Path:
     return METRICS_DIR / name / f"{name}.py"
 
 
+@functools.lru_cache(maxsize=None)
 def load_metric(name: str, config_name: str | None = None) -> evaluate.EvaluationModule:
-    """Load a local metric module with `evaluate.load` by its path (works offline)."""
+    """Load a local metric module with `evaluate.load` by its path (works offline); cached per process."""
     return evaluate.load(str(metric_path(name)), config_name)
 
 
