@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -177,21 +178,21 @@ CARE = ["wipe clean with a damp cloth", "machine wash cold and tumble dry low", 
         "rinse after each use and air dry", "do not bleach", "store in a cool dry place"]
 
 DESCRIPTION_SENTENCES = [
-    "The {brand} {product} is built for {use} and designed to last.",
-    "Crafted from {material}, it feels solid without adding bulk.",
+    "The {brand} {product} is <built|made|designed> for {use} and <designed to last|made to last for years|ready for daily use>.",
+    "<Crafted|Made|Built> from {material}, it <feels solid without adding bulk|is sturdy yet light|holds its shape>.",
     "We added {feature} because our customers asked for it.",
     "It comes in {colour} and {n_colours} other colours to match your style.",
     "Whether you need it for {use} or {use2}, you can count on the {brand} {product}.",
     "Compared with our previous model, the new version is {pct}% lighter and easier to carry.",
-    "Every unit is inspected before it leaves our warehouse.",
-    "Order now and it ships within {days} business days.",
+    "Every <unit|order|piece> is <inspected|checked by hand|quality tested> before it leaves our <warehouse|factory|workshop>.",
+    "<Order now|Order today|Buy now> and it <ships|is dispatched> within {days} business days.",
     "Pair it with other {brand} accessories for a matching set.",
     "The {size} option is our best seller for {audience}.",
     "Thanks to {feature2}, it works well straight out of the box.",
     "If it is not the right fit, returns are free for {days2} days.",
-    "Designed in-house by the {brand} team and tested for months of everyday use.",
+    "Designed <in-house|in our studio> by the {brand} team and tested for <months|a full year|hundreds of hours> of everyday use.",
     "Its {adjective} profile slips easily into a drawer, bag or cupboard.",
-    "Note: colours may look slightly different depending on your screen.",
+    "Note: <colours|shades> may look slightly different depending on your <screen|monitor|display settings>.",
     "Buy two and save {pct2}% at checkout.",
 ]
 
@@ -210,7 +211,7 @@ ASPECTS = {
     "tools": ["grip", "torque", "case", "accuracy", "battery"],
 }
 REVIEW_OPENERS = [
-    "I bought this {product} for {use} and have used it for {weeks} weeks now.",
+    "I bought this {product} for {use} and have <used it|had it> for {weeks} weeks now.",
     "Ordered the {colour} one after my old {product} broke.",
     "Got this as a gift for my {relative}.",
     "I was hesitant at first because of the price, but I went for it.",
@@ -219,24 +220,24 @@ REVIEW_OPENERS = [
     "Needed a {product} for {use} and this one had good ratings.",
 ]
 REVIEW_POSITIVE = [
-    "The {aspect} is excellent, better than I expected.",
-    "Really happy with the {aspect}.",
+    "The {aspect} is <excellent|great|superb>, <better than I expected|much better than my last one|exactly as described>.",
+    "<Really|Very|So> happy with the {aspect}<.|, no complaints.|, it impressed me.>",
     "The {aspect} is solid and it feels like it will last.",
-    "Arrived {days} days early and well packed.",
+    "Arrived {days} days <early|ahead of schedule> and <well packed|in perfect condition|in a sturdy box>.",
     "For the price you really can't beat it.",
-    "My {relative} loves it and uses it every day.",
-    "Setup took less than five minutes.",
+    "My {relative} <loves it|is thrilled with it|can't stop talking about it> and uses it <every day|all the time|most weekends>.",
+    "<Setup|Getting started|Assembly> took <less than five minutes|no time at all|about ten minutes>.",
     "The {size} size was exactly right.",
     "Looks even better in person, the {colour} is lovely.",
     "Customer service answered my question the same day.",
 ]
 REVIEW_NEGATIVE = [
-    "The {aspect} is disappointing.",
-    "After {weeks} weeks the {aspect} started to fail.",
+    "The {aspect} is <disappointing|mediocre|worse than advertised>.",
+    "After {weeks} weeks the {aspect} <started to fail|stopped working properly|began to wear out>.",
     "Runs small, I should have ordered one size up.",
     "The box arrived dented and one part was missing.",
-    "Not worth the money in my opinion.",
-    "The {aspect} feels cheap compared to the photos.",
+    "<Not worth the money|Overpriced for what it is|Too expensive for the quality> in my opinion.",
+    "The {aspect} <feels cheap|looks flimsy|seems fragile> compared to the <photos|description|listing>.",
     "The colour is more {colour2} than {colour} in real life.",
     "Instructions were confusing and I had to look up a video.",
     "I had to contact support twice before getting a replacement.",
@@ -273,97 +274,166 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 SEASONS = ["spring", "summer", "autumn", "winter"]
 
 GENERAL_TOPICS: dict[str, list[str]] = {
+    # <a|b|c> picks one option per sentence, so documents on one topic share few word sequences.
     "history": [
-        "In the {century} century, {town} grew up around a ford on {river}.",
-        "Farmers brought wool and grain to its weekly market, and a stone bridge replaced the ford in {year}.",
-        "The town charter, granted in {year2}, allowed the council to collect tolls on the bridge.",
-        "A fire in {year3} destroyed much of the old quarter, and the streets were rebuilt in brick.",
-        "Historians still argue about why the abbey near {town} was abandoned so suddenly.",
-        "Letters kept in the county archive describe a long dispute between the millers and the bishop.",
-        "When the railway arrived, the population of {town} doubled within {decades} decades.",
-        "{person} kept a diary of the flood year, recording the water rising to the church steps.",
-        "During the war, the grammar school was turned into a hospital for wounded soldiers.",
-        "The canal, dug by hand over {decades} decades, carried coal to the ironworks upstream.",
-        "Most of the medieval walls were pulled down, but the north gate survives.",
-        "A survey in {year4} counted {count} households, most of them tenants of a single estate.",
-        "The old guildhall now houses a small museum about the weavers who once lived there.",
+        "In the {century} century, {town} grew up around a <ford|mill|ferry crossing|market cross> on {river}.",
+        "<Farmers|Drovers|Traders> brought <wool and grain|cattle and cheese|timber and salt> to its weekly "
+        "market, and a stone bridge replaced the <ford|ferry|wooden crossing> in {year}.",
+        "The town charter, granted in {year2}, allowed the <council|burgesses|abbot> to collect <tolls on the "
+        "bridge|rents from the market stalls|a tax on every cart>.",
+        "A <fire|flood|storm> in {year3} destroyed much of the <old quarter|harbour|high street>, and the "
+        "<streets|houses|warehouses> were rebuilt in <brick|stone|timber>.",
+        "Historians still argue about why the <abbey|castle|village> near {town} was abandoned so <suddenly|"
+        "quickly|completely>.",
+        "Letters kept in the <county archive|cathedral library|family papers> describe a long dispute between "
+        "the <millers|fishermen|tenants> and the <bishop|lord of the manor|town council>.",
+        "When the <railway|canal|turnpike road> arrived, the population of {town} <doubled|tripled|grew "
+        "sharply> within {decades} decades.",
+        "{person} kept a <diary|ledger|book of sermons> during the <flood year|long winter|great plague>, "
+        "recording <the water rising to the church steps|the price of bread each week|every death in the parish>.",
+        "During the <war|revolution|siege>, the <grammar school|town hall|old priory> was turned into "
+        "<a hospital|a barracks|a grain store>.",
+        "Most of the <medieval walls|old gates|timber houses> were pulled down, but the <north gate|chapel|"
+        "market hall> survives.",
+        "A survey in {year4} counted {count} households, most of them <tenants of a single estate|"
+        "weavers and their families|farm labourers>.",
+        "The old <guildhall|corn exchange|customs house> now houses a small museum about the <weavers|"
+        "sailors|miners> who once lived there.",
+        "Trade declined after {year3}, when <the harbour silted up|a rival town won the market|the wool "
+        "trade moved north>.",
+        "<Pilgrims|Merchants|Soldiers> travelling to {town2} stopped at the inn by the <bridge|crossroads|"
+        "abbey gate>.",
+        "Records from {year2} mention a <school|hospital|almshouse> founded by {person}.",
+        "The <parish church|town square|old bridge> was <restored|widened|rebuilt> in {year4} with money "
+        "raised by <public subscription|a wealthy widow|the railway company>.",
     ],
     "science": [
-        "Plants capture light with chlorophyll and use its energy to turn water and carbon dioxide into sugar.",
-        "Oxygen is released as a by-product, which is why forests matter for the air we breathe.",
-        "Water evaporates from the oceans, condenses into clouds and falls again as rain or snow.",
-        "The crust of the Earth is broken into plates that move a few centimetres each year.",
-        "Where two plates collide, mountains rise and earthquakes become more frequent.",
-        "Sound is a pressure wave, and it travels about four times faster in water than in air.",
-        "A vaccine trains the immune system to recognise a pathogen without causing the disease.",
-        "Stars shine because nuclear fusion in their cores turns hydrogen into helium.",
-        "The researchers at {town} University measured the effect in {count} samples over {months} months.",
-        "Their results suggest that the mechanism is more common than earlier studies assumed.",
-        "Enzymes speed up chemical reactions by lowering the energy needed to start them.",
-        "Bees navigate using the position of the sun and a sense of polarised light.",
-        "Copper conducts electricity well because its outer electrons move freely through the metal.",
-        "Dr {person} cautioned that the sample was small and the findings need to be repeated.",
+        "Plants capture light with <chlorophyll|green pigments in their leaves> and use its energy to turn "
+        "water and carbon dioxide into <sugar|glucose|stored energy>.",
+        "<Oxygen|A great deal of oxygen> is released as a by-product, which is why <forests|oceans of "
+        "algae|grasslands> matter for the air we breathe.",
+        "Water evaporates from the <oceans|lakes and seas>, condenses into <clouds|droplets around dust> "
+        "and falls again as <rain or snow|rain, hail or snow>.",
+        "The crust of the Earth is broken into plates that move <a few centimetres|about as fast as "
+        "fingernails grow> each year.",
+        "Where two plates <collide|meet|grind past each other>, <mountains rise|volcanoes form|the ground "
+        "folds> and earthquakes become more frequent.",
+        "Sound is a pressure wave, and it travels <about four times faster|much faster> in water than in air.",
+        "A vaccine trains the immune system to recognise <a pathogen|a virus|a bacterium> without causing "
+        "the disease.",
+        "Stars shine because <nuclear fusion|the fusion of light nuclei> in their cores turns hydrogen into helium.",
+        "The researchers at {town} University measured the effect in {count} <samples|patients|soil cores|"
+        "mice> over {months} months.",
+        "Their results suggest that the <mechanism|effect|process> is <more common|more important|less "
+        "stable> than earlier studies assumed.",
+        "Enzymes speed up <chemical reactions|digestion|the copying of DNA> by lowering the energy needed "
+        "to start them.",
+        "Bees navigate using <the position of the sun|landmarks and smell> and a sense of polarised light.",
+        "<Copper|Silver|Aluminium> conducts electricity well because its outer electrons move freely "
+        "through the metal.",
+        "Dr {person} cautioned that the <sample was small|study was short|measurements were noisy> and the "
+        "findings need to be repeated.",
+        "A <telescope|satellite|probe> launched in {year4} <mapped|photographed|measured> the <rings of "
+        "Saturn|surface of Mars|dust between the stars>.",
+        "<Glaciers|Rivers|Winds> carve valleys over thousands of years, carrying <rock|sand|silt> towards the sea.",
+        "The team <grew|cooled|heated> the <crystals|cells|samples> to {count2} degrees and watched how they changed.",
     ],
     "local_news": [
-        "{town} council voted on {weekday} to reopen the library on weekends.",
-        "The decision followed a petition signed by {count} residents.",
-        "Road works on the high street will continue until the end of {season}, officials said.",
-        "Police asked drivers to avoid the bridge over {river} while repairs are carried out.",
-        "The local football club won {score} on {weekday}, its third victory in a row.",
-        "{person}, who coached the youth team for {years} years, retired at the end of the season.",
-        "Heavy rain caused flooding in low-lying streets, and volunteers handed out sandbags.",
-        "A new bus route linking {town} with {town2} starts next month.",
-        "The primary school celebrated its {anniversary}th anniversary with a concert in the park.",
-        "Residents are invited to a public meeting about the plans in the town hall.",
-        "The mayor said the budget would protect services for older residents.",
-        "Firefighters were called to a barn blaze outside the village late on {weekday} night.",
+        "{town} council voted on {weekday} to <reopen the library on weekends|extend the cycle lane|repair "
+        "the swimming pool|plant trees along the avenue>.",
+        "The decision followed a <petition|campaign|public consultation> <signed by|supported by> {count} residents.",
+        "Road works on the <high street|ring road|bridge approach> will continue until the end of {season}, "
+        "officials said.",
+        "Police asked drivers to avoid the <bridge over {river}|town centre|station road> while "
+        "<repairs|a water main replacement|resurfacing> <is|are> carried out.",
+        "The local <football|cricket|rugby> club won {score} on {weekday}, its <third|fourth|second> victory in a row.",
+        "{person}, who <coached the youth team|ran the food bank|led the choir> for {years} years, retired "
+        "at the end of the <season|year|summer>.",
+        "Heavy rain caused flooding in <low-lying streets|the riverside car park|several basements>, and "
+        "volunteers handed out sandbags.",
+        "A new <bus route|cycle path|footbridge> linking {town} with {town2} <starts|opens> next month.",
+        "The primary school celebrated its {anniversary}th anniversary with a <concert|fair|picnic> in the park.",
+        "Residents are invited to a public meeting about the <plans|new housing|parking changes> in the "
+        "<town hall|community centre|church hall>.",
+        "The mayor said the budget would protect services for <older residents|young families|people with "
+        "disabilities>.",
+        "Firefighters were called to a <barn blaze|chimney fire|car fire> outside the village late on {weekday} night.",
+        "The <annual show|summer fete|winter market> attracted more visitors than last year, organisers said.",
+        "A <statue|mural|memorial bench> honouring {person} was unveiled near the <harbour|station|library>.",
+        "Plans to close the <post office|bank branch|police station> in {town2} drew <criticism|protests|"
+        "a petition> from residents.",
     ],
     "economy_news": [
         "Retail sales rose {pct}% in {season}, according to figures released on {weekday}.",
-        "Economists said higher prices for food and energy continued to squeeze household budgets.",
-        "The central bank kept interest rates unchanged at {rate}%.",
-        "Shares in the largest supermarket chain fell after it warned of weaker profits.",
+        "Economists said higher prices for <food and energy|rent and fuel|electricity> continued to squeeze "
+        "household budgets.",
+        "The central bank kept interest rates <unchanged|on hold> at {rate}%.",
+        "Shares in the <largest supermarket chain|biggest carmaker|national airline> fell after it warned "
+        "of <weaker profits|falling demand|higher costs>.",
         "Unemployment in the region dropped to its lowest level in {years} years.",
-        "Analysts expect inflation to ease slowly as shipping costs return to normal.",
-        "Small businesses in {town} said online competition had changed how they operate.",
-        "The government plans to cut the tax on fuel for {months} months.",
-        "Exports of machinery grew strongly, helped by demand from neighbouring countries.",
+        "Analysts expect inflation to ease <slowly|over the coming year> as <shipping costs|energy prices|"
+        "wage growth> return to normal.",
+        "Small businesses in {town} said <online competition|higher rents|staff shortages> had changed how they operate.",
+        "The government plans to cut the tax on <fuel|energy bills|small businesses> for {months} months.",
+        "Exports of <machinery|chemicals|farm produce> grew strongly, helped by demand from neighbouring countries.",
         "Consumer confidence improved for the {count2}th month in a row.",
+        "{person}, chief economist at a <city bank|research institute|trade union>, said the figures were "
+        "<encouraging but fragile|better than expected|a warning sign>.",
         "Online orders of clothing and electronics grew faster than sales in physical stores.",
         "Customers returned more goods bought online this year, which raised costs for retailers.",
-        "{person}, chief economist at a city bank, said the figures were encouraging but fragile.",
+        "House prices <rose|fell|barely moved> in {season}, while the number of sales <fell|recovered>.",
+        "The <factory|port|mine> near {town2} announced {count} new jobs after winning a large contract.",
+        "Farmers warned that the dry {season} would push up the price of <wheat|milk|vegetables>.",
     ],
     "nature": [
-        "In early {season}, the marshes along {river} fill with migrating geese.",
-        "Oak trees can live for several centuries and support hundreds of insect species.",
-        "Foxes have adapted well to towns, where they feed on scraps and nest under sheds.",
+        "In early {season}, the <marshes|mudflats|water meadows> along {river} fill with migrating <geese|"
+        "waders|swans>.",
+        "Oak trees can live for several centuries and support hundreds of <insect|lichen|bird> species.",
+        "Foxes have adapted well to towns, where they feed on scraps and <nest|sleep|raise cubs> under sheds.",
         "The heath turns purple in late summer when the heather flowers.",
-        "Otters returned to {river} after the water quality improved.",
+        "<Otters|Salmon|Kingfishers> returned to {river} after the water quality improved.",
         "Mushrooms are only the fruiting bodies of fungi that spread underground for metres.",
-        "A heron stood motionless in the shallows, waiting for a fish to come close.",
-        "Volunteers counted {count} species of butterfly on the downs this year.",
-        "Hedgerows act as corridors that let small animals move safely between woods.",
+        "A heron stood motionless in the shallows, waiting for a <fish|frog|eel> to come close.",
+        "Volunteers counted {count} <butterflies|birds|bats> of {count2} species on the downs this year.",
+        "Hedgerows act as corridors that let <small animals|hedgehogs|dormice> move safely between woods.",
         "The first frost usually arrives in {town} by the middle of {month}.",
+        "<Badgers|Deer|Hares> are most active at dusk, when the <fields|woods|lanes> are quiet.",
+        "Bluebells carpet the <woods|hillsides|old coppice> in spring, a sign of ancient woodland.",
+        "After the storm, <a fallen beech|the flooded meadow|the eroded cliff> became a home for <beetles|"
+        "nesting birds|wild flowers>.",
+        "Swifts arrive from Africa in {season} and spend almost their whole lives in the air.",
+        "The <old quarry|disused railway|former gravel pit> has become a reserve for <orchids|dragonflies|"
+        "sand martins>.",
     ],
     "everyday": [
         "On {weekday} morning {person} walked the dog along {river} before work.",
-        "The bakery on the corner had sold out of rye bread again.",
-        "We spent the afternoon repainting the fence and arguing about the colour.",
-        "My neighbour brought over a basket of plums from her garden.",
-        "The train was {minutes} minutes late, so I read half a novel on the platform.",
-        "In the evening we cooked soup with the last of the vegetables and listened to the radio.",
-        "The children built a den out of blankets and refused to come down for dinner.",
-        "I finally fixed the squeaking door with a drop of oil.",
-        "It rained all day, so we played cards and drank far too much tea.",
+        "The <bakery|greengrocer|café> on the corner had sold out of <rye bread|strawberries|croissants> again.",
+        "We spent the afternoon <repainting the fence|clearing the garden|sorting the attic> and arguing about "
+        "<the colour|what to keep|who should do what>.",
+        "My neighbour brought over a basket of <plums|apples|runner beans> from her garden.",
+        "The train was {minutes} minutes late, so I read half a <novel|newspaper|magazine> on the platform.",
+        "In the evening we cooked <soup|a curry|pasta> with the last of the vegetables and listened to the radio.",
+        "The children built a den out of <blankets|cardboard boxes|sofa cushions> and refused to come down for dinner.",
+        "I finally fixed the <squeaking door|dripping tap|wobbly chair> with <a drop of oil|a new washer|some glue>.",
+        "It rained all day, so we played <cards|chess|board games> and drank far too much tea.",
         "My grandmother still writes letters by hand and posts them every {weekday}.",
-        "After the errands in town we sat by the harbour and watched the boats come in.",
+        "After the errands in town we sat by the <harbour|river|fountain> and watched the <boats|ducks|"
+        "people> go by.",
         "The new café in {town} is always full on {weekday}s.",
         "At the hardware shop I picked up a tape measure and a box of screws for the shelves.",
         "She ordered a raincoat online, but it came in the wrong size, so she sent it back.",
         "The old kettle finally gave up, and a new one was on the shopping list for {weekday}.",
         "We compared prices at three shops before buying the children new school shoes.",
+        "{person} is learning to <play the piano|speak Spanish|bake bread> and practises every evening.",
+        "The <bus|ferry|tram> was so crowded that we decided to walk home instead.",
     ],
 }
+_CHOICE = re.compile(r"<([^<>]+)>")
+
+
+def _choose(rng: random.Random, template: str) -> str:
+    """Replace every ``<a|b|c>`` in `template` by one of its options."""
+    return _CHOICE.sub(lambda match: rng.choice(match.group(1).split("|")), template)
 DOMAIN_OF_SOURCE = {"listing": "ecommerce", "review": "ecommerce", "general": "general"}
 
 
@@ -433,7 +503,7 @@ def _product(rng: random.Random, category: str, product: str | None = None) -> d
 
 def _fill(rng: random.Random, templates: list[str], k: int, slots: dict[str, object]) -> list[str]:
     """`k` distinct templates in random order, filled from `slots`."""
-    return [t.format(**slots) for t in rng.sample(templates, min(k, len(templates)))]
+    return [_choose(rng, t).format(**slots) for t in rng.sample(templates, min(k, len(templates)))]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -471,7 +541,7 @@ def make_review(rng: random.Random) -> tuple[str, str]:
     slots.update(relative=rng.choice(RELATIVES), colour2=rng.choice(COLOURS))
 
     def sentences(pool: list[str], k: int) -> list[str]:
-        return [s.format(aspect=rng.choice(aspects), **slots) for s in rng.sample(pool, min(k, len(pool)))]
+        return [_choose(rng, s).format(aspect=rng.choice(aspects), **slots) for s in rng.sample(pool, min(k, len(pool)))]
 
     body = sentences(REVIEW_OPENERS, 1) + sentences(REVIEW_POSITIVE, n_good) + sentences(REVIEW_NEGATIVE, n_bad)
     rng.shuffle(body[1:])
@@ -489,7 +559,7 @@ def make_general(rng: random.Random, topic: str | None = None) -> tuple[str, str
     topic = topic or rng.choice(list(GENERAL_TOPICS))
     pool = GENERAL_TOPICS[topic]
     slots = _general_slots(rng)
-    sentences = _fill(rng, pool, rng.randint(5, len(pool) - 2), slots)
+    sentences = _fill(rng, pool, rng.randint(5, 10), slots)
     n_par = rng.randint(1, 3)
     cut = sorted(rng.sample(range(1, len(sentences)), min(n_par - 1, len(sentences) - 1)))
     paragraphs = [" ".join(sentences[a:b]) for a, b in zip([0] + cut, cut + [len(sentences)])]
@@ -658,7 +728,7 @@ def sample_sentiment(seed: int = 4, n_train: int = 240, n_dev: int = 120) -> tup
         category = rng.choice(list(CATEGORIES))
         slots = _product(rng, category)
         slots.update(relative=rng.choice(RELATIVES), colour2=rng.choice(COLOURS))
-        sentence = rng.choice(pools[label]).format(aspect=rng.choice(ASPECTS[category]), **slots)
+        sentence = _choose(rng, rng.choice(pools[label])).format(aspect=rng.choice(ASPECTS[category]), **slots)
         rows.append({"sentence": sentence.lower(), "label": label})
     rng.shuffle(rows)
     return rows[:n_train], rows[n_train:]
