@@ -1,0 +1,112 @@
+"""MixtureStream: realised proportions follow the schedule, the stream is a function of its seed,
+resuming from a saved state continues it exactly, and dry sources behave as declared."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from trainers.collator import GuidedMLMCollator
+from trainers.mixture import MixtureSchedule, MixtureState, MixtureStream, SourceExhaustedError
+from trainers.packing import PackedRows
+from trainers.schedules import BatchSizeSchedule
+
+TOLERANCE = 0.04  # realised share of a source vs the schedule's mean share over a bin of >= 1,600 rows (~3.5 sd)
+
+
+@pytest.fixture(scope="module")
+def sample_texts():
+    from curation.sample_corpus import sample_documents
+
+    docs = sample_documents(seed=0)
+    return ([d["text"] for d in docs if d["source"] == "general"],
+            [d["text"] for d in docs if d["source"] != "general"])
+
+
+@pytest.fixture(scope="module")
+def tokenizer(sample_texts):
+    from modeling_rexbert.tokenization import train_bpe_tokenizer
+
+    return train_bpe_tokenizer(sample_texts[0][:60] + sample_texts[1][:60], vocab_size=512)
+
+
+@pytest.fixture(scope="module")
+def sources(sample_texts, tokenizer):
+    general, ecom = sample_texts
+    return {"general": PackedRows.from_texts("general", general, tokenizer, 32),
+            "ecom": PackedRows.from_texts("ecom", ecom, tokenizer, 32)}
+
+
+def make_stream(sources, tokenizer, seed=0, max_steps=400, **kwargs):
+    schedule = kwargs.pop("schedule", MixtureSchedule.interpolated({"general": 0.9, "ecom": 0.1},
+                                                                   {"general": 0.1, "ecom": 0.9}))
+    collator = GuidedMLMCollator(tokenizer, mask_rate=0.3)
+    return MixtureStream(sources, schedule, collator, batch_size=kwargs.pop("batch_size", 16), max_steps=max_steps,
+                         seed=seed, **kwargs)
+
+
+def take(stream, n):
+    iterator = iter(stream)
+    return [next(iterator) for _ in range(n)]
+
+
+def test_realised_proportions_follow_the_schedule(sources, tokenizer):
+    stream = make_stream(sources, tokenizer)
+    batches = take(stream, 400)
+    ecom_share = np.array([(b["source_ids"] == 1).float().mean().item() for b in batches])
+    for start in range(0, 400, 100):  # four bins of 100 batches x 16 rows
+        expected = np.mean([stream.schedule.weights(s / 400)[1] for s in range(start, start + 100)])
+        assert abs(ecom_share[start : start + 100].mean() - expected) < TOLERANCE, (start, expected)
+    # the rows really come from the source they are labelled with
+    ecom_ids = {tuple(sources["ecom"][i]["input_ids"].tolist()) for i in range(len(sources["ecom"]))}
+    first = batches[-1]
+    for row, source in zip(first["labels"].where(first["labels"] != -100, first["input_ids"]), first["source_ids"]):
+        assert (tuple(row.tolist()) in ecom_ids) == (source.item() == 1)
+
+
+def test_same_seed_same_stream_other_seed_other_stream(sources, tokenizer):
+    a, b = take(make_stream(sources, tokenizer, seed=5), 15), take(make_stream(sources, tokenizer, seed=5), 15)
+    c = take(make_stream(sources, tokenizer, seed=6), 15)
+    for x, y in zip(a, b):
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    assert any(not torch.equal(x["input_ids"], z["input_ids"]) for x, z in zip(a, c))
+
+
+def test_restored_state_continues_the_stream_exactly(sources, tokenizer, tmp_path):
+    warmup = BatchSizeSchedule(16, start=4, warmup_steps=10)
+    full = take(make_stream(sources, tokenizer, seed=2, batch_size=warmup, grad_accum=2), 60)
+    first = make_stream(sources, tokenizer, seed=2, batch_size=warmup, grad_accum=2)
+    take(first, 40)  # the state is a function of the batch index, whatever was read ahead
+    first.state_at(25).save(tmp_path)
+    resumed = make_stream(sources, tokenizer, seed=2, batch_size=warmup, grad_accum=2)
+    resumed.restore(MixtureState.load(tmp_path))
+    for expected, got in zip(full[25:], take(resumed, 35)):
+        assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert [len(b["input_ids"]) for b in full[:6]] == [4, 4, 5, 5, 6, 6]  # 4 + 12 * step / 10, rounded down
+    with pytest.raises(ValueError, match="seed"):
+        make_stream(sources, tokenizer, seed=3).restore(MixtureState.load(tmp_path))
+
+
+def test_dry_source_recycles_with_a_log_or_stops(sources, tokenizer, caplog):
+    small = {"general": sources["general"], "ecom": PackedRows.from_texts("ecom", ["a tiny shop listing"] * 30,
+                                                                         tokenizer, 32)}
+    rows = len(small["ecom"])
+    only_ecom = MixtureSchedule.constant({"ecom": 1.0, "general": 0.0})
+    with caplog.at_level(logging.WARNING, logger="trainers.mixture"):
+        stream = make_stream(small, tokenizer, schedule=only_ecom, batch_size=4)
+        take(stream, rows)  # 4 epochs' worth
+    assert "'ecom' ran dry" in caplog.text and stream.cursors["ecom"].epoch >= 3
+    assert stream.state_at(rows).epochs["ecom"] == 4
+    stopping = make_stream(small, tokenizer, schedule=only_ecom, batch_size=4, on_exhausted="stop")
+    with pytest.raises(SourceExhaustedError, match=f"'ecom' ran dry after {rows} rows"):
+        take(stopping, rows)
+
+
+def test_bad_streams_are_refused(sources, tokenizer):
+    with pytest.raises(KeyError, match="'reviews'"):
+        make_stream(sources, tokenizer, schedule=MixtureSchedule.constant({"reviews": 1.0}))
+    with pytest.raises(ValueError, match="on_exhausted"):
+        make_stream(sources, tokenizer, on_exhausted="loop")

@@ -1,0 +1,94 @@
+"""Learning-rate, scalar, batch-size and mixture schedules against their closed forms and against
+transformers' own warmup-stable-decay schedule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers.optimization import get_wsd_schedule
+
+from trainers.mixture import MixturePiece, MixtureSchedule
+from trainers.schedules import BatchSizeSchedule, ScalarSchedule, decay_factor, lr_lambda
+
+
+def lrs_of(scheduler, steps):
+    values = []
+    for _ in range(steps):
+        values.append(scheduler.get_last_lr()[0])
+        scheduler.optimizer.step()
+        scheduler.step()
+    return np.array(values)
+
+
+def optimizer():
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
+def test_wsd_matches_closed_form_and_transformers(shape):
+    total, warmup, decay_fraction, floor = 100, 10, 0.3, 0.1
+    ours = lr_lambda("wsd", total, warmup_steps=warmup, decay_fraction=decay_fraction, decay_shape=shape,
+                     min_lr_ratio=floor)
+    closed = {"linear": lambda t: 1 - t, "cosine": lambda t: 0.5 * (1 + math.cos(math.pi * t)),
+              "1-sqrt": lambda t: 1 - math.sqrt(t)}[shape]
+    for step in range(total):
+        if step < warmup:
+            expected = (step + 1) / warmup
+        elif step < 70:
+            expected = 1.0
+        else:
+            expected = floor + (1 - floor) * closed((step - 70) / 30)
+        assert ours(step) == pytest.approx(expected, abs=1e-12), step
+    reference = lrs_of(get_wsd_schedule(optimizer(), warmup, 30, total, decay_type=shape, min_lr_ratio=floor), total)
+    mine = lrs_of(torch.optim.lr_scheduler.LambdaLR(optimizer(), ours), total)
+    np.testing.assert_allclose(mine[warmup:], reference[warmup:], atol=1e-12)  # transformers warms up from 0
+
+
+def test_one_minus_sqrt_and_constant():
+    total, warmup = 50, 5
+    decay = lr_lambda("1-sqrt", total, warmup_steps=warmup)
+    constant = lr_lambda("constant", total, warmup_steps=warmup)
+    for step in range(warmup, total):
+        assert decay(step) == pytest.approx(1 - math.sqrt((step - warmup) / (total - warmup)))
+        assert constant(step) == 1.0
+    assert decay(0) == constant(0) == pytest.approx(1 / warmup)
+    assert decay_factor(1.0, "1-sqrt", 0.2) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="unknown lr schedule"):
+        lr_lambda("wsdd", 10)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        lr_lambda("wsd", 10, warmup_steps=20)
+
+
+def test_scalar_and_batch_size_schedules():
+    rate = ScalarSchedule.parse([0.3, 0.15])
+    assert rate(0) == 0.3 and rate(1) == 0.15 and rate(0.5) == pytest.approx(0.225)
+    assert ScalarSchedule.parse(0.3)(0.7) == 0.3 and ScalarSchedule.parse(0.3).describe() == 0.3
+    cosine = ScalarSchedule(0.0, 1.0, "cosine")
+    assert cosine(0.25) == pytest.approx(0.5 * (1 - math.cos(math.pi * 0.25)))
+    sizes = BatchSizeSchedule(32, start=8, warmup_steps=4, multiple=8)
+    assert [sizes(s) for s in range(6)] == [8, 8, 16, 24, 32, 32]
+    assert BatchSizeSchedule(32)(0) == 32
+
+
+def test_mixture_schedule_pieces():
+    schedule = MixtureSchedule([
+        MixturePiece({"general": 1.0}, {"general": 1.0}, "constant", until=0.5),
+        MixturePiece({"general": 0.8, "ecom": 0.2}, {"general": 0.2, "ecom": 0.8}, "linear", until=1.0),
+    ])
+    assert schedule.sources == ("general", "ecom")
+    np.testing.assert_allclose(schedule.weights(0.25), [1.0, 0.0])
+    np.testing.assert_allclose(schedule.weights(0.75), [0.5, 0.5])
+    np.testing.assert_allclose(schedule.weights(1.0), [0.2, 0.8])
+    cosine = MixtureSchedule.interpolated({"a": 1, "b": 0}, {"a": 0, "b": 1}, "cosine")
+    np.testing.assert_allclose(cosine.weights(0.25)[1], 0.5 * (1 - math.cos(math.pi * 0.25)))
+    unnormalised = MixtureSchedule.constant({"a": 3, "b": 1})
+    np.testing.assert_allclose(unnormalised.weights(0.3), [0.75, 0.25])
+    with pytest.raises(ValueError, match="positive sum"):
+        MixtureSchedule.constant({"a": 0.0})
+    with pytest.raises(ValueError, match="end at progress 1.0"):
+        MixtureSchedule([MixturePiece({"a": 1}, {"a": 1}, until=0.5)])
+    with pytest.raises(ValueError, match="unknown mixture shape"):
+        MixtureSchedule.interpolated({"a": 1}, {"a": 1}, "sigmoid")
