@@ -11,6 +11,7 @@ from typing import Any
 import datasets
 import numpy as np
 import pandas as pd
+import torch
 from transformers import DataCollatorWithPadding, PreTrainedModel, Trainer, TrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def training_arguments(budget: Budget, output_dir: str) -> TrainingArguments:
         seed=budget.seed,
         data_seed=budget.seed,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
     )
 
 
