@@ -105,6 +105,7 @@ def parse_budgets(args: argparse.Namespace, suites: list[str]) -> dict[str, Budg
 def run_models(args: argparse.Namespace) -> list[dict]:
     """Evaluate every --model and write its results; returns the results documents."""
     suites = [s.strip() for s in args.suite.split(",") if s.strip()]
+    runner.check_suites(suites)
     data, budgets = parse_data(args.data), parse_budgets(args, suites)
     glue_tasks = tuple(t.strip() for t in args.glue_tasks.split(",") if t.strip())
     documents = []

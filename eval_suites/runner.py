@@ -40,6 +40,13 @@ DATA_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def check_suites(suites: Sequence[str]) -> None:
+    """Raise a ValueError listing the available suites when a name is unknown."""
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise ValueError(f"unknown suites {unknown}; available: {list(SUITES)}")
+
+
 def default_budget(suite: str) -> Budget:
     """The suite's own default budget (small enough for a CPU run)."""
     return SUITES[suite].DEFAULT_BUDGET
@@ -61,9 +68,7 @@ def evaluate_model(model_path: str, suites: Sequence[str], data: Mapping[str, Se
 
     `glue_tasks` restricts the GLUE suite to some tasks (default: all eight).
     """
-    unknown = [s for s in suites if s not in SUITES]
-    if unknown:
-        raise ValueError(f"unknown suites {unknown}; available: {list(SUITES)}")
+    check_suites(suites)
     inputs = {suite: suite_data(suite, data) for suite in suites}  # check every suite has data first
     results = {}
     for suite in suites:
