@@ -1,0 +1,110 @@
+"""Phase recipes: every shipped preset follows the three-phase plan, and malformed recipes stop with
+an error that names the field."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from trainers.recipes import RecipeError, apply_overrides, load_recipe, read_recipe_dict
+
+PRESETS = ["rexbert-17m", "rexbert-32m", "rexbert-68m", "rexbert-150m", "rexbert-400m"]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_shipped_presets_follow_the_three_phase_plan(name):
+    from modeling_rexbert import PRESETS as MODEL_PRESETS
+
+    recipe = load_recipe(name)
+    assert recipe.preset == name and name in MODEL_PRESETS
+    general, context, anneal = recipe.phase_list
+    assert (general.seq_len, general.mask_rate, general.lr.schedule) == (1024, 0.3, "wsd")
+    assert (context.seq_len, context.lr.schedule) == (8192, "constant")
+    assert context.model["global_rope_theta"] == 160000 and context.model["max_position_embeddings"] == 8192
+    assert anneal.lr.schedule == "1-sqrt" and anneal.guided_mlm.weight > 0
+    assert anneal.mixture.end["ecom"] > anneal.mixture.start["ecom"]
+    assert recipe.lexicon is not None and recipe.lexicon.domain == ["ecom"]
+    assert recipe.select_phase(2)[1] is context and recipe.select_phase("anneal") == (3, anneal)
+
+
+def test_size_files_only_override_what_differs():
+    small, large = read_recipe_dict("rexbert-17m"), read_recipe_dict("rexbert-400m")
+    assert small["phases"]["general"]["lr"]["peak"] > large["phases"]["general"]["lr"]["peak"]
+    assert small["phases"]["anneal"]["guided_mlm"] == large["phases"]["anneal"]["guided_mlm"]
+    assert small["phases"]["general"]["lr"]["schedule"] == "wsd"  # merged from base.yaml
+
+
+def write(tmp_path, data, name="recipe.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("override,message", [
+    ("phases.general.mask_rat=0.2", "phases.general: unknown field 'mask_rat' (did you mean 'mask_rate'?)"),
+    ("phases.context.lr.shedule=constant", "unknown field 'shedule' (did you mean 'schedule'?)"),
+    ("phases.general.lr.schedule=wsdd", "phases.general.lr.schedule: 'wsdd' is not one of"),
+    ("phases.anneal.mixture.end.ecomm=0.9", "unknown source 'ecomm' (did you mean 'ecom'?)"),
+    ("phases.general.steps=ten", "phases.general.steps: expected int, got str 'ten'"),
+    ("phases.general.mask_rate=[0.3, 0.2, 0.1]", "mask_rate must be a number in [0, 1] or [start, end]"),
+    ("phases.anneal.seq_len=512", "phases.anneal.seq_len=512 exceeds max_position_embeddings=256"),
+    ("lexicon=null", "guided_mlm.weight > 0 needs a top-level 'lexicon' section"),
+    ("phases.general.optimizer.name=lion", "'lion' is not one of ('adamw', 'stableadamw')"),
+    ("sources.ecom.data_files=x.parquet", "sources.ecom: give exactly one of data_files, dataset, sample_corpus"),
+])
+def test_bad_fields_are_named(override, message):
+    with pytest.raises(RecipeError) as error:
+        load_recipe("tiny", [override])
+    assert message in str(error.value)
+
+
+def test_missing_required_field_and_extends(tmp_path):
+    data = read_recipe_dict("tiny")
+    del data["phases"]["context"]["seq_len"]
+    with pytest.raises(RecipeError, match=r"phases.context: missing required field 'seq_len'"):
+        load_recipe(write(tmp_path, data))
+    child = write(tmp_path, {"extends": "recipe.yaml", "phases": {"context": {"seq_len": 96}}}, "child.yaml")
+    assert load_recipe(child).phases["context"].seq_len == 96
+    loop = write(tmp_path, {"extends": "loop.yaml"}, "loop.yaml")
+    with pytest.raises(RecipeError, match="extends itself"):
+        load_recipe(loop)
+    with pytest.raises(FileNotFoundError, match="did you mean 'tiny'"):
+        load_recipe("tinny")
+
+
+def test_overrides_parse_yaml_values():
+    data = apply_overrides({"a": {"b": 1}}, ["a.c=[1, 2]", "a.b=2.5e-4", "d=null"])
+    assert data == {"a": {"b": 2.5e-4, "c": [1, 2]}, "d": None}
+    with pytest.raises(RecipeError, match="dotted.key=value"):
+        apply_overrides({}, ["nonsense"])
+
+
+def test_model_field_typos_are_named():
+    from modeling_rexbert import rexbert_config
+
+    from trainers.pretrain import apply_config_changes
+
+    config = rexbert_config("rexbert-17m")
+    apply_config_changes(config, {"global_rope_theta": 160000, "local_attention": 64})
+    assert config.rope_parameters["full_attention"]["rope_theta"] == 160000 and config.local_attention == 64
+    with pytest.raises(RecipeError, match="model.local_atention: not a RexBertConfig field .*did you mean 'local_attention'"):
+        apply_config_changes(config, {"local_atention": 64})
+
+
+def test_stableadamw_is_optional(monkeypatch):
+    import sys
+
+    from trainers.pretrain import optimizer_cls_and_kwargs
+
+    phase = load_recipe("rexbert-17m").phases["general"]
+    monkeypatch.setitem(sys.modules, "optimi", None)
+    with pytest.raises(RecipeError, match="needs the torch-optimi package"):
+        optimizer_cls_and_kwargs(phase)
+
+
+def test_stableadamw_from_torch_optimi():
+    optimi = pytest.importorskip("optimi")
+    from trainers.pretrain import optimizer_cls_and_kwargs
+
+    cls, kwargs = optimizer_cls_and_kwargs(load_recipe("rexbert-17m").phases["general"])
+    assert cls is optimi.StableAdamW and kwargs["betas"] == (0.9, 0.98) and kwargs["lr"] == 3.0e-3
