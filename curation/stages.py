@@ -114,7 +114,8 @@ class EcomClassifierFilter(CountingFilter):
         return True
 
 
-_HAS_LETTER = re.compile(r"\S*[^\W\d_]\S*")
+_NO_LETTER_WORD = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")  # a word without any letter
+REPETITION_WORDS = 1000  # the bigram repetition check looks at the first 1000 words
 _LOREM = re.compile(r"lorem ipsum", re.IGNORECASE)
 _BULLETS = ("•", "-", "*", "●", "‣", "◦")
 
@@ -129,7 +130,8 @@ class QualityFilter(CountingFilter):
     datatrove's filters instead. Checks (reason names): too_few_words, too_many_words,
     mean_word_length, symbol_ratio (# and ellipses per word), alpha_words (share of words with a letter),
     bullet_lines, ellipsis_lines, duplicate_lines, lorem_ipsum and, for documents of at least
-    `min_words_for_repetition` words, top_bigram (character share of the most frequent word bigram).
+    `min_words_for_repetition` words, top_bigram (character share of the most frequent word bigram,
+    over the first `REPETITION_WORDS` words).
     """
 
     def __init__(self, settings, token_counter: TokenCounter, exclusion_writer=None):
@@ -149,7 +151,7 @@ class QualityFilter(CountingFilter):
             return False, "mean_word_length"
         if (text.count("#") + text.count("...") + text.count("…")) / n_words > s.max_symbol_word_ratio:
             return False, "symbol_ratio"
-        if len(_HAS_LETTER.findall(text)) / n_words < s.min_alpha_word_fraction:
+        if 1 - len(_NO_LETTER_WORD.findall(text)) / n_words < s.min_alpha_word_fraction:
             return False, "alpha_words"
         if s.drop_lorem_ipsum and _LOREM.search(text):
             return False, "lorem_ipsum"
@@ -162,8 +164,10 @@ class QualityFilter(CountingFilter):
             if 1 - len(set(lines)) / len(lines) > s.max_duplicate_line_fraction:
                 return False, "duplicate_lines"
         if n_words >= s.min_words_for_repetition:
-            (first, second), count = Counter(zip(tokens, tokens[1:])).most_common(1)[0]
-            if count > 1 and count * (len(first) + len(second)) / n_chars > s.max_top_bigram_char_fraction:
+            head = tokens[:REPETITION_WORDS]
+            (first, second), count = Counter(zip(head, head[1:])).most_common(1)[0]
+            head_chars = n_chars if len(head) == n_words else sum(map(len, head))
+            if count > 1 and count * (len(first) + len(second)) / head_chars > s.max_top_bigram_char_fraction:
                 return False, "top_bigram"
         return True
 
@@ -212,14 +216,18 @@ class LanguageFilter(CountingFilter):
     datatrove's LanguageFilter downloads lid.176.bin and calls fastText's Python predict wrapper, which
     fails on numpy 2 with fasttext-wheel; this step uses the compiled binding on a local file instead.
     Sets ``language`` and ``language_score`` metadata; scores the first `max_chars` characters.
+    Language id is unreliable on a product title or a spec line, so documents shorter than
+    `short_doc_words` words are dropped only when confidently identified as another language.
     """
 
     def __init__(self, languages: list[str], threshold: float, token_counter: TokenCounter,
-                 model_path: str | None = None, max_chars: int = 10_000, exclusion_writer=None):
+                 model_path: str | None = None, short_doc_words: int = 20, max_chars: int = 2000,
+                 exclusion_writer=None):
         super().__init__("language", token_counter, exclusion_writer)
         self.languages = frozenset(languages)
         self.threshold = threshold
         self.model_path = model_path or bundled_lid_model()
+        self.short_doc_words = short_doc_words
         self.max_chars = max_chars
         self._model = None
 
@@ -235,9 +243,12 @@ class LanguageFilter(CountingFilter):
         score, label = predictions[0] if predictions else (0.0, "__label__unknown")
         language = label.removeprefix("__label__")
         doc.metadata["language"], doc.metadata["language_score"] = language, round(float(score), 4)
+        confident = float(score) >= self.threshold
+        if len(doc.text.split()) < self.short_doc_words:  # titles, specs: only drop a confident other language
+            return language in self.languages or not confident or (False, "other_language")
         if language not in self.languages:
             return False, "other_language"
-        return float(score) >= self.threshold or (False, "low_language_score")
+        return confident or (False, "low_language_score")
 
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")

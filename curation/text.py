@@ -8,9 +8,10 @@ for counts that match what the packer will see).
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
-_PUNCT = re.compile(r"([^\w\s])")
+_FASTTEXT_BYTES = bytes.maketrans(string.punctuation.encode() + b"\n\r\t", b" " * (len(string.punctuation) + 3))
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -45,10 +46,11 @@ def words(text: str) -> list[str]:
 def fasttext_line(text: str) -> str:
     """The normalised one-line form fastText sees at training and prediction time.
 
-    Lower-cased, punctuation split off as separate tokens, all whitespace (newlines included) collapsed,
-    so "USB-C Charger, 65W" and "usb - c charger , 65w" give the same tokens.
+    Lower-cased, with ASCII punctuation and line breaks turned into spaces (fastText splits on spaces),
+    so "USB-C Charger, 65W" and "usb c charger 65w" give the same tokens. Done as a byte translation,
+    which runs several times faster than a regular expression (see bench/bench_curation.py).
     """
-    return _SPACES.sub(" ", _PUNCT.sub(r" \1 ", text.lower())).strip()
+    return text.lower().encode("utf-8", "replace").translate(_FASTTEXT_BYTES).decode("utf-8")
 
 
 def normalized_for_exact_dedup(text: str) -> str:

@@ -111,7 +111,7 @@ def test_report_has_the_agreed_keys_and_plots(workspace):
         assert {"name", "docs_in", "docs_kept", "docs_removed", "tokens_in", "tokens_kept", "reasons"} <= set(stage)
         assert stage["docs_in"] >= stage["docs_kept"] and stage["tokens_in"] >= stage["tokens_kept"]
     names = [s["name"] for s in report["stages"]]
-    assert names == ["read", "quality", "language", "classifier", "pii", "exact_dedup", "minhash_dedup"]
+    assert names == ["read", "quality", "classifier", "language", "pii", "exact_dedup", "minhash_dedup"]
     classifier = report["stages"][names.index("classifier")]
     assert classifier["reasons"]["below_threshold"] >= 150  # the general-prose source is dropped
     sources = report["sources"]
