@@ -55,7 +55,9 @@ def load_texts(shared_data: Path, limit_mb: float) -> tuple[list[str], list[bool
 
         pool = load_shared_pool(shared_data, max_per_source=8000)
         texts, labels = [e.text for e in pool], [e.is_ecommerce for e in pool]
-        general = pq.read_table(shared_data / "general_text/documents.parquet", columns=["text"]).column("text")
+        general = pq.read_table(shared_data / "general_text/documents.parquet", columns=["text"]).column(
+            "text"
+        )
         texts += general.to_pylist()
         labels += [False] * len(general)
         order = list(range(len(texts)))
@@ -105,16 +107,29 @@ def measure(steps: list, documents: list[Document]) -> dict:
         kept += all(apply(step, doc) for step in steps)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     size = megabytes(d.text for d in documents)
-    return {"megabytes": size, "cpu_s": cpu, "wall_s": wall, "mb_per_cpu_s": size / cpu,
-            "mb_per_wall_s": size / wall, "docs_in": len(documents), "docs_kept": kept}
+    return {
+        "megabytes": size,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "mb_per_cpu_s": size / cpu,
+        "mb_per_wall_s": size / wall,
+        "docs_in": len(documents),
+        "docs_kept": kept,
+    }
 
 
 def minhash_signature(settings: MinhashConfig):
     from datatrove.pipeline.dedup.minhash import MinhashConfig as Config
     from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 
-    step = MinhashDedupSignature(tempfile.mkdtemp(), Config(n_grams=settings.n_grams, num_buckets=settings.num_buckets,
-                                                            hashes_per_bucket=settings.hashes_per_bucket))
+    step = MinhashDedupSignature(
+        tempfile.mkdtemp(),
+        Config(
+            n_grams=settings.n_grams,
+            num_buckets=settings.num_buckets,
+            hashes_per_bucket=settings.hashes_per_bucket,
+        ),
+    )
 
     def signature(doc: Document) -> None:
         shingles = step.get_shingles(doc.text)
@@ -130,15 +145,29 @@ def full_pipeline(texts: list[str], model: Path) -> dict:
         with data.open("w", encoding="utf-8") as handle:
             for i, text in enumerate(texts):
                 handle.write(json.dumps({"id": str(i), "text": text}) + "\n")
-        config = config_from_dict({"output_dir": str(Path(tmp) / "out"), "tasks": 1, "workers": 1,
-                                   "progress": False, "sources": [{"name": "bench", "path": str(data)}],
-                                   "stages": {"classifier": {"model": str(model), "threshold": 0.5}}})
+        config = config_from_dict(
+            {
+                "output_dir": str(Path(tmp) / "out"),
+                "tasks": 1,
+                "workers": 1,
+                "progress": False,
+                "sources": [{"name": "bench", "path": str(data)}],
+                "stages": {"classifier": {"model": str(model), "threshold": 0.5}},
+            }
+        )
         cpu, wall = time.process_time(), time.perf_counter()
         report = run_pipeline(config)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     size = megabytes(texts)
-    return {"megabytes": size, "cpu_s": cpu, "wall_s": wall, "mb_per_cpu_s": size / cpu, "mb_per_wall_s": size / wall,
-            "docs_in": len(texts), "docs_kept": report["totals"]["docs_kept"]}
+    return {
+        "megabytes": size,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "mb_per_cpu_s": size / cpu,
+        "mb_per_wall_s": size / wall,
+        "docs_in": len(texts),
+        "docs_kept": report["totals"]["docs_kept"],
+    }
 
 
 def main() -> None:
@@ -158,28 +187,50 @@ def main() -> None:
     quality, pii = QualityFilter(QualityConfig(), WORDS), PIIScrubber(WORDS)
     classifier, language = EcomClassifierFilter(str(model), 0.5, WORDS), LanguageFilter(["en"], 0.65, WORDS)
     rows = {"str.split (reference)": measure([lambda doc: doc.text.split()], documents)}
-    for name, step in {"quality (fast heuristics)": quality, "classifier (doc level)": classifier,
-                       "classifier (doc + line level)": EcomClassifierFilter(str(model), 0.5, WORDS, line_level=True),
-                       "language (lid.176.ftz)": language, "pii": pii, "exact dedup key": exact_dedup_key}.items():
+    for name, step in {
+        "quality (fast heuristics)": quality,
+        "classifier (doc level)": classifier,
+        "classifier (doc + line level)": EcomClassifierFilter(str(model), 0.5, WORDS, line_level=True),
+        "language (lid.176.ftz)": language,
+        "pii": pii,
+        "exact dedup key": exact_dedup_key,
+    }.items():
         rows[name] = measure([step], documents)
     rows["filters + classifier (quality > classifier > language > pii)"] = measure(
-        [quality, classifier, language, pii], documents)
+        [quality, classifier, language, pii], documents
+    )
     slow = as_documents(load_texts(Path(args.shared_data), args.slow_mb)[0])
-    rows["datatrove gopher_quality (spaCy words)"] = measure([DatatroveFilterStage("gopher_quality", {}, WORDS)], slow)
+    rows["datatrove gopher_quality (spaCy words)"] = measure(
+        [DatatroveFilterStage("gopher_quality", {}, WORDS)], slow
+    )
     rows["datatrove MinHash signature (spaCy words)"] = measure([minhash_signature(MinhashConfig())], slow)
     rows["full pipeline, 1 worker"] = full_pipeline(texts, model)
 
     reference = rows["str.split (reference)"]["mb_per_cpu_s"]
     for row in rows.values():
         row["ratio_to_reference"] = row["mb_per_cpu_s"] / reference
-    result = {"documents": len(texts), "megabytes": megabytes(texts), "origin": origin,
-              "target_mb_per_s_per_core": 10.0, "stages": rows}
+    result = {
+        "documents": len(texts),
+        "megabytes": megabytes(texts),
+        "origin": origin,
+        "target_mb_per_s_per_core": 10.0,
+        "stages": rows,
+    }
     (out / "bench_curation.json").write_text(json.dumps(result, indent=2))
-    lines = [f"# Curation throughput: {len(texts):,} documents, {megabytes(texts):.1f} MB ({origin})", "",
-             "MB/s per core = input MB per CPU second of this process.", "",
-             "| stage | MB | MB/s per core | MB/s wall | docs in | docs kept | x str.split |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {name} | {r['megabytes']:.2f} | {r['mb_per_cpu_s']:.1f} | {r['mb_per_wall_s']:.1f} | {r['docs_in']} "
-              f"| {r['docs_kept']} | {r['ratio_to_reference']:.3f} |" for name, r in rows.items()]
+    lines = [
+        f"# Curation throughput: {len(texts):,} documents, {megabytes(texts):.1f} MB ({origin})",
+        "",
+        "MB/s per core = input MB per CPU second of this process.",
+        "",
+        "| stage | MB | MB/s per core | MB/s wall | docs in | docs kept | x str.split |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {r['megabytes']:.2f} | {r['mb_per_cpu_s']:.1f} | {r['mb_per_wall_s']:.1f} "
+        f"| {r['docs_in']} "
+        f"| {r['docs_kept']} | {r['ratio_to_reference']:.3f} |"
+        for name, r in rows.items()
+    ]
     (out / "bench_curation.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -42,23 +42,42 @@ def write_held_out_sources(pool, test_indices, folder: Path) -> list[dict]:
 
 def markdown(result: dict) -> str:
     test = result["classifier"]["test"]
-    lines = ["# E-commerce classifier and pipeline on the shared-data pool", "",
-             f"Pool: {result['pool_size']:,} examples (max {result['max_per_source']:,} per source); "
-             f"split train/valid/test = {result['classifier']['sizes']}.", "",
-             f"Held-out e-commerce **precision {test['precision']:.4f}**, **recall {test['recall']:.4f}**, "
-             f"F1 {test['f1']:.4f} at threshold {result['classifier']['threshold']:.5f} "
-             f"(targets: precision and recall >= 0.95).", "",
-             "| source | label | held-out n | classified e-commerce | pipeline kept fraction |", "|---|---|---|---|---|"]
+    lines = [
+        "# E-commerce classifier and pipeline on the shared-data pool",
+        "",
+        (
+            f"Pool: {result['pool_size']:,} examples (max {result['max_per_source']:,} per source); "
+            f"split train/valid/test = {result['classifier']['sizes']}."
+        ),
+        "",
+        (
+            f"Held-out e-commerce **precision {test['precision']:.4f}**, **recall {test['recall']:.4f}**, "
+            f"F1 {test['f1']:.4f} at threshold {result['classifier']['threshold']:.5f} "
+            f"(targets: precision and recall >= 0.95)."
+        ),
+        "",
+        "| source | label | held-out n | classified e-commerce | pipeline kept fraction |",
+        "|---|---|---|---|---|",
+    ]
     for name, entry in sorted(result["classifier"]["test_by_source"].items()):
         kept = result["pipeline"]["sources"].get(name, {}).get("kept_fraction", float("nan"))
-        lines.append(f"| {name} | {entry['label']} | {entry['n']} | {entry['fraction_predicted_ecommerce']:.3f} "
-                     f"| {kept:.3f} |")
-    lines += ["", "Pipeline stages on the held-out part:", "", "| stage | in | kept | removed | reasons |",
-              "|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {entry['label']} | {entry['n']} | {entry['fraction_predicted_ecommerce']:.3f} "
+            f"| {kept:.3f} |"
+        )
+    lines += [
+        "",
+        "Pipeline stages on the held-out part:",
+        "",
+        "| stage | in | kept | removed | reasons |",
+        "|---|---|---|---|---|",
+    ]
     for stage in result["pipeline"]["stages"]:
         reasons = ", ".join(f"{k}: {v}" for k, v in stage["reasons"].items())
-        lines.append(f"| {stage['name']} | {stage['docs_in']} | {stage['docs_kept']} | {stage['docs_removed']} "
-                     f"| {reasons} |")
+        lines.append(
+            f"| {stage['name']} | {stage['docs_in']} | {stage['docs_kept']} | {stage['docs_removed']} "
+            f"| {reasons} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -76,15 +95,27 @@ def main() -> None:
     pool = load_shared_pool(args.shared_data, max_per_source=args.max_per_source, seed=args.seed)
     texts, labels = [e.text for e in pool], [e.is_ecommerce for e in pool]
     settings = TrainSettings(seed=args.seed)
-    summary = train_and_evaluate(texts, labels, out / "ecom.bin", settings=settings,
-                                 groups=[e.source for e in pool])
+    summary = train_and_evaluate(
+        texts, labels, out / "ecom.bin", settings=settings, groups=[e.source for e in pool]
+    )
     _, _, test = split_examples(len(pool), 0.1, 0.2, settings.seed)
     sources = write_held_out_sources(pool, test, out / "held_out")
-    config = config_from_dict({"output_dir": str(out / "pipeline"), "tasks": 2, "workers": 2,
-                               "sources": sources, "stages": {"classifier": {"model": str(out / "ecom.bin")}}})
+    config = config_from_dict(
+        {
+            "output_dir": str(out / "pipeline"),
+            "tasks": 2,
+            "workers": 2,
+            "sources": sources,
+            "stages": {"classifier": {"model": str(out / "ecom.bin")}},
+        }
+    )
     report = run_pipeline(config)
-    result = {"pool_size": len(pool), "max_per_source": args.max_per_source, "classifier": summary,
-              "pipeline": {"sources": report["sources"], "stages": report["stages"], "totals": report["totals"]}}
+    result = {
+        "pool_size": len(pool),
+        "max_per_source": args.max_per_source,
+        "classifier": summary,
+        "pipeline": {"sources": report["sources"], "stages": report["stages"], "totals": report["totals"]},
+    }
     (out / "classifier_eval.json").write_text(json.dumps(result, indent=2))
     (out / "classifier_eval.md").write_text(markdown(result))
     print(markdown(result))

@@ -1,0 +1,10 @@
+"""Ecom-niverse curation: turn general web text into an e-commerce domain corpus on datatrove.
+
+`rexbert curate run --config <yaml>` reads jsonl / parquet / FineFineWeb-style / `datasets` sources,
+rejects unusable records into a rejects file, pre-selects source domains, scores documents (and
+optionally lines) with a fastText e-commerce classifier trained by `rexbert curate train-classifier`,
+applies quality and language filters, scrubs PII, removes exact and MinHash near duplicates, and writes
+``<out>/corpus/*.parquet`` (id, text, source, domain, ...) plus ``<out>/report/report.json`` / ``.md`` /
+PNG plots. Modules: `config` (YAML schema), `readers`, `stages` (datatrove steps), `classifier`,
+`pipeline` (executors), `report`, `pool` (labelled pool from the shared data), `cli`.
+"""

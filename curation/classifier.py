@@ -16,9 +16,9 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from curation.text import fasttext_line
 
@@ -35,14 +35,17 @@ class EcomClassifier:
 
         path = str(path)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"fastText classifier not found: {path} (train one with "
-                                    "`rexbert curate train-classifier`)")
+            raise FileNotFoundError(
+                f"fastText classifier not found: {path} (train one with `rexbert curate train-classifier`)"
+            )
         self.path = path
         self.model = fasttext.load_model(path)  # fastText binary format (trusted artefact we trained)
         self._positive = LABEL_PREFIX + POSITIVE
         if self._positive not in self.model.get_labels():
-            raise ValueError(f"{path} is not an e-commerce classifier from train-classifier "
-                             f"(labels {self.model.get_labels()}, expected {self._positive})")
+            raise ValueError(
+                f"{path} is not an e-commerce classifier from train-classifier "
+                f"(labels {self.model.get_labels()}, expected {self._positive})"
+            )
 
     def score(self, text: str) -> float:
         """Probability that `text` is e-commerce text."""
@@ -69,8 +72,12 @@ class TrainSettings:
     seed: int = 0
 
 
-def train_classifier(texts: Sequence[str], labels: Sequence[bool], out_path: str | os.PathLike,
-                     settings: TrainSettings | None = None) -> EcomClassifier:
+def train_classifier(
+    texts: Sequence[str],
+    labels: Sequence[bool],
+    out_path: str | os.PathLike,
+    settings: TrainSettings | None = None,
+) -> EcomClassifier:
     """Train on `texts` with boolean `labels` (True = e-commerce) and save fastText ``.bin`` to `out_path`."""
     import fasttext
 
@@ -79,8 +86,10 @@ def train_classifier(texts: Sequence[str], labels: Sequence[bool], out_path: str
         raise ValueError(f"need equally many texts and labels, got {len(texts)} and {len(labels)}")
     if len(set(labels)) < 2:
         raise ValueError("training examples must contain both e-commerce and other text")
-    rows = [f"{LABEL_PREFIX}{POSITIVE if label else NEGATIVE} {fasttext_line(text)}"
-            for text, label in zip(texts, labels)]
+    rows = [
+        f"{LABEL_PREFIX}{POSITIVE if label else NEGATIVE} {fasttext_line(text)}"
+        for text, label in zip(texts, labels)
+    ]
     random.Random(settings.seed).shuffle(rows)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,13 +99,23 @@ def train_classifier(texts: Sequence[str], labels: Sequence[bool], out_path: str
             handle.write("\n".join(rows) + "\n")
         try:
             model = fasttext.train_supervised(
-                input=train_file, epoch=settings.epoch, lr=settings.lr, wordNgrams=settings.word_ngrams,
-                dim=settings.dim, minCount=settings.min_count, bucket=settings.bucket,
-                thread=settings.threads, seed=settings.seed, verbose=0)
+                input=train_file,
+                epoch=settings.epoch,
+                lr=settings.lr,
+                wordNgrams=settings.word_ngrams,
+                dim=settings.dim,
+                minCount=settings.min_count,
+                bucket=settings.bucket,
+                thread=settings.threads,
+                seed=settings.seed,
+                verbose=0,
+            )
         except RuntimeError as error:
             if "NaN" in str(error):
-                raise RuntimeError("fastText training diverged (NaN); the fasttext-numpy2-wheel build does this "
-                                   "on most settings: install fasttext-wheel==0.9.2 (see module docstring)") from error
+                raise RuntimeError(
+                    "fastText training diverged (NaN); the fasttext-numpy2-wheel build does this "
+                    "on most settings: install fasttext-wheel==0.9.2 (see module docstring)"
+                ) from error
             raise
     model.save_model(str(out_path))
     return EcomClassifier(out_path)
@@ -120,12 +139,15 @@ def binary_metrics(scores: Sequence[float], labels: Sequence[bool], threshold: f
 
     predicted = [s >= threshold for s in scores]
     labels = list(map(bool, labels))
-    return BinaryMetrics(threshold=threshold,
-                         precision=float(precision_score(labels, predicted, zero_division=0)),
-                         recall=float(recall_score(labels, predicted, zero_division=0)),
-                         f1=float(f1_score(labels, predicted, zero_division=0)),
-                         accuracy=float(accuracy_score(labels, predicted)), n=len(labels),
-                         n_positive=sum(labels))
+    return BinaryMetrics(
+        threshold=threshold,
+        precision=float(precision_score(labels, predicted, zero_division=0)),
+        recall=float(recall_score(labels, predicted, zero_division=0)),
+        f1=float(f1_score(labels, predicted, zero_division=0)),
+        accuracy=float(accuracy_score(labels, predicted)),
+        n=len(labels),
+        n_positive=sum(labels),
+    )
 
 
 def choose_threshold(scores: Sequence[float], labels: Sequence[bool]) -> float:
@@ -133,23 +155,32 @@ def choose_threshold(scores: Sequence[float], labels: Sequence[bool]) -> float:
     from sklearn.metrics import precision_recall_curve
 
     precision, recall, thresholds = precision_recall_curve(list(map(bool, labels)), list(scores))
-    best = max(range(len(thresholds)),
-               key=lambda i: (round(min(precision[i], recall[i]), 4), -abs(thresholds[i] - 0.5)))
+    best = max(
+        range(len(thresholds)),
+        key=lambda i: (round(min(precision[i], recall[i]), 4), -abs(thresholds[i] - 0.5)),
+    )
     return float(thresholds[best])
 
 
-def split_examples(n: int, valid_fraction: float, test_fraction: float, seed: int = 0
-                   ) -> tuple[list[int], list[int], list[int]]:
+def split_examples(
+    n: int, valid_fraction: float, test_fraction: float, seed: int = 0
+) -> tuple[list[int], list[int], list[int]]:
     """Shuffled train/valid/test index lists."""
     order = list(range(n))
     random.Random(seed).shuffle(order)
     n_test, n_valid = int(n * test_fraction), int(n * valid_fraction)
-    return order[n_test + n_valid:], order[n_test:n_test + n_valid], order[:n_test]
+    return order[n_test + n_valid :], order[n_test : n_test + n_valid], order[:n_test]
 
 
-def train_and_evaluate(texts: Sequence[str], labels: Sequence[bool], out_path: str | os.PathLike,
-                       valid_fraction: float = 0.1, test_fraction: float = 0.2,
-                       settings: TrainSettings | None = None, groups: Sequence[str] | None = None) -> dict:
+def train_and_evaluate(
+    texts: Sequence[str],
+    labels: Sequence[bool],
+    out_path: str | os.PathLike,
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    settings: TrainSettings | None = None,
+    groups: Sequence[str] | None = None,
+) -> dict:
     """Train on a split of the examples, pick the threshold on validation, score the held-out test part.
 
     Writes the model to `out_path` and a JSON summary next to it (``<out_path>.json``); returns the
@@ -162,14 +193,19 @@ def train_and_evaluate(texts: Sequence[str], labels: Sequence[bool], out_path: s
     threshold = 0.5
     if valid:
         threshold = choose_threshold(model.scores(texts[i] for i in valid), [labels[i] for i in valid])
-    summary: dict = {"model": str(out_path), "threshold": threshold, "settings": asdict(settings),
-                     "sizes": {"train": len(train), "valid": len(valid), "test": len(test)}}
+    summary: dict = {
+        "model": str(out_path),
+        "threshold": threshold,
+        "settings": asdict(settings),
+        "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
+    }
     if test:
         test_scores = model.scores(texts[i] for i in test)
         summary["test"] = asdict(binary_metrics(test_scores, [labels[i] for i in test], threshold))
         if groups is not None:
-            summary["test_by_source"] = _per_group_rates(test_scores, [labels[i] for i in test],
-                                                         [groups[i] for i in test], threshold)
+            summary["test_by_source"] = _per_group_rates(
+                test_scores, [labels[i] for i in test], [groups[i] for i in test], threshold
+            )
     Path(f"{out_path}.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -178,7 +214,9 @@ def _per_group_rates(scores, labels, groups, threshold) -> dict:
     """Per source: examples, label, and the fraction classified as e-commerce."""
     rates: dict[str, dict] = {}
     for score, label, group in zip(scores, labels, groups):
-        entry = rates.setdefault(group, {"n": 0, "label": "ecommerce" if label else "other", "predicted_ecommerce": 0})
+        entry = rates.setdefault(
+            group, {"n": 0, "label": "ecommerce" if label else "other", "predicted_ecommerce": 0}
+        )
         entry["n"] += 1
         entry["predicted_ecommerce"] += int(score >= threshold)
     for entry in rates.values():

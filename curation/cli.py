@@ -49,7 +49,9 @@ def _labelled_examples(args) -> tuple[list[str], list[bool], list[str] | None]:
         for row, record in enumerate(iter_records(path)):
             text, label = record.get(args.text_key), record.get(args.label_key)
             if not isinstance(text, str) or not text.strip() or label is None:
-                raise ValueError(f"{path} row {row}: needs a non-empty {args.text_key!r} and a {args.label_key!r}")
+                raise ValueError(
+                    f"{path} row {row}: needs a non-empty {args.text_key!r} and a {args.label_key!r}"
+                )
             texts.append(text)
             labels.append(str(label) == args.positive_label)
     return texts, labels, None
@@ -60,9 +62,18 @@ def train_command(args) -> int:
 
     texts, labels, groups = _labelled_examples(args)
     print(f"training on {len(texts):,} labelled examples ({sum(labels):,} e-commerce)", file=sys.stderr)
-    summary = train_and_evaluate(texts, labels, args.out, args.valid_fraction, args.test_fraction,
-                                 TrainSettings(epoch=args.epoch, seed=args.seed), groups)
-    print(json.dumps({k: summary[k] for k in ("model", "threshold", "sizes", "test") if k in summary}, indent=2))
+    summary = train_and_evaluate(
+        texts,
+        labels,
+        args.out,
+        args.valid_fraction,
+        args.test_fraction,
+        TrainSettings(epoch=args.epoch, seed=args.seed),
+        groups,
+    )
+    print(
+        json.dumps({k: summary[k] for k in ("model", "threshold", "sizes", "test") if k in summary}, indent=2)
+    )
     return 0
 
 
@@ -77,9 +88,11 @@ def run_command(args) -> int:
 
     report = run_pipeline(config, on_step=announce)
     totals = report["totals"]
-    print(f"kept {totals['docs_kept']:,} of {totals['docs_in']:,} documents "
-          f"(removed {totals['docs_removed']:,}, rejected {totals['docs_rejected']:,}); "
-          f"report: {config.output_dir}/report/report.md")
+    print(
+        f"kept {totals['docs_kept']:,} of {totals['docs_in']:,} documents "
+        f"(removed {totals['docs_removed']:,}, rejected {totals['docs_rejected']:,}); "
+        f"report: {config.output_dir}/report/report.md"
+    )
     return 0 if totals["accounting_ok"] else 1
 
 

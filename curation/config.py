@@ -181,16 +181,21 @@ class CurationConfig:
             raise ValueError(f"config: source names must be unique, got {names}")
         for source in self.sources:
             if source.format not in SOURCE_FORMATS:
-                raise ValueError(f"config: source {source.name!r} has format {source.format!r}, "
-                                 f"expected one of {SOURCE_FORMATS}")
+                raise ValueError(
+                    f"config: source {source.name!r} has format {source.format!r}, "
+                    f"expected one of {SOURCE_FORMATS}"
+                )
         if self.output.format not in ("parquet", "jsonl"):
             raise ValueError(f"config: output.format must be parquet or jsonl, got {self.output.format!r}")
         if self.stages.quality.engine not in ("fast", "datatrove"):
-            raise ValueError(f"config: stages.quality.engine must be fast or datatrove, "
-                             f"got {self.stages.quality.engine!r}")
+            raise ValueError(
+                f"config: stages.quality.engine must be fast or datatrove, got {self.stages.quality.engine!r}"
+            )
         if self.stages.classifier.enabled and not self.stages.classifier.model:
-            raise ValueError("config: stages.classifier is enabled but has no `model` (a fastText .bin from "
-                             "`rexbert curate train-classifier`); set it or set enabled: false")
+            raise ValueError(
+                "config: stages.classifier is enabled but has no `model` (a fastText .bin from "
+                "`rexbert curate train-classifier`); set it or set enabled: false"
+            )
 
 
 def _build(cls, data: Any, where: str):
@@ -198,7 +203,7 @@ def _build(cls, data: Any, where: str):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ValueError(f"config: `{where}` must be a mapping, got {type(data).__name__}")
+        raise TypeError(f"config: `{where}` must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -215,9 +220,21 @@ def _build(cls, data: Any, where: str):
     return cls(**kwargs)
 
 
-_NESTED = {c.__name__: c for c in (InputLimits, DomainPreselectConfig, ClassifierConfig, QualityConfig,
-                                   LanguageConfig, PIIConfig, ExactDedupConfig, MinhashConfig, StagesConfig,
-                                   OutputConfig)}
+_NESTED = {
+    c.__name__: c
+    for c in (
+        InputLimits,
+        DomainPreselectConfig,
+        ClassifierConfig,
+        QualityConfig,
+        LanguageConfig,
+        PIIConfig,
+        ExactDedupConfig,
+        MinhashConfig,
+        StagesConfig,
+        OutputConfig,
+    )
+}
 
 
 def _resolve(path: str | None, base: Path) -> str | None:

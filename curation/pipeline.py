@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.executor import LocalPipelineExecutor
@@ -58,9 +58,18 @@ CORPUS_COLUMNS = ("id", "text", "source", "domain", "token_count", "ecom_score",
 def corpus_schema():
     import pyarrow as pa
 
-    return pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
-                      ("domain", pa.string()), ("token_count", pa.int64()), ("ecom_score", pa.float64()),
-                      ("language", pa.string()), ("language_score", pa.float64())])
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("text", pa.string()),
+            ("source", pa.string()),
+            ("domain", pa.string()),
+            ("token_count", pa.int64()),
+            ("ecom_score", pa.float64()),
+            ("language", pa.string()),
+            ("language_score", pa.float64()),
+        ]
+    )
 
 
 def corpus_row(self, document: Document) -> dict:
@@ -92,11 +101,20 @@ class Paths:
     root: str
 
     def __getattr__(self, name: str) -> str:
-        folders = {"corpus": "corpus", "report": "report", "rejects": "rejects", "removed": "removed",
-                   "logs": "logs", "filtered": "work/filtered", "deduped": "work/exact_deduped",
-                   "exact_sigs": "work/exact/sigs", "exact_dups": "work/exact/dups",
-                   "minhash_sigs": "work/minhash/sigs", "minhash_buckets": "work/minhash/buckets",
-                   "minhash_remove": "work/minhash/remove"}
+        folders = {
+            "corpus": "corpus",
+            "report": "report",
+            "rejects": "rejects",
+            "removed": "removed",
+            "logs": "logs",
+            "filtered": "work/filtered",
+            "deduped": "work/exact_deduped",
+            "exact_sigs": "work/exact/sigs",
+            "exact_dups": "work/exact/dups",
+            "minhash_sigs": "work/minhash/sigs",
+            "minhash_buckets": "work/minhash/buckets",
+            "minhash_remove": "work/minhash/remove",
+        }
         if name not in folders:
             raise AttributeError(name)
         return os.path.join(self.root, folders[name])
@@ -116,34 +134,66 @@ class PipelineBuilder:
         return JsonlWriter(os.path.join(self.paths.removed, stage), output_filename="${rank}.jsonl.gz")
 
     def _executor(self, name: str, pipeline: list, tasks: int) -> tuple[str, LocalPipelineExecutor]:
-        return name, LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(self.config.workers, tasks),
-                                           logging_dir=os.path.join(self.paths.logs, name))
+        return name, LocalPipelineExecutor(
+            pipeline,
+            tasks=tasks,
+            workers=min(self.config.workers, tasks),
+            logging_dir=os.path.join(self.paths.logs, name),
+        )
 
     def _corpus_writer(self):
         out = self.config.output
         if out.format == "jsonl":
             return JsonlWriter(self.paths.corpus, output_filename="${rank}.jsonl.gz", adapter=corpus_row)
-        return ParquetWriter(self.paths.corpus, output_filename="${rank}.parquet", adapter=corpus_row,
-                             schema=corpus_schema(), max_file_size=out.max_file_size_mb * 2**20)
+        return ParquetWriter(
+            self.paths.corpus,
+            output_filename="${rank}.parquet",
+            adapter=corpus_row,
+            schema=corpus_schema(),
+            max_file_size=out.max_file_size_mb * 2**20,
+        )
 
     def filter_steps(self) -> list:
         """Readers and the per-document stages."""
         c, stages = self.config, self.config.stages
-        steps: list = [build_reader(s, c.limits, self.paths.rejects, self.tokens, c.progress) for s in c.sources]
+        steps: list = [
+            build_reader(s, c.limits, self.paths.rejects, self.tokens, c.progress) for s in c.sources
+        ]
         if stages.domain_preselect.enabled and stages.domain_preselect.keep_domains:
-            steps.append(DomainPreselectFilter(stages.domain_preselect.keep_domains, self.tokens,
-                                               self._removed_writer("domain_preselect")))
+            steps.append(
+                DomainPreselectFilter(
+                    stages.domain_preselect.keep_domains,
+                    self.tokens,
+                    self._removed_writer("domain_preselect"),
+                )
+            )
         if stages.quality.enabled:
             steps.extend(self._quality_steps())
         if stages.classifier.enabled:
             cls = stages.classifier
-            steps.append(EcomClassifierFilter(cls.model, classifier_threshold(cls.model, cls.threshold),
-                                              self.tokens, cls.line_level, cls.line_threshold, cls.min_line_words,
-                                              exclusion_writer=self._removed_writer("classifier")))
+            steps.append(
+                EcomClassifierFilter(
+                    cls.model,
+                    classifier_threshold(cls.model, cls.threshold),
+                    self.tokens,
+                    cls.line_level,
+                    cls.line_threshold,
+                    cls.min_line_words,
+                    exclusion_writer=self._removed_writer("classifier"),
+                )
+            )
         if stages.language.enabled:
             lang = stages.language
-            steps.append(LanguageFilter(lang.languages, lang.threshold, self.tokens, lang.model, lang.short_doc_words,
-                                        exclusion_writer=self._removed_writer("language")))
+            steps.append(
+                LanguageFilter(
+                    lang.languages,
+                    lang.threshold,
+                    self.tokens,
+                    lang.model,
+                    lang.short_doc_words,
+                    exclusion_writer=self._removed_writer("language"),
+                )
+            )
         if stages.pii.enabled:
             steps.append(PIIScrubber(self.tokens, stages.pii.emails, stages.pii.phones, stages.pii.ips))
         steps.append(Tally("filtered"))
@@ -153,13 +203,16 @@ class PipelineBuilder:
         quality = self.config.stages.quality
         if quality.engine == "fast":
             return [QualityFilter(quality, self.tokens, self._removed_writer("quality"))]
-        return [DatatroveFilterStage(name, kwargs or {}, self.tokens, self._removed_writer(f"quality_{name}"))
-                for name, kwargs in quality.datatrove_filters.items()]
+        return [
+            DatatroveFilterStage(name, kwargs or {}, self.tokens, self._removed_writer(f"quality_{name}"))
+            for name, kwargs in quality.datatrove_filters.items()
+        ]
 
     def _minhash_config(self) -> DatatroveMinhashConfig:
         m = self.config.stages.minhash_dedup
-        return DatatroveMinhashConfig(n_grams=m.n_grams, num_buckets=m.num_buckets,
-                                      hashes_per_bucket=m.hashes_per_bucket, seed=m.seed)
+        return DatatroveMinhashConfig(
+            n_grams=m.n_grams, num_buckets=m.num_buckets, hashes_per_bucket=m.hashes_per_bucket, seed=m.seed
+        )
 
     def _handoff(self, folder: str, next_dedup: str | None) -> list:
         """End of an executor: the corpus, or an intermediate shard plus the next dedup's signatures."""
@@ -174,32 +227,76 @@ class PipelineBuilder:
 
     def executors(self) -> list[tuple[str, LocalPipelineExecutor]]:
         stages, tasks = self.config.stages, self.config.tasks
-        dedups = [d for d, on in (("exact", stages.exact_dedup.enabled), ("minhash", stages.minhash_dedup.enabled))
-                  if on]
-        runs = [self._executor("filter", self.filter_steps() + self._handoff(self.paths.filtered,
-                                                                             dedups[0] if dedups else None), tasks)]
+        dedups = [
+            d
+            for d, on in (("exact", stages.exact_dedup.enabled), ("minhash", stages.minhash_dedup.enabled))
+            if on
+        ]
+        runs = [
+            self._executor(
+                "filter",
+                self.filter_steps() + self._handoff(self.paths.filtered, dedups[0] if dedups else None),
+                tasks,
+            )
+        ]
         source = self.paths.filtered
         if "exact" in dedups:
             exact_config = DatatroveExactConfig(exact_dedup_key)
-            runs.append(self._executor("exact_find", [ExactFindDedups(self.paths.exact_sigs, self.paths.exact_dups,
-                                                                      exact_config)], 1))
+            runs.append(
+                self._executor(
+                    "exact_find",
+                    [ExactFindDedups(self.paths.exact_sigs, self.paths.exact_dups, exact_config)],
+                    1,
+                )
+            )
             nxt = "minhash" if "minhash" in dedups else None
-            runs.append(self._executor("exact_filter", [
-                RankFileReader(source),
-                ExactDedupFilter(self.paths.exact_dups, exact_config, self._removed_writer("exact_dedup")),
-                Tally("exact_dedup"), *self._handoff(self.paths.deduped, nxt)], tasks))
+            runs.append(
+                self._executor(
+                    "exact_filter",
+                    [
+                        RankFileReader(source),
+                        ExactDedupFilter(
+                            self.paths.exact_dups, exact_config, self._removed_writer("exact_dedup")
+                        ),
+                        Tally("exact_dedup"),
+                        *self._handoff(self.paths.deduped, nxt),
+                    ],
+                    tasks,
+                )
+            )
             source = self.paths.deduped
         if "minhash" in dedups:
             config = self._minhash_config()
-            runs.append(self._executor("minhash_buckets", [
-                MinhashDedupBuckets(self.paths.minhash_sigs, self.paths.minhash_buckets, config=config)],
-                config.num_buckets))
-            runs.append(self._executor("minhash_cluster", [
-                MinhashDedupCluster(self.paths.minhash_buckets, self.paths.minhash_remove, config=config)], 1))
-            runs.append(self._executor("minhash_filter", [
-                RankFileReader(source),
-                MinhashDedupFilter(self.paths.minhash_remove, self._removed_writer("minhash_dedup")),
-                Tally("minhash_dedup"), self._corpus_writer()], tasks))
+            runs.append(
+                self._executor(
+                    "minhash_buckets",
+                    [MinhashDedupBuckets(self.paths.minhash_sigs, self.paths.minhash_buckets, config=config)],
+                    config.num_buckets,
+                )
+            )
+            runs.append(
+                self._executor(
+                    "minhash_cluster",
+                    [
+                        MinhashDedupCluster(
+                            self.paths.minhash_buckets, self.paths.minhash_remove, config=config
+                        )
+                    ],
+                    1,
+                )
+            )
+            runs.append(
+                self._executor(
+                    "minhash_filter",
+                    [
+                        RankFileReader(source),
+                        MinhashDedupFilter(self.paths.minhash_remove, self._removed_writer("minhash_dedup")),
+                        Tally("minhash_dedup"),
+                        self._corpus_writer(),
+                    ],
+                    tasks,
+                )
+            )
         return runs
 
 

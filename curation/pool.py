@@ -59,8 +59,9 @@ def _listing(row: dict) -> str:
     return f"{row['title']}\n{description}"
 
 
-def load_shared_pool(data_dir: str | Path, max_per_source: int = 4000, min_words: int = 3,
-                     seed: int = 0) -> list[Example]:
+def load_shared_pool(
+    data_dir: str | Path, max_per_source: int = 4000, min_words: int = 3, seed: int = 0
+) -> list[Example]:
     """The labelled pool (at most `max_per_source` examples per source), in a seeded random order."""
     data = Path(data_dir)
     rng = random.Random(seed)
@@ -70,17 +71,27 @@ def load_shared_pool(data_dir: str | Path, max_per_source: int = 4000, min_words
     half = len(products) // 2  # titles and listings come from different products
     raw["product_titles"] = [row["title"] for row in products[:half]]
     raw["product_listings"] = [_listing(row) for row in products[half:]]
-    raw["review_sentences"] = [r["sentence"] for r in _column(
-        data / "ecommerce_reviews_liu/product_review_sentences.parquet", "sentence")]
+    raw["review_sentences"] = [
+        r["sentence"]
+        for r in _column(data / "ecommerce_reviews_liu/product_review_sentences.parquet", "sentence")
+    ]
     raw["pros_cons"] = [r["text"] for r in _column(data / "ecommerce_reviews_liu/pros_cons.parquet", "text")]
-    raw["ner_sentences"] = [r["sentences"] for r in iter_records(
-        str(data / "ecommerce_ner_lenovo/lenovo_ner_test.jsonl.gz"))]
-    raw["general_text"] = [p for r in _column(data / "general_text/documents.parquet", "text")
-                           for p in _passages(r["text"], rng)]
-    raw["common_crawl"] = [p for r in _column(data / "web_samples_dolma/cc_documents.parquet", "text")
-                           for p in _passages(r["text"], rng)]
-    agnews = [r for name in ("agnews_test.parquet", "agnews_alps_dev_split.parquet")
-              for r in _column(data / "agnews_topics" / name, "text", "label")]
+    raw["ner_sentences"] = [
+        r["sentences"] for r in iter_records(str(data / "ecommerce_ner_lenovo/lenovo_ner_test.jsonl.gz"))
+    ]
+    raw["general_text"] = [
+        p for r in _column(data / "general_text/documents.parquet", "text") for p in _passages(r["text"], rng)
+    ]
+    raw["common_crawl"] = [
+        p
+        for r in _column(data / "web_samples_dolma/cc_documents.parquet", "text")
+        for p in _passages(r["text"], rng)
+    ]
+    agnews = [
+        r
+        for name in ("agnews_test.parquet", "agnews_alps_dev_split.parquet")
+        for r in _column(data / "agnews_topics" / name, "text", "label")
+    ]
     raw["agnews_business"] = [r["text"] for r in agnews if r["label"] == "Business"]
     raw["agnews_other"] = [r["text"] for r in agnews if r["label"] != "Business"]
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers import HuggingFaceDatasetReader
@@ -35,14 +36,21 @@ class RejectSink:
 
     def open(self, rank: int) -> None:
         os.makedirs(self.folder, exist_ok=True)
-        self._handle = open(os.path.join(self.folder, f"{self.source}-{rank:05d}.jsonl"), "w", encoding="utf-8")
+        path = os.path.join(self.folder, f"{self.source}-{rank:05d}.jsonl")
+        self._handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close(), after the task)
 
     def write(self, file: str, row: int | str, reason: str, raw: Any) -> None:
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", errors="replace")
         elif not isinstance(raw, str):
             raw = json.dumps(raw, ensure_ascii=False, default=str)
-        record = {"source": self.source, "file": file, "row": row, "reason": reason, "raw": raw[:RAW_PREFIX_CHARS]}
+        record = {
+            "source": self.source,
+            "file": file,
+            "row": row,
+            "reason": reason,
+            "raw": raw[:RAW_PREFIX_CHARS],
+        }
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
@@ -57,8 +65,14 @@ class RejectSink:
 class RecordChecks:
     """Turns a record dict into a Document, or names why it cannot (shared by all readers below)."""
 
-    def _setup_checks(self, source: SourceConfig, limits: InputLimits, rejects_folder: str,
-                      token_counter: TokenCounter, domain_from_dir: bool = False) -> None:
+    def _setup_checks(
+        self,
+        source: SourceConfig,
+        limits: InputLimits,
+        rejects_folder: str,
+        token_counter: TokenCounter,
+        domain_from_dir: bool = False,
+    ) -> None:
         self.source = source
         self.limits = limits
         self.token_counter = token_counter
@@ -91,12 +105,18 @@ class RecordChecks:
         domain = record.get(self.source.domain_key) if self.source.domain_key else None
         if not domain and self.domain_from_dir:
             domain = os.path.basename(os.path.dirname(file)) or None
-        metadata = {"source": self.source.name, "domain": str(domain or self.source.domain),
-                    "token_count": self.token_counter(text)}
+        metadata = {
+            "source": self.source.name,
+            "domain": str(domain or self.source.domain),
+            "token_count": self.token_counter(text),
+        }
         self.stat_update("docs_read")
         self.stat_update("tokens_read", value=metadata["token_count"])
-        return Document(text=text, id=str(doc_id) if doc_id is not None else f"{self.source.name}/{file}/{row}",
-                        metadata=metadata)
+        return Document(
+            text=text,
+            id=str(doc_id) if doc_id is not None else f"{self.source.name}/{file}/{row}",
+            metadata=metadata,
+        )
 
 
 class JsonlRecordReader(RecordChecks, BaseDiskReader):
@@ -104,8 +124,15 @@ class JsonlRecordReader(RecordChecks, BaseDiskReader):
 
     name = "curation:read-jsonl"
 
-    def __init__(self, source: SourceConfig, limits: InputLimits, rejects_folder: str,
-                 token_counter: TokenCounter, domain_from_dir: bool = False, progress: bool = False):
+    def __init__(
+        self,
+        source: SourceConfig,
+        limits: InputLimits,
+        rejects_folder: str,
+        token_counter: TokenCounter,
+        domain_from_dir: bool = False,
+        progress: bool = False,
+    ):
         self.name = f"curation:read:{source.name}"
         folder, glob = source.path, source.glob
         if os.path.isfile(folder):  # a single file: read its folder, matching only this file
@@ -147,12 +174,13 @@ class ParquetRecordReader(JsonlRecordReader):
     """Parquet files read in record batches; a file without the text column rejects all its rows."""
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
             handle = self.data_folder.open(filepath, "rb")
             parquet = pq.ParquetFile(handle)
-        except Exception as error:  # a corrupt or truncated file: one reject, the run goes on
+        except (OSError, pa.ArrowException) as error:  # corrupt or truncated: one reject, the run goes on
             self._reject(filepath, -1, "unreadable_file", repr(error))
             return
         with handle, parquet:
@@ -168,8 +196,14 @@ class ParquetRecordReader(JsonlRecordReader):
 class DatasetsRecordReader(RecordChecks, HuggingFaceDatasetReader):
     """Any `datasets.load_dataset` source (hub name, or a builder such as ``parquet`` with local files)."""
 
-    def __init__(self, source: SourceConfig, limits: InputLimits, rejects_folder: str,
-                 token_counter: TokenCounter, progress: bool = False):
+    def __init__(
+        self,
+        source: SourceConfig,
+        limits: InputLimits,
+        rejects_folder: str,
+        token_counter: TokenCounter,
+        progress: bool = False,
+    ):
         self.name = f"curation:read:{source.name}"
         if not source.dataset:
             raise ValueError(f"source {source.name!r}: format datasets needs `dataset` (a name or builder)")
@@ -187,15 +221,26 @@ class DatasetsRecordReader(RecordChecks, HuggingFaceDatasetReader):
             self.rejects.close()
 
 
-def build_reader(source: SourceConfig, limits: InputLimits, rejects_folder: str,
-                 token_counter: TokenCounter, progress: bool = False):
+def build_reader(
+    source: SourceConfig,
+    limits: InputLimits,
+    rejects_folder: str,
+    token_counter: TokenCounter,
+    progress: bool = False,
+):
     """The reader step for one configured source."""
     if source.format == "datasets":
         return DatasetsRecordReader(source, limits, rejects_folder, token_counter, progress)
     if source.format == "parquet":
         return ParquetRecordReader(source, limits, rejects_folder, token_counter, progress=progress)
-    return JsonlRecordReader(source, limits, rejects_folder, token_counter,
-                             domain_from_dir=source.format == "finefineweb", progress=progress)
+    return JsonlRecordReader(
+        source,
+        limits,
+        rejects_folder,
+        token_counter,
+        domain_from_dir=source.format == "finefineweb",
+        progress=progress,
+    )
 
 
 def iter_records(path: str) -> Iterator[dict]:

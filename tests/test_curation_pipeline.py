@@ -26,17 +26,21 @@ def _write_bad_inputs(folder: Path) -> int:
     """A jsonl file and a parquet file full of problems; returns how many input records they hold."""
     folder.mkdir(parents=True)
     good = {"id": "good-1", "text": "Stainless steel water bottle, 750 ml, keeps drinks cold for 24 hours."}
-    lines = [json.dumps(good).encode(),
-             b'{"id": "broken", "text": "unterminated',                       # malformed json
-             b'{"id": "latin1", "text": "caf\xe9 cr\xe8me"}',                 # invalid UTF-8
-             json.dumps({"id": "empty", "text": "   "}).encode(),              # empty text
-             json.dumps({"id": "notext", "body": "no text field"}).encode(),   # missing field
-             json.dumps({"id": "null", "text": None}).encode(),                # null text
-             json.dumps({"id": "huge", "text": "word " * (MAX_CHARS // 2)}).encode(),  # too long
-             b"[1, 2, 3]",                                                     # not an object
-             json.dumps({"id": "number", "text": 42}).encode()]                # text not a string
+    lines = [
+        json.dumps(good).encode(),
+        b'{"id": "broken", "text": "unterminated',  # malformed json
+        b'{"id": "latin1", "text": "caf\xe9 cr\xe8me"}',  # invalid UTF-8
+        json.dumps({"id": "empty", "text": "   "}).encode(),  # empty text
+        json.dumps({"id": "notext", "body": "no text field"}).encode(),  # missing field
+        json.dumps({"id": "null", "text": None}).encode(),  # null text
+        json.dumps({"id": "huge", "text": "word " * (MAX_CHARS // 2)}).encode(),  # too long
+        b"[1, 2, 3]",  # not an object
+        json.dumps({"id": "number", "text": 42}).encode(),
+    ]  # text not a string
     (folder / "mixed.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    pq.write_table(pa.table({"id": ["p1", "p2"], "body": ["no", "text column"]}), folder / "wrong_columns.parquet")
+    pq.write_table(
+        pa.table({"id": ["p1", "p2"], "body": ["no", "text column"]}), folder / "wrong_columns.parquet"
+    )
     (folder / "truncated.parquet").write_bytes(b"PAR1 not really parquet")
     return len(lines) + 2 + 1
 
@@ -50,15 +54,22 @@ def workspace(tmp_path_factory) -> Path:
     examples = write_classifier_examples(root / "examples.jsonl")
     from trainers.cli import main as rexbert
 
-    assert rexbert(["curate", "train-classifier", "--data", str(examples), "--out", str(root / "ecom.bin")]) == 0
+    assert (
+        rexbert(["curate", "train-classifier", "--data", str(examples), "--out", str(root / "ecom.bin")]) == 0
+    )
     config = {
-        "output_dir": "out", "tasks": 2, "workers": 1, "progress": False,
+        "output_dir": "out",
+        "tasks": 2,
+        "workers": 1,
+        "progress": False,
         "limits": {"max_chars": MAX_CHARS},
-        "sources": [{"name": "listing", "path": "data/listing.jsonl"},
-                    {"name": "review", "path": "data/review.jsonl", "domain_key": None, "domain": "reviews"},
-                    {"name": "general", "path": "data/general.jsonl"},
-                    {"name": "bad_jsonl", "path": "bad", "glob": "*.jsonl"},
-                    {"name": "bad_parquet", "path": "bad", "format": "parquet", "glob": "*.parquet"}],
+        "sources": [
+            {"name": "listing", "path": "data/listing.jsonl"},
+            {"name": "review", "path": "data/review.jsonl", "domain_key": None, "domain": "reviews"},
+            {"name": "general", "path": "data/general.jsonl"},
+            {"name": "bad_jsonl", "path": "bad", "glob": "*.jsonl"},
+            {"name": "bad_parquet", "path": "bad", "format": "parquet", "glob": "*.parquet"},
+        ],
         "stages": {"classifier": {"model": "ecom.bin"}},
     }
     import yaml
@@ -94,21 +105,41 @@ def test_accounting_identity_against_independent_counts(workspace):
 
 
 def test_rejects_name_each_problem(workspace):
-    rejects = [json.loads(line) for path in (workspace / "out/rejects").glob("*.jsonl")
-               for line in path.read_text().splitlines()]
+    rejects = [
+        json.loads(line)
+        for path in (workspace / "out/rejects").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
     reasons = sorted(r["reason"] for r in rejects)
-    assert reasons == sorted(["malformed_json", "invalid_utf8", "empty_text", "missing_field:text", "empty_text",
-                              "too_long", "not_an_object", "text_not_a_string", "missing_field:text",
-                              "missing_field:text", "unreadable_file"])
-    read = next(s for s in json.loads((workspace / "out/report/report.json").read_text())["stages"]
-                if s["name"] == "read")
+    assert reasons == sorted(
+        [
+            "malformed_json",
+            "invalid_utf8",
+            "empty_text",
+            "missing_field:text",
+            "empty_text",
+            "too_long",
+            "not_an_object",
+            "text_not_a_string",
+            "missing_field:text",
+            "missing_field:text",
+            "unreadable_file",
+        ]
+    )
+    read = next(
+        s
+        for s in json.loads((workspace / "out/report/report.json").read_text())["stages"]
+        if s["name"] == "read"
+    )
     assert read["reasons"]["missing_field:text"] == 3
 
 
 def test_report_has_the_agreed_keys_and_plots(workspace):
     report = json.loads((workspace / "out/report/report.json").read_text())
     for stage in report["stages"]:
-        assert {"name", "docs_in", "docs_kept", "docs_removed", "tokens_in", "tokens_kept", "reasons"} <= set(stage)
+        assert {"name", "docs_in", "docs_kept", "docs_removed", "tokens_in", "tokens_kept", "reasons"} <= set(
+            stage
+        )
         assert stage["docs_in"] >= stage["docs_kept"] and stage["tokens_in"] >= stage["tokens_kept"]
     names = [s["name"] for s in report["stages"]]
     assert names == ["read", "quality", "classifier", "language", "pii", "exact_dedup", "minhash_dedup"]
@@ -136,17 +167,28 @@ def test_rerun_skips_finished_tasks_and_resumes_a_missing_one(workspace):
     # lose the completion mark of one filter task: only that task runs again
     os.remove(out / "logs/filter/completions/00001")
     run_pipeline(config)
-    assert (out / "logs/filter/stats/00001.json").stat().st_mtime_ns > stamps[out / "logs/filter/stats/00001.json"]
-    assert (out / "logs/filter/stats/00000.json").stat().st_mtime_ns == stamps[out / "logs/filter/stats/00000.json"]
+    assert (out / "logs/filter/stats/00001.json").stat().st_mtime_ns > stamps[
+        out / "logs/filter/stats/00001.json"
+    ]
+    assert (out / "logs/filter/stats/00000.json").stat().st_mtime_ns == stamps[
+        out / "logs/filter/stats/00000.json"
+    ]
     after = json.loads((out / "report/report.json").read_text())
     assert after["totals"] == before["totals"] and after["stages"] == before["stages"]
 
 
 def test_config_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="unknown key.*qualty"):
-        config_from_dict({"output_dir": "x", "sources": [{"name": "a", "path": "a"}], "stages": {"qualty": {}}})
+        config_from_dict(
+            {"output_dir": "x", "sources": [{"name": "a", "path": "a"}], "stages": {"qualty": {}}}
+        )
     with pytest.raises(ValueError, match="no `model`"):
         config_from_dict({"output_dir": "x", "sources": [{"name": "a", "path": "a"}]})
     with pytest.raises(ValueError, match="format"):
-        config_from_dict({"output_dir": "x", "sources": [{"name": "a", "format": "csv"}],
-                          "stages": {"classifier": {"enabled": False}}})
+        config_from_dict(
+            {
+                "output_dir": "x",
+                "sources": [{"name": "a", "format": "csv"}],
+                "stages": {"classifier": {"enabled": False}},
+            }
+        )
