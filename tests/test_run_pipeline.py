@@ -1,0 +1,153 @@
+"""`rexbert run` end to end on the embedded default config with a tiny budget.
+
+One uninterrupted run (module fixture) is checked for every promised artefact; a second run of the
+same command is killed (SIGKILL) during phase 2, rerun, and must finish with the same final weights and
+evaluation results as the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from trainers import cli
+from trainers.run import STAGES, load_run_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The default config, cut to a few steps per phase and a few dozen examples per suite. Phase 2 saves a
+# checkpoint every 3 steps so a kill lands between checkpoints.
+TINY_BUDGET = [
+    "--set", "pretrain.overrides.phases.general.steps=6",
+    "--set", "pretrain.overrides.phases.context.steps=9",
+    "--set", "pretrain.overrides.phases.context.save_steps=3",
+    "--set", "pretrain.overrides.phases.anneal.steps=4",
+    "--set", "pretrain.overrides.phases.anneal.save_steps=0",
+    "--set", "eval.budget.all={max_train_examples: 24, max_eval_examples: 24, epochs: 1, batch_size: 8}",
+    "--set", "eval.budget.esci-tokens.max_eval_examples=16",
+]
+PHASE2_CHECKPOINTS = "pretrain/phase2-context/checkpoints"
+
+
+def run_command(output: Path) -> list[str]:
+    return ["run", "--output", str(output), *TINY_BUDGET]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("rexbert-run") / "demo"
+    assert cli.main(run_command(output)) == 0
+    return output
+
+
+def test_run_writes_every_promised_artefact(finished_run):
+    import datasets
+    import torch
+    from huggingface_hub import DatasetCard, ModelCard
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel, AutoTokenizer
+
+    import modeling_rexbert  # noqa: F401  (registers the rexbert model type)
+
+    out = finished_run
+    config = load_run_config(None, TINY_BUDGET[1::2])
+    assert all((out / "stages" / f"{stage}.done").is_file() for stage in STAGES)
+
+    for corpus in config["curation"]["corpora"]:
+        shards = sorted(str(p) for p in (out / "curation" / corpus / "corpus").glob("*.parquet"))
+        rows = datasets.load_dataset("parquet", data_files=shards, split="train",
+                                     cache_dir=str(out / "hf-cache"))
+        assert rows.num_rows > 50 and {"id", "text", "source", "domain"} <= set(rows.column_names)
+        report = json.loads((out / "curation" / corpus / "report" / "report.json").read_text())
+        assert report["totals"]["docs_kept"] == rows.num_rows
+        card = DatasetCard.load(out / "curation" / corpus / "README.md")
+        assert card.data.size_categories and "curation" in card.text.lower()
+    ecom = json.loads((out / "curation" / "ecom" / "report" / "report.json").read_text())
+    assert ecom["sources"]["general"]["docs_kept"] < 0.2 * ecom["sources"]["general"]["docs_in"]  # classifier
+
+    summary = json.loads((out / "model" / "training_summary.json").read_text())
+    assert [p["name"] for p in summary["phases"]] == ["general", "context", "anneal"]
+    for phase in summary["phases"]:
+        assert (out / "pretrain" / f"phase{phase['phase']}-{phase['name']}" / "final" / "config.json").is_file()
+    assert list((out / PHASE2_CHECKPOINTS).glob("checkpoint-*"))
+
+    model = AutoModel.from_pretrained(out / "model")
+    tokenizer = AutoTokenizer.from_pretrained(out / "model")
+    batch = tokenizer(["Norvik wireless earbuds, 12 hours of battery"], return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    assert hidden.shape == (1, batch["input_ids"].shape[1], model.config.hidden_size)
+    assert torch.isfinite(hidden).all()
+    embedding = SentenceTransformer(str(out / "model"), device="cpu").encode(["a steel frying pan"])
+    assert embedding.shape == (1, model.config.hidden_size)
+
+    results = json.loads((out / "eval" / "results.json").read_text())
+    assert set(results["suites"]) == set(config["eval"]["suites"])
+    for suite in results["suites"].values():
+        assert isinstance(suite["metrics"][suite["main_metric"]], float)
+    assert (out / "eval" / "results.md").is_file() and (out / "eval" / "results.png").stat().st_size > 0
+
+    card = ModelCard.load(out / "model" / "README.md")
+    reported = {(r.task_name, r.metric_type) for r in card.data.eval_results}
+    assert {(name, s["main_metric"]) for name, s in results["suites"].items()} <= reported
+
+    report = (out / "report.md").read_text()
+    links = re.findall(r"\]\(([^)]+)\)", report)
+    assert len(links) >= 10 and all((out / link).exists() for link in links), links
+
+
+def _kill_during_phase_two(output: Path) -> int:
+    """Start the run in a subprocess, SIGKILL it once phase 2 has a complete checkpoint; returns its step."""
+    process = subprocess.Popen([sys.executable, "-m", "trainers.cli", *run_command(output)], cwd=REPO_ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    checkpoints = output / PHASE2_CHECKPOINTS
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            complete = [c for c in checkpoints.glob("checkpoint-*") if (c / "mixture_state.json").is_file()]
+            if complete:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return max(int(c.name.split("-")[1]) for c in complete)
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    pytest.fail(f"the run ended (code {process.returncode}) or timed out before phase 2 saved a checkpoint")
+
+
+def test_killed_during_phase_two_resumes_and_matches_uninterrupted(finished_run, tmp_path, caplog):
+    import torch
+    from safetensors.torch import load_file
+
+    output = tmp_path / "demo"
+    step = _kill_during_phase_two(output)
+    assert not (output / "pretrain" / "phase2-context" / "phase_summary.json").exists(), "killed too late"
+    assert not (output / "stages" / "pretrain.done").exists()
+    curated_at = (output / "stages" / "curate.done").stat().st_mtime
+
+    with caplog.at_level(logging.INFO):
+        assert cli.main(run_command(output)) == 0
+    assert re.search(rf"phase 2 \(context\): resuming from .*checkpoint-{step}\b", caplog.text), caplog.text[-2000:]
+    assert "phase 1 (general) already finished" in caplog.text
+    assert (output / "stages" / "curate.done").stat().st_mtime == curated_at  # finished stages not rerun
+
+    resumed, reference = load_file(output / "model" / "model.safetensors"), load_file(finished_run / "model" / "model.safetensors")
+    assert resumed.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(resumed[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
+
+    resumed_results = json.loads((output / "eval" / "results.json").read_text())["suites"]
+    reference_results = json.loads((finished_run / "eval" / "results.json").read_text())["suites"]
+    for suite, record in reference_results.items():
+        for metric, value in record["metrics"].items():
+            if isinstance(value, float):
+                assert resumed_results[suite]["metrics"][metric] == pytest.approx(value, abs=1e-4), (suite, metric)
