@@ -144,10 +144,14 @@ def test_expected_rate_per_sequence_is_exact(tokenizer, rows, lexicon, guidance,
                                  whole_word=whole_word)
     batch = collator.pad(rows[:ROWS])
     maskable = batch["attention_mask"].bool() & ~collator.is_special[batch["input_ids"]]
-    unit, prob = collator.masking_plan(batch["input_ids"], maskable, RATE, guidance)
-    token_prob = prob[unit].view(maskable.shape) * maskable
-    assert prob.max() <= 1.0 + 1e-6 and prob.min() >= 0
-    torch.testing.assert_close(token_prob.sum(1), RATE * maskable.sum(1).float(), rtol=1e-4, atol=1e-3)
+    prob = collator.masking_probabilities(batch["input_ids"], maskable, RATE, guidance)
+    assert prob.max() <= 1.0 + 1e-6 and prob.min() >= 0 and not prob[~maskable].any()
+    torch.testing.assert_close(prob.sum(1), RATE * maskable.sum(1).float(), rtol=1e-4, atol=1e-3)
+    if whole_word:  # the tokens of a word share its probability
+        unit = collator._unit_index(batch["input_ids"], maskable)
+        flat, keep = prob.flatten(), maskable.flatten()
+        highest = torch.zeros(int(unit[-1]) + 1).scatter_reduce_(0, unit[keep], flat[keep], "amax")
+        torch.testing.assert_close(flat[keep], highest[unit[keep]])
     if guidance == 1.0:  # steep saliency at temperature 0.5: some units hit the cap of 1
         assert (prob >= 1.0 - 1e-6).any()
 
@@ -167,15 +171,13 @@ def test_whole_word_masks_words_whole(tokenizer, rows):
 
 
 def test_cap_and_redistribute_keeps_row_mass():
-    prob = torch.tensor([3.0, 0.2, 0.2, 0.1, 0.5, 0.5])
-    size = torch.tensor([1.0, 2.0, 1.0, 1.0, 1.0, 1.0])
-    row = torch.tensor([0, 0, 0, 0, 1, 1])
+    prob = torch.tensor([[3.0, 0.2, 0.2, 0.2, 0.1], [0.5, 0.5, 0.0, 0.0, 0.0]])
     target = torch.tensor([2.0, 1.0])
-    capped = _cap_and_redistribute(prob, size, row, target)
-    assert capped.max() <= 1
-    torch.testing.assert_close(torch.zeros(2).index_add_(0, row, size * capped), target)
-    # the uncapped units of row 0 keep their relative sizes
-    torch.testing.assert_close(capped[1] / capped[3], prob[1] / prob[3])
+    capped = _cap_and_redistribute(prob.clone(), target)  # works in place
+    assert capped.max() <= 1 and capped[0, 0] == 1
+    torch.testing.assert_close(capped.sum(1), target)
+    # the uncapped tokens of row 0 keep their relative sizes
+    torch.testing.assert_close(capped[0, 1] / capped[0, 4], prob[0, 1] / prob[0, 4])
 
 
 def test_lexicon_scores_match_a_direct_count(corpus, tokenizer, lexicon, tmp_path):

@@ -107,7 +107,9 @@ class GuidedMLMCollator:
         self.is_special = special_token_table(tokenizer)
         self.random_ids = torch.nonzero(~self.is_special).flatten()
         self.starts_word = word_start_table(tokenizer) if whole_word else None
-        self.saliency = lexicon.as_tensor(max(len(tokenizer), lexicon.vocab_size)) if lexicon is not None else None
+        self.steer = None  # exp(saliency / temperature) per token id, looked up per batch
+        if lexicon is not None:
+            self.steer = torch.exp(lexicon.as_tensor(max(len(tokenizer), lexicon.vocab_size)) / temperature)
 
     # ---- batching -------------------------------------------------------------------------------
 
@@ -158,49 +160,43 @@ class GuidedMLMCollator:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Bool tensor of the positions to mask (see the module docstring for the rule)."""
-        if not self.whole_word and guidance == 0:  # uniform token-level MLM: every unit has p = rate
-            return (torch.rand(input_ids.shape, generator=generator) < rate) & maskable
-        unit, prob = self.masking_plan(input_ids, maskable, rate, guidance)
-        chosen = torch.rand(prob.numel(), generator=generator) < prob
-        return chosen[unit].view(input_ids.shape) & maskable
+        prob = self.masking_probabilities(input_ids, maskable, rate, guidance)
+        if self.whole_word:  # one draw per word, shared by its tokens (which share its probability)
+            unit = self._unit_index(input_ids, maskable)
+            draw = torch.rand(int(unit[-1]) + 1, generator=generator)[unit].view(input_ids.shape)
+        else:
+            draw = torch.rand(input_ids.shape, generator=generator)
+        return (draw < prob) & maskable
 
-    def masking_plan(
+    def masking_probabilities(
         self, input_ids: torch.Tensor, maskable: torch.Tensor, rate: float, guidance: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(unit id of every token, flattened; masking probability of every unit)."""
-        rows, width = input_ids.shape
-        unit = self._unit_index(input_ids, maskable)
-        num_units = int(unit[-1]) + 1
-        flat_maskable = maskable.flatten().float()
-        unit_size = torch.zeros(num_units).index_add_(0, unit, flat_maskable)
-        row_of_token = torch.arange(rows).repeat_interleave(width)
-        unit_row = torch.zeros(num_units, dtype=torch.long).scatter_(0, unit, row_of_token)
-        row_tokens = torch.zeros(rows).index_add_(0, unit_row, unit_size)
-        weight = self._unit_weights(input_ids, flat_maskable, unit, unit_size, unit_row, guidance)
-        return unit, _cap_and_redistribute(rate * weight, unit_size, unit_row, rate * row_tokens)
+    ) -> torch.Tensor:
+        """Masking probability of every token (its unit's probability; 0 where not maskable).
+
+        All tokens of a unit share its weight, so the per-row sums, the cap and the rescaling can run
+        on the `(batch, seq)` grid: a row's sum over tokens is the sum over units of size x probability.
+        """
+        maskable_f = maskable.float()
+        if guidance == 0 or self.steer is None:
+            return rate * maskable_f
+        steer = self.steer[input_ids]
+        if self.whole_word:  # a word is as salient as its most salient piece (exp is monotonic)
+            unit = self._unit_index(input_ids, maskable)
+            per_unit = torch.zeros(int(unit[-1]) + 1).scatter_reduce_(0, unit, steer.flatten(), "amax")
+            steer = per_unit[unit].view(input_ids.shape)
+        steer.mul_(maskable_f)
+        row_tokens = maskable_f.sum(1, keepdim=True)
+        # rate * ((1 - guidance) + guidance * steer normalised to a token mean of 1 per row)
+        steer_scale = (rate * guidance) * row_tokens / steer.sum(1, keepdim=True).clamp(min=1e-12)
+        prob = maskable_f.mul_(rate * (1 - guidance)).addcmul_(steer, steer_scale)
+        return _cap_and_redistribute(prob, rate * row_tokens.squeeze(1))
 
     def _unit_index(self, input_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:
-        """Flat unit id per token: units never span rows or non-maskable tokens."""
-        if self.whole_word:
-            starts = self.starts_word[input_ids] | ~maskable
-            starts[:, 1:] |= ~maskable[:, :-1]
-        else:
-            starts = torch.ones_like(maskable)
+        """Flat word id per token: words never span rows or non-maskable tokens."""
+        starts = self.starts_word[input_ids] | ~maskable
+        starts[:, 1:] |= ~maskable[:, :-1]
         starts[:, 0] = True
         return torch.cumsum(starts.flatten(), 0) - 1
-
-    def _unit_weights(self, input_ids, flat_maskable, unit, unit_size, unit_row, guidance) -> torch.Tensor:
-        """Relative weight of each unit, token-weighted mean 1 per row."""
-        if guidance == 0 or self.saliency is None:
-            return torch.ones_like(unit_size)
-        token_saliency = self.saliency[input_ids].flatten() * flat_maskable
-        unit_saliency = torch.zeros_like(unit_size).scatter_reduce_(0, unit, token_saliency, "amax")
-        steer = torch.exp(unit_saliency / self.temperature)
-        rows = int(unit_row[-1]) + 1
-        row_mass = torch.zeros(rows).index_add_(0, unit_row, unit_size * steer)
-        row_tokens = torch.zeros(rows).index_add_(0, unit_row, unit_size)
-        steer = steer * (row_tokens / row_mass.clamp(min=1e-12))[unit_row]
-        return (1 - guidance) + guidance * steer
 
     def corrupt(
         self, input_ids: torch.Tensor, masked: torch.Tensor, generator: torch.Generator | None = None
@@ -218,22 +214,18 @@ class GuidedMLMCollator:
         return corrupted, labels
 
 
-def _cap_and_redistribute(
-    prob: torch.Tensor, unit_size: torch.Tensor, unit_row: torch.Tensor, row_target: torch.Tensor, rounds: int = 10
-) -> torch.Tensor:
-    """Cap unit probabilities at 1 and rescale the uncapped ones of each row so that
-    sum(unit_size * prob) stays equal to `row_target` (reachable whenever the rate is <= 1)."""
-    rows = row_target.numel()
+def _cap_and_redistribute(prob: torch.Tensor, row_target: torch.Tensor, rounds: int = 20) -> torch.Tensor:
+    """Cap token probabilities `(batch, seq)` at 1 and rescale the uncapped ones of each row so that
+    the row sums stay equal to `row_target` (reachable whenever the rate is <= 1). Each round caps at
+    least one more unit of every row still over the limit; a few rounds suffice in practice."""
     for _ in range(rounds):
-        capped = prob >= 1
-        if not bool((prob > 1).any()):
+        if float(prob.max()) <= 1 + 1e-6:
             break
-        prob = prob.clamp(max=1)
-        capped_mass = torch.zeros(rows).index_add_(0, unit_row, unit_size * capped)
-        free_mass = torch.zeros(rows).index_add_(0, unit_row, unit_size * prob * ~capped)
-        scale = ((row_target - capped_mass).clamp(min=0) / free_mass.clamp(min=1e-12))[unit_row]
-        prob = torch.where(capped, prob, prob * scale)
-    return prob.clamp(max=1)
+        capped = prob >= 1
+        free = prob.masked_fill_(capped, 0.0)  # in place: these tensors are rebuilt per batch
+        scale = (row_target - capped.sum(1)).clamp(min=0) / free.sum(1).clamp(min=1e-12)
+        prob = free.mul_(scale[:, None]).masked_fill_(capped, 1.0)
+    return prob.clamp_(max=1)
 
 
 def _check_rate(rate: float) -> float:
