@@ -12,6 +12,7 @@ import ipaddress
 import itertools
 import os
 import re
+import string
 from collections import Counter
 
 from datatrove.data import Document, DocumentsPipeline
@@ -67,7 +68,8 @@ class EcomClassifierFilter(CountingFilter):
     Drops documents scoring below `threshold`. With `line_level`, also drops the lines of kept documents
     that have at least `min_line_words` words and score below `line_threshold` (shorter lines such as
     prices or sizes stay with their document); a document left with no such line is dropped.
-    Only the first `max_chars` characters are scored at document level.
+    Only the first `max_chars` characters are scored at document level (as FineWeb-Edu's classifier
+    reads only a document's beginning): a shopping page shows what it is early, and it bounds the cost.
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class EcomClassifierFilter(CountingFilter):
         line_level: bool = False,
         line_threshold: float = 0.5,
         min_line_words: int = 4,
-        max_chars: int = 20_000,
+        max_chars: int = 5000,
         exclusion_writer=None,
     ):
         super().__init__("classifier", token_counter, exclusion_writer)
@@ -126,6 +128,7 @@ class EcomClassifierFilter(CountingFilter):
         return True
 
 
+_ASCII_LETTERS_AND_SPACE = (string.ascii_letters + string.whitespace).encode()
 _NO_LETTER_WORD = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")  # a word without any letter
 REPETITION_WORDS = 1000  # the bigram repetition check looks at the first 1000 words
 _LOREM = re.compile(r"lorem ipsum", re.IGNORECASE)
@@ -150,6 +153,14 @@ class QualityFilter(CountingFilter):
         super().__init__("quality", token_counter, exclusion_writer)
         self.settings = settings
 
+    def _letterless_words(self, text: str, n_words: int) -> int:
+        """Words without a letter. Each has a non-letter, non-space character, so when those are few
+        (counted by a fast byte deletion) the exact regex count is not needed."""
+        others = len(text.encode("utf-8", "replace").translate(None, _ASCII_LETTERS_AND_SPACE))
+        if others / n_words <= 1 - self.settings.min_alpha_word_fraction:
+            return others
+        return len(_NO_LETTER_WORD.findall(text))
+
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         s, text = self.settings, doc.text
         tokens = text.split()
@@ -163,7 +174,7 @@ class QualityFilter(CountingFilter):
             return False, "mean_word_length"
         if (text.count("#") + text.count("...") + text.count("…")) / n_words > s.max_symbol_word_ratio:
             return False, "symbol_ratio"
-        if 1 - len(_NO_LETTER_WORD.findall(text)) / n_words < s.min_alpha_word_fraction:
+        if self._letterless_words(text, n_words) / n_words > 1 - s.min_alpha_word_fraction:
             return False, "alpha_words"
         if s.drop_lorem_ipsum and _LOREM.search(text):
             return False, "lorem_ipsum"

@@ -192,3 +192,58 @@ def test_config_errors_name_the_problem(tmp_path):
                 "stages": {"classifier": {"enabled": False}},
             }
         )
+
+
+def test_finefineweb_and_datasets_sources_with_domain_preselection(tmp_path):
+    shop = "This {} jacket is made of waterproof nylon with taped seams and a zip pocket, size M."
+    news = "The council voted on the new transport budget after a long debate in the town hall {}."
+    for domain, template in (("fashion", shop), ("politics", news)):
+        folder = tmp_path / "ffw" / domain
+        folder.mkdir(parents=True)
+        rows = [{"text": template.format(i)} for i in range(3)]
+        if domain == "fashion":
+            rows.append({"text": template.format("labelled"), "domain": "beauty"})
+        (folder / f"{domain}_000000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pq.write_table(
+        pa.table({"text": [shop.format("hub"), news.format("hub")], "label": ["Shopping", "World"]}),
+        tmp_path / "labelled.parquet",
+    )
+    config = config_from_dict(
+        {
+            "output_dir": "out",
+            "progress": False,
+            "sources": [
+                {"name": "ffw", "format": "finefineweb", "path": "ffw", "glob": "*/*.jsonl"},
+                {
+                    "name": "hub",
+                    "format": "datasets",
+                    "dataset": "parquet",
+                    "domain_key": "label",
+                    "dataset_options": {"data_files": "labelled.parquet", "split": "train"},
+                },
+            ],
+            "stages": {
+                "domain_preselect": {"keep_domains": ["fashion", "beauty", "Shopping"]},
+                "quality": {
+                    "engine": "datatrove",
+                    "datatrove_filters": {"gopher_quality": {"min_doc_words": 5}},
+                },
+                "language": {"enabled": False},
+                "classifier": {"enabled": False},
+                "minhash_dedup": {"enabled": False},
+            },
+            "output": {"format": "jsonl"},
+        },
+        base_dir=tmp_path,
+    )
+    report = run_pipeline(config)
+    rows = [
+        json.loads(line)
+        for path in (tmp_path / "out/corpus").glob("*.jsonl.gz")
+        for line in gzip.decompress(path.read_bytes()).decode().splitlines()
+    ]
+    assert sorted(r["domain"] for r in rows) == ["Shopping", "beauty", "fashion", "fashion", "fashion"]
+    stages = {s["name"]: s for s in report["stages"]}
+    assert stages["domain_preselect"]["reasons"] == {"domain_not_selected": 4}
+    assert stages["quality:gopher_quality"]["docs_in"] == 5
+    assert report["sources"]["hub"]["docs_in"] == 2 and report["totals"]["accounting_ok"]
