@@ -15,6 +15,7 @@ template `templates/model_card.md` with `ModelCard.from_template`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,10 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from hub_cards._io import as_mapping, count_parameters, human_count, read_json
 
 MODEL_CARD_TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
-RESULTS_LOCATIONS = ("results.json", "eval/results.json")
+RESULTS_LOCATIONS = ("results.json", "eval/results.json", "../eval/results.json")
+"""Where eval results are looked for, relative to the model directory (the last one is the `rexbert run`
+layout: <run>/model next to <run>/eval)."""
+HUB_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json")
 
 # The pipeline tag the Hub shows for a checkpoint, from the suffix of its architecture class.
@@ -50,7 +54,7 @@ class CardOptions:
 
 
 def find_results(model_dir: str | Path) -> Path | None:
-    """The eval results next to a model (`results.json` or `eval/results.json`), if any."""
+    """The eval results of a model (first of `RESULTS_LOCATIONS` that exists), if any."""
     for relative in RESULTS_LOCATIONS:
         candidate = Path(model_dir) / relative
         if candidate.is_file():
@@ -162,6 +166,8 @@ def phase_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
     for phase in summary.get("phases", []):
         guided = phase.get("guided_mlm")
+        if isinstance(guided, (list, tuple)):
+            guided = f"{guided[0]} → {guided[1]}"
         rows.append({
             "phase": str(phase.get("phase", "")),
             "name": str(phase.get("name", "")),
@@ -207,6 +213,13 @@ def skipped_tasks(results: dict[str, Any] | None) -> dict[str, list[str]]:
     return skipped
 
 
+def base_model_from(summary: dict[str, Any] | None) -> str | None:
+    """The Hub id the first phase started from (`init_from`), when it is one (not "scratch", not a path)."""
+    phases = (summary or {}).get("phases") or [{}]
+    start = str(phases[0].get("init_from") or "")
+    return start if HUB_REPO_ID.match(start) and not Path(start).exists() else None
+
+
 def build_model_card(
     model_dir: str | Path,
     options: CardOptions | None = None,
@@ -239,7 +252,7 @@ def build_model_card(
         library_name="transformers",
         pipeline_tag=pipeline_tag_for(config),
         tags=tags + [tag for tag in options.tags if tag not in tags],
-        base_model=options.base_model,
+        base_model=options.base_model or base_model_from(summary),
         datasets=list(options.datasets) or None,
         eval_results=eval_results_from(results) if results else None,
     )
