@@ -83,8 +83,8 @@ def _clean_text(value) -> str:
     """Text of one cell: lists joined, HTML tags and entities removed, whitespace collapsed."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
-    if isinstance(value, (list, tuple)) or hasattr(value, "tolist") and not isinstance(value, str):
-        value = " ".join(str(v) for v in list(value))
+    if not isinstance(value, str) and hasattr(value, "__iter__"):  # ESCI-S bullets: a list of strings
+        value = " ".join(str(v) for v in value)
     text = html.unescape(_TAG.sub(" ", str(value)))
     return " ".join(text.split())
 
@@ -94,14 +94,6 @@ def _is_hub_id(spec: str) -> bool:
 
 
 # ---------------------------------------------------------------- ESCI labels
-
-
-def normalise_esci_label(value) -> str:
-    """'E'/'Exact'/'exact' ... -> one of E, S, C, I; anything else raises `DataFormatError`."""
-    label = ESCI_LABEL_ALIASES.get(str(value).strip().lower())
-    if label is None:
-        raise DataFormatError(f"unknown ESCI label {value!r}; expected one of E/S/C/I or their full names")
-    return label
 
 
 def _normalise_labels(frame: pd.DataFrame, source: str) -> pd.Series:

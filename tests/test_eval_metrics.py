@@ -20,7 +20,7 @@ def test_metrics_load_by_path_with_evaluate():
 
     for name in ("masked_token_accuracy", "correlation", "classification_f1", "entity_f1"):
         assert isinstance(load_metric(name), evaluate.Metric)
-        assert metric_path(name).is_file()
+        assert metric_path(name).is_file() and metric_path(name).parent.joinpath("__init__.py").is_file()
     assert isinstance(load_metric("glue_score", "cola"), evaluate.Metric)
 
 

@@ -158,3 +158,18 @@ def test_suites_run_on_a_rexbert_checkpoint(tmp_path, titles, esci, shared_data)
                        SMALL.override(max_eval_examples=16))
     result = entities.predictions["entities"]
     assert entities.metrics["f1"] == pytest.approx(seqeval_f1(result["references"], result["predictions"]))
+
+
+def test_esci_tokens_on_a_bert_checkpoint(tmp_path, shared_data, esci):
+    """Another encoder family (WordPiece tokenizer, no sparse prediction): full logits, same metric."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(str(shared_data / "tokenizers" / "bert-base-uncased-vocab.txt"))
+    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                               num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    result = esci_tokens.run(str(tmp_path), esci, Budget(max_eval_examples=10))
+    for k in (1, 5):
+        assert result.metrics[f"description/top{k}_accuracy"] == pytest.approx(
+            topk_by_hand(result.predictions["description"], k))
+    assert result.metrics["description/top5_accuracy"] < 0.01  # random weights, 30k vocabulary

@@ -1,6 +1,7 @@
 """Local `evaluate` metric modules, shipped with the package and loaded by path.
 
-`evaluate.load("<hub name>")` needs the Hub; these modules load offline from their folder:
+`evaluate.load("<hub name>")` needs the Hub; these modules load offline from their files (each
+`<name>.py` here is a metric script for `evaluate.load`, not meant to be imported directly):
 
     load_metric("masked_token_accuracy")   top-k accuracy of masked-token predictions
     load_metric("correlation")             Pearson + Spearman
@@ -24,7 +25,7 @@ def metric_path(name: str) -> Path:
     """The module file of a local metric."""
     if name not in METRIC_NAMES:
         raise KeyError(f"unknown metric {name!r}; local metrics are {list(METRIC_NAMES)}")
-    return METRICS_DIR / name / f"{name}.py"
+    return METRICS_DIR / f"{name}.py"
 
 
 @functools.lru_cache(maxsize=None)
