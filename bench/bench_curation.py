@@ -37,6 +37,7 @@ from curation.stages import (
     LanguageFilter,
     PIIScrubber,
     QualityFilter,
+    WhitespaceMinhashSignature,
     exact_dedup_key,
 )
 from curation.text import TokenCounter
@@ -118,18 +119,16 @@ def measure(steps: list, documents: list[Document]) -> dict:
     }
 
 
-def minhash_signature(settings: MinhashConfig):
+def minhash_signature(step_class, settings: MinhashConfig):
+    """A callable computing one document's MinHash signature with the given datatrove signature step."""
     from datatrove.pipeline.dedup.minhash import MinhashConfig as Config
-    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 
-    step = MinhashDedupSignature(
-        tempfile.mkdtemp(),
-        Config(
-            n_grams=settings.n_grams,
-            num_buckets=settings.num_buckets,
-            hashes_per_bucket=settings.hashes_per_bucket,
-        ),
+    config = Config(
+        n_grams=settings.n_grams,
+        num_buckets=settings.num_buckets,
+        hashes_per_bucket=settings.hashes_per_bucket,
     )
+    step = step_class(tempfile.mkdtemp(), config)
 
     def signature(doc: Document) -> None:
         shingles = step.get_shingles(doc.text)
@@ -203,7 +202,14 @@ def main() -> None:
     rows["datatrove gopher_quality (spaCy words)"] = measure(
         [DatatroveFilterStage("gopher_quality", {}, WORDS)], slow
     )
-    rows["datatrove MinHash signature (spaCy words)"] = measure([minhash_signature(MinhashConfig())], slow)
+    from datatrove.pipeline.dedup import MinhashDedupSignature
+
+    rows["MinHash signature (whitespace words, used)"] = measure(
+        [minhash_signature(WhitespaceMinhashSignature, MinhashConfig())], slow
+    )
+    rows["datatrove MinHash signature (spaCy words)"] = measure(
+        [minhash_signature(MinhashDedupSignature, MinhashConfig())], slow
+    )
     rows["full pipeline, 1 worker"] = full_pipeline(texts, model)
 
     reference = rows["str.split (reference)"]["mb_per_cpu_s"]

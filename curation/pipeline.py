@@ -29,7 +29,6 @@ from datatrove.pipeline.dedup import (
     MinhashDedupBuckets,
     MinhashDedupCluster,
     MinhashDedupFilter,
-    MinhashDedupSignature,
 )
 from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig as DatatroveExactConfig
 from datatrove.pipeline.dedup.minhash import MinhashConfig as DatatroveMinhashConfig
@@ -46,6 +45,7 @@ from curation.stages import (
     PIIScrubber,
     QualityFilter,
     Tally,
+    WhitespaceMinhashSignature,
     exact_dedup_key,
 )
 from curation.text import TokenCounter
@@ -222,7 +222,7 @@ class PipelineBuilder:
         if next_dedup == "exact":
             steps.append(ExactDedupSignature(self.paths.exact_sigs, DatatroveExactConfig(exact_dedup_key)))
         else:
-            steps.append(MinhashDedupSignature(self.paths.minhash_sigs, self._minhash_config()))
+            steps.append(WhitespaceMinhashSignature(self.paths.minhash_sigs, self._minhash_config()))
         return steps
 
     def executors(self) -> list[tuple[str, LocalPipelineExecutor]]:
