@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 from eval_suites import runner  # noqa: E402
 from eval_suites.common import Budget  # noqa: E402
 from eval_suites.data import GLUE_TASKS  # noqa: E402
-from eval_suites.models import model_name  # noqa: E402
+from eval_suites.models import model_names  # noqa: E402
 
 BUDGET_FLAGS = {
     "max_train_examples": int,
@@ -108,11 +108,11 @@ def run_models(args: argparse.Namespace) -> list[dict]:
     runner.check_suites(suites)
     data, budgets = parse_data(args.data), parse_budgets(args, suites)
     glue_tasks = tuple(t.strip() for t in args.glue_tasks.split(",") if t.strip())
-    documents = []
-    for model in args.model:
+    documents, names = [], model_names(args.model)
+    for model, name in zip(args.model, names):
         results = runner.evaluate_model(model, suites, data, budgets, glue_tasks=glue_tasks)
         document = runner.results_document(model, results)
-        folder = Path(args.output) / model_name(model) if len(args.model) > 1 else Path(args.output)
+        folder = Path(args.output) / name if len(args.model) > 1 else Path(args.output)
         path = runner.write_results(document, folder, results if args.save_predictions else None)
         print(f"{model}: wrote {path}")
         print(runner.results_markdown(document))

@@ -35,10 +35,16 @@ def register_model_types() -> None:
         pass
 
 
-def model_name(model_path: str | os.PathLike) -> str:
-    """A short display name for a checkpoint directory or Hub id."""
-    path = Path(model_path)
-    return path.name if path.exists() else str(model_path)
+def model_names(model_paths: list[str]) -> list[str]:
+    """Short, distinct, path-safe names for checkpoints: the folder name, or more of the path when
+    two folders share a name (runs/a/model, runs/b/model -> a--model, b--model); Hub ids keep their
+    owner (org--name)."""
+    parts = [Path(str(p)).parts for p in model_paths]
+    for depth in range(1, max(map(len, parts), default=1) + 1):
+        names = ["--".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{name}-{i}" for i, name in enumerate(names)]
 
 
 def load_tokenizer(model_path: str | os.PathLike) -> PreTrainedTokenizerBase:

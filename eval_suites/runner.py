@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 from eval_suites import esci_classification, esci_similarity, esci_tokens, glue, ner
 from eval_suites.common import Budget, SuiteResult
-from eval_suites.models import model_name
+from eval_suites.models import model_names
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def evaluate_model(model_path: str, suites: Sequence[str], data: Mapping[str, Se
     results = {}
     for suite in suites:
         budget = (budgets or {}).get(suite, default_budget(suite))
-        logger.info("%s: running %s on %s", model_name(model_path), suite, inputs[suite])
+        logger.info("%s: running %s on %s", model_path, suite, inputs[suite])
         started = time.perf_counter()
         extra = {"tasks": tuple(glue_tasks)} if suite == glue.SUITE and glue_tasks else {}
         results[suite] = SUITES[suite].run(str(model_path), inputs[suite], budget, **extra)
@@ -155,7 +155,7 @@ def comparison_rows(documents: Sequence[dict]) -> list[tuple[str, str, list[floa
 
 def comparison_markdown(documents: Sequence[dict]) -> str:
     """One table: a row per (suite, metric), a column per model; the best value in bold."""
-    names = [model_name(d["model"]) for d in documents]
+    names = model_names([d["model"] for d in documents])
     lines = ["# Model comparison", "", "| suite | metric | " + " | ".join(names) + " |",
              "|---|---|" + "---:|" * len(names)]
     for suite, metric, values in comparison_rows(documents):
@@ -176,12 +176,13 @@ def comparison_plot(documents: Sequence[dict], path: str | Path) -> Path:
 
     mains = [(suite, metric, values) for suite, metric, values in comparison_rows(documents)
              if any(metric == d["suites"].get(suite, {}).get("main_metric") for d in documents)]
+    names = model_names([d["model"] for d in documents])
     width = 0.8 / len(documents)
     figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(mains)), 4))
     for index, document in enumerate(documents):
         heights = [values[index] or 0.0 for _, _, values in mains]
         positions = [i + index * width for i in range(len(mains))]
-        axes.bar(positions, heights, width, label=model_name(document["model"]))
+        axes.bar(positions, heights, width, label=names[index])
     axes.set_xticks([i + width * (len(documents) - 1) / 2 for i in range(len(mains))])
     axes.set_xticklabels([f"{suite}\n{metric}" for suite, metric, _ in mains], fontsize=8)
     axes.set_ylabel("score")

@@ -104,3 +104,11 @@ def test_runner_errors_name_the_problem(models, tmp_path):
         rexbert(["eval", "--model", models[0], "--suite", "ner", "--output", str(tmp_path)])
     with pytest.raises(ValueError, match="unknown suites \\['squad'\\]"):
         rexbert(["eval", "--model", models[0], "--suite", "squad", "--output", str(tmp_path)])
+
+
+def test_models_sharing_a_folder_name_get_distinct_outputs():
+    from eval_suites.models import model_names
+
+    assert model_names(["runs/a/model", "runs/b/model"]) == ["a--model", "b--model"]
+    assert model_names(["/tmp/x/alpha", "/tmp/y/beta"]) == ["alpha", "beta"]
+    assert model_names(["same", "same"]) == ["same-0", "same-1"]
