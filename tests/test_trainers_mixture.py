@@ -110,3 +110,23 @@ def test_bad_streams_are_refused(sources, tokenizer):
         make_stream(sources, tokenizer, schedule=MixtureSchedule.constant({"reviews": 1.0}))
     with pytest.raises(ValueError, match="on_exhausted"):
         make_stream(sources, tokenizer, on_exhausted="loop")
+
+
+def test_processes_share_out_exactly_the_single_process_stream(sources, tokenizer):
+    """Two data-parallel processes with 2 accumulation steps (as torchrun would run them) train on
+    the batches one process accumulating 4 would have produced, interleaved, and agree on the state
+    to checkpoint."""
+    single = take(make_stream(sources, tokenizer, seed=4, grad_accum=4), 24)
+    shards = []
+    for rank in range(2):
+        stream = make_stream(sources, tokenizer, seed=4, grad_accum=2)
+        stream.shard(2, rank)
+        shards.append(take(stream, 12))
+        assert stream.step_of(8) == 2  # global batch 8: each process's 5th micro-batch, step 2
+    for index, expected in enumerate(single):
+        got = shards[index % 2][index // 2]
+        assert all(torch.equal(expected[k], got[k]) for k in expected)
+    resumed = make_stream(sources, tokenizer, seed=4, grad_accum=2)
+    resumed.shard(2, 1)
+    resumed.restore(make_stream(sources, tokenizer, seed=4, grad_accum=4).state_at(16))
+    assert all(torch.equal(single[17][k], v) for k, v in next(iter(resumed)).items())

@@ -1,0 +1,41 @@
+"""RexBERT pretraining on the transformers `Trainer`.
+
+Modules, in the order data flows through them:
+
+    packing     tokenise documents and pack them into rows (position ids restart per document)
+    saliency    the domain-saliency lexicon behind Guided MLM (`build_saliency_lexicon`)
+    collator    `GuidedMLMCollator`: 80/10/10 MLM steered toward salient tokens at a fixed rate
+    schedules   learning-rate (WSD, 1-sqrt), masking-rate and batch-size schedules
+    mixture     `MixtureSchedule` and the resumable, seeded `MixtureStream` of batches
+    trainer     `RexBertTrainer(Trainer)` with the narrow hooks curriculum MLM needs
+    recipes     strictly validated YAML phase recipes (`trainers/recipes/*.yaml`)
+    sources     datasets, tokenizer and lexicon from a recipe
+    pretrain    `rexbert pretrain`: runs the phases, writes logs, plot and training_summary.json
+
+The main names are importable from the package (lazily, so `import trainers` stays cheap).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "GuidedMLMCollator": "collator",
+    "SaliencyLexicon": "saliency",
+    "build_saliency_lexicon": "saliency",
+    "PackedRows": "packing",
+    "StreamingPackedSource": "packing",
+    "MixtureSchedule": "mixture",
+    "MixtureStream": "mixture",
+    "RexBertTrainer": "trainer",
+    "Recipe": "recipes",
+    "load_recipe": "recipes",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'trainers' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

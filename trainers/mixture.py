@@ -16,6 +16,11 @@ progress. `MixtureStream` turns packed sources into a stream of collated MLM bat
 
 Batch sizes (for batch-size warmup), masking rate and guidance weight are schedules of progress
 too, evaluated per batch, so they need no extra state.
+
+With several training processes (torchrun / accelerate), batch indices are global: process `r` of
+`n` trains on batches `r, r + n, r + 2n, ...` (`shard`), reading past the other processes' rows, so
+the processes together train on exactly the stream one process would have produced, and every
+process can save and restore the same state.
 """
 
 from __future__ import annotations
@@ -210,14 +215,22 @@ class MixtureStream(torch.utils.data.IterableDataset):
         self.mask_rate = _as_schedule(mask_rate)
         self.guidance = _as_schedule(guidance)
         self.on_exhausted = on_exhausted
+        self.num_shards, self.shard_index = 1, 0
         self._start = MixtureState(0, {name: 0 for name in self.source_names}, seed)
         self._replayed = self._start
         self.cursors: dict[str, _SourceCursor] = {}
 
     # ---- pure functions of the batch index ------------------------------------------------------
 
+    def shard(self, num_shards: int, shard_index: int) -> None:
+        """Make this process train on global batches `shard_index + k * num_shards`."""
+        if not 0 <= shard_index < num_shards:
+            raise ValueError(f"shard_index {shard_index} is not in [0, {num_shards})")
+        self.num_shards, self.shard_index = num_shards, shard_index
+
     def step_of(self, batch_index: int) -> int:
-        return batch_index // self.grad_accum
+        """Optimizer step that global batch `batch_index` belongs to."""
+        return batch_index // self.num_shards // self.grad_accum
 
     def progress(self, batch_index: int) -> float:
         return min(self.step_of(batch_index) / self.max_steps, 1.0)
@@ -262,7 +275,11 @@ class MixtureStream(torch.utils.data.IterableDataset):
         self.cursors = {name: _SourceCursor(self.sources[name], self.seed, state.rows_taken[name], self.on_exhausted)
                         for name in self.source_names}
         for batch_index in itertools.count(state.batch_index):
-            yield self.make_batch(batch_index)
+            if batch_index % self.num_shards == self.shard_index:
+                yield self.make_batch(batch_index)
+            else:  # another process's batch: move the cursors past its rows
+                for source_index in self.batch_plan(batch_index):
+                    self.cursors[self.source_names[source_index]].next()
 
     def make_batch(self, batch_index: int) -> dict[str, torch.Tensor]:
         """Read the rows of batch `batch_index` from the cursors and collate them."""
@@ -298,7 +315,7 @@ class MixtureStateCallback(TrainerCallback):
     """Saves the stream's state in every checkpoint and restores it when training resumes.
 
     The state saved is the one before the first batch of the next optimizer step (batches fetched
-    ahead by the data loader are not counted). On resume the checkpoint's `mixture_state.json` is
+    ahead by the data loader are not counted); every process computes the same one. On resume the checkpoint's `mixture_state.json` is
     read; without one (a checkpoint from elsewhere) the state is rebuilt by replaying the draws.
     """
 
@@ -306,7 +323,8 @@ class MixtureStateCallback(TrainerCallback):
         self.stream = stream
 
     def _batches_done(self, state) -> int:
-        return state.global_step * self.stream.grad_accum
+        """Global batches trained by all processes together after `state.global_step` steps."""
+        return state.global_step * self.stream.grad_accum * self.stream.num_shards
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:

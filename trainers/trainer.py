@@ -3,8 +3,8 @@
 Everything else (optimizer stepping, gradient accumulation, mixed precision, checkpointing,
 accelerate / torchrun / FSDP / DeepSpeed) is the stock Trainer's. The overrides are:
 
-- `get_train_dataloader`: wraps the `MixtureStream` (which yields ready, collated batches) in a
-  plain `DataLoader` prepared by accelerate; the stream's own seed-derived order replaces sampling.
+- `get_train_dataloader`: wraps the `MixtureStream` (which yields ready, collated batches, sharded
+  by process) in a plain `DataLoader`; the stream's own seed-derived order replaces sampling.
 - `create_scheduler`: a `LambdaLR` with one of `trainers.schedules` (WSD, 1-sqrt, constant).
 - `compute_loss`: drops the per-row `source_ids` before the forward pass and accumulates, without
   gradients, the MLM loss and masked-token accuracy per source for the logs.
@@ -49,11 +49,13 @@ class RexBertTrainer(Trainer):
         self._source_stats = torch.zeros(3, len(train_stream.source_names), dtype=torch.float64)
 
     def get_train_dataloader(self) -> DataLoader:
-        """The stream already batches and collates; the loader only moves batches along. It reads
-        in the main process, where the stream's resume state lives."""
-        loader = DataLoader(self.train_stream, batch_size=None, num_workers=0,
-                            pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available())
-        return self.accelerator.prepare(loader)
+        """The stream already batches, collates and shards by process (see `MixtureStream.shard`);
+        the loader only hands batches over, in the main process where the stream's resume state
+        lives. It is not passed through `accelerator.prepare`, whose re-sharding of iterable
+        datasets would split the stream a second time; the Trainer moves inputs to the device."""
+        self.train_stream.shard(self.args.world_size, self.args.process_index)
+        return DataLoader(self.train_stream, batch_size=None, num_workers=0,
+                          pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available())
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.lr_lambda is None:
