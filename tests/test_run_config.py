@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,12 @@ def test_config_extends_and_missing_file(tmp_path):
 def test_corpora_and_pretrain_sources_point_at_the_run_directory(tmp_path):
     config = load_run_config()
     layout = Layout(tmp_path)
+    with pytest.raises(RunConfigError, match="classifier stage has not trained"):
+        curation_config_dict(config, layout, "ecom")
+    layout.stages.mkdir()
+    layout.done_marker("classifier").write_text(json.dumps({"outputs": {"model": "ecom.bin", "threshold": 0.4}}))
     ecom = curation_config_dict(config, layout, "ecom")
+    assert ecom["stages"]["classifier"] == {"enabled": True, "model": "ecom.bin", "threshold": 0.4}
     general = curation_config_dict(config, layout, "general")
     assert [s["name"] for s in ecom["sources"]] == ["listing", "review", "general"]
     assert [s["name"] for s in general["sources"]] == ["general"]

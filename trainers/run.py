@@ -179,15 +179,21 @@ def _classifier_settings(config: dict) -> dict:
     return config.get("classifier") or {}
 
 
-def _curation_stage_settings(config: dict) -> dict:
-    return config["curation"].get("stages", {}).get("classifier", {})
+def corpus_settings(config: dict, corpus: str) -> dict:
+    """`curation.settings` merged with `curation.corpora.<corpus>` (its `sources` list included)."""
+    return deep_merge(copy.deepcopy(config["curation"].get("settings") or {}),
+                      copy.deepcopy(config["curation"]["corpora"][corpus] or {}))
+
+
+def _needs_trained_classifier(config: dict, corpus: str) -> bool:
+    classifier = corpus_settings(config, corpus).get("stages", {}).get("classifier", {})
+    return classifier.get("enabled", True) is not False and not classifier.get("model")
 
 
 def stage_classifier(config: dict, layout: Layout) -> dict:
-    """Train the e-commerce classifier unless the curation config names a model or disables it."""
-    stage = _curation_stage_settings(config)
-    if stage.get("enabled", True) is False or stage.get("model"):
-        return {"skipped": "curation.stages.classifier is disabled or names a model"}
+    """Train the e-commerce classifier when a corpus enables that stage without naming a model."""
+    if not any(_needs_trained_classifier(config, corpus) for corpus in config["curation"]["corpora"]):
+        return {"skipped": "no corpus runs the classifier stage without a model"}
     from curation.classifier import TrainSettings, train_and_evaluate
 
     settings = _classifier_settings(config)
@@ -242,19 +248,20 @@ def all_sources(config: dict, layout: Layout) -> list[dict]:
 def curation_config_dict(config: dict, layout: Layout, corpus: str) -> dict:
     """The curation pipeline config of one corpus: `curation.settings` merged with
     `curation.corpora.<corpus>` (minus its `sources` list), its sources, output directory and classifier."""
-    spec = copy.deepcopy(config["curation"]["corpora"][corpus] or {})
-    wanted = spec.pop("sources", None)
+    curation = corpus_settings(config, corpus)
+    wanted = curation.pop("sources", None)
     sources = all_sources(config, layout)
     unknown = sorted(set(wanted or []) - {s["name"] for s in sources})
     if unknown:
         raise RunConfigError(f"curation.corpora.{corpus}.sources: unknown sources {unknown}; "
                              f"known: {[s['name'] for s in sources]}")
-    curation = deep_merge(copy.deepcopy(config["curation"].get("settings") or {}), spec)
     curation["sources"] = [s for s in sources if wanted is None or s["name"] in wanted]
     curation["output_dir"] = str(layout.corpus(corpus))
-    classifier = curation.setdefault("stages", {}).setdefault("classifier", {})
-    trained = _read_done(layout, "classifier")
-    if classifier.get("enabled", True) and not classifier.get("model") and "model" in trained:
+    if _needs_trained_classifier(config, corpus):
+        trained = _read_done(layout, "classifier")
+        if "model" not in trained:
+            raise RunConfigError(f"curation.corpora.{corpus}: the classifier stage has not trained a model yet")
+        classifier = curation.setdefault("stages", {}).setdefault("classifier", {})
         classifier["model"] = trained["model"]
         classifier.setdefault("threshold", trained["threshold"])
     return curation
