@@ -65,27 +65,52 @@ def main() -> None:
     root = args.data_root
     esci = root / "esci_fixtures"
     data = {
-        "esci": [str(esci / "vespa_esci_sample_examples.parquet"), str(esci / "vespa_esci_sample_products.parquet"),
-                 str(esci / "parthu_query_esci_lookup.csv")],
+        "esci": [
+            str(esci / "vespa_esci_sample_examples.parquet"),
+            str(esci / "vespa_esci_sample_products.parquet"),
+            str(esci / "parthu_query_esci_lookup.csv"),
+        ],
         "glue": [str(root / "glue")],
         "ner": [str(root / "ecommerce_ner_lenovo" / "lenovo_ner_test.jsonl.gz")],
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    checkpoint = build_checkpoint(args.preset, root / "tokenizers" / "allenai_gpt-neox-olmo-dolma-v1_5.json",
-                                  args.out / args.preset)
+    checkpoint = build_checkpoint(
+        args.preset, root / "tokenizers" / "allenai_gpt-neox-olmo-dolma-v1_5.json", args.out / args.preset
+    )
     reference = reference_step_seconds(checkpoint)
     rows = []
     for suite in args.suites.split(","):
         result = runner.evaluate_model(str(checkpoint), [suite], data)[suite]
-        rows.append({"suite": suite, "seconds": round(result.seconds, 1), "ratio": round(result.seconds / reference, 1),
-                     "n_examples": result.n_examples, "main_metric": result.main_metric,
-                     "score": result.metrics[result.main_metric], "budget": runner.default_budget(suite).__dict__})
-        print(f"{suite:22s} {result.seconds:8.1f} s  = {result.seconds / reference:7.1f} reference steps", flush=True)
-    report = {"preset": args.preset, "threads": args.threads, "reference_step_seconds": reference, "suites": rows}
+        rows.append(
+            {
+                "suite": suite,
+                "seconds": round(result.seconds, 1),
+                "ratio": round(result.seconds / reference, 1),
+                "n_examples": result.n_examples,
+                "main_metric": result.main_metric,
+                "score": result.metrics[result.main_metric],
+                "budget": runner.default_budget(suite).__dict__,
+            }
+        )
+        print(
+            f"{suite:22s} {result.seconds:8.1f} s  = {result.seconds / reference:7.1f} reference steps",
+            flush=True,
+        )
+    report = {
+        "preset": args.preset,
+        "threads": args.threads,
+        "reference_step_seconds": reference,
+        "suites": rows,
+    }
     (args.out / "bench_eval.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Eval suites on random-init {args.preset}, CPU, {args.threads} threads", "",
-             f"Reference: one MLM training step (16 x 128 tokens) = {reference:.2f} s.", "",
-             "| suite | seconds | reference steps | examples scored |", "|---|---:|---:|---:|"]
+    lines = [
+        f"# Eval suites on random-init {args.preset}, CPU, {args.threads} threads",
+        "",
+        f"Reference: one MLM training step (16 x 128 tokens) = {reference:.2f} s.",
+        "",
+        "| suite | seconds | reference steps | examples scored |",
+        "|---|---:|---:|---:|",
+    ]
     lines += [f"| {r['suite']} | {r['seconds']} | {r['ratio']} | {r['n_examples']} |" for r in rows]
     (args.out / "bench_eval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

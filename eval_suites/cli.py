@@ -50,25 +50,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     compare.add_argument("results", nargs="+", help="results.json files or the folders holding them")
     compare.add_argument("--output", required=True, help="folder for comparison.md and comparison.png")
     parser.add_argument("--model", action="append", help="checkpoint directory or Hub id (repeat to compare)")
-    parser.add_argument("--suite", default=",".join(runner.SUITES),
-                        help=f"comma-separated suites (default: all): {', '.join(runner.SUITES)}")
-    parser.add_argument("--data", action="append", default=[], metavar="KEY=PATH[,PATH]",
-                        help="data for the suites: esci=, products=, glue=, ner= (repeatable)")
+    parser.add_argument(
+        "--suite",
+        default=",".join(runner.SUITES),
+        help=f"comma-separated suites (default: all): {', '.join(runner.SUITES)}",
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=PATH[,PATH]",
+        help="data for the suites: esci=, products=, glue=, ner= (repeatable)",
+    )
     parser.add_argument("--output", help="output folder (one sub-folder per model when several)")
     parser.add_argument("--glue-tasks", default=",".join(GLUE_TASKS), help="GLUE tasks to run (default: all)")
     parser.add_argument("--save-predictions", action="store_true", help="also write predictions/<suite>.json")
     for name, kind in BUDGET_FLAGS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
-                            help=f"budget override for every suite ({name})")
-    parser.add_argument("--budget", action="append", default=[], metavar="SUITE.FIELD=VALUE",
-                        help="budget override for one suite, e.g. glue.max_train_examples=200")
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=kind,
+            default=None,
+            help=f"budget override for every suite ({name})",
+        )
+    parser.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="SUITE.FIELD=VALUE",
+        help="budget override for one suite, e.g. glue.max_train_examples=200",
+    )
 
 
 def guess_data_key(path: str) -> str:
     """Which suite input a bare --data PATH is, from its shape."""
     candidate = Path(path)
-    if candidate.is_dir() and any(p.is_dir() and p.name.lower() in {t.folder.lower() for t in GLUE_TASKS.values()}
-                                  for p in candidate.iterdir()):
+    if candidate.is_dir() and any(
+        p.is_dir() and p.name.lower() in {t.folder.lower() for t in GLUE_TASKS.values()}
+        for p in candidate.iterdir()
+    ):
         return "glue"
     if candidate.name.endswith((".jsonl", ".jsonl.gz")):
         return "ner"
@@ -95,8 +114,10 @@ def parse_budgets(args: argparse.Namespace, suites: list[str]) -> dict[str, Budg
         target, _, value = entry.partition("=")
         suite, _, field = target.partition(".")
         if suite not in budgets or field not in BUDGET_FLAGS or not value:
-            raise ValueError(f"--budget {entry}: expected SUITE.FIELD=VALUE with SUITE in {suites} and FIELD in "
-                             f"{list(BUDGET_FLAGS)}")
+            raise ValueError(
+                f"--budget {entry}: expected SUITE.FIELD=VALUE with SUITE in {suites} and FIELD in "
+                f"{list(BUDGET_FLAGS)}"
+            )
         parsed = None if value.lower() == "none" else BUDGET_FLAGS[field](value)
         budgets[suite] = dataclasses.replace(budgets[suite], **{field: parsed})
     return budgets
@@ -126,7 +147,9 @@ def main(args: argparse.Namespace) -> int:
         documents = [runner.load_results(path) for path in args.results]
     else:
         if not args.model or not args.output:
-            raise SystemExit("rexbert eval: --model and --output are required (or use `rexbert eval compare`)")
+            raise SystemExit(
+                "rexbert eval: --model and --output are required (or use `rexbert eval compare`)"
+            )
         documents = run_models(args)
         if len(documents) < 2:
             return 0

@@ -88,7 +88,9 @@ def sample_dataset(dataset: datasets.Dataset, limit: int | None, seed: int) -> d
 def require_examples(name: str, split: str, count: int) -> None:
     """Raise a clear error for an empty split instead of training or scoring on nothing."""
     if count == 0:
-        raise ValueError(f"{name}: the {split} split is empty; nothing to {'train' if split == 'train' else 'score'}")
+        raise ValueError(
+            f"{name}: the {split} split is empty; nothing to {'train' if split == 'train' else 'score'}"
+        )
 
 
 def training_arguments(budget: Budget, output_dir: str) -> TrainingArguments:
@@ -113,20 +115,34 @@ def training_arguments(budget: Budget, output_dir: str) -> TrainingArguments:
     )
 
 
-def fine_tune_and_predict(model: PreTrainedModel, train: datasets.Dataset, evaluation: datasets.Dataset,
-                          budget: Budget, data_collator) -> np.ndarray:
+def fine_tune_and_predict(
+    model: PreTrainedModel,
+    train: datasets.Dataset,
+    evaluation: datasets.Dataset,
+    budget: Budget,
+    data_collator,
+) -> np.ndarray:
     """Fine-tune `model` on `train` with the `Trainer`, then return its logits on `evaluation`."""
     with tempfile.TemporaryDirectory(prefix="rexbert-eval-") as output_dir:
-        trainer = Trainer(model=model, args=training_arguments(budget, output_dir), train_dataset=train,
-                          data_collator=data_collator)
+        trainer = Trainer(
+            model=model,
+            args=training_arguments(budget, output_dir),
+            train_dataset=train,
+            data_collator=data_collator,
+        )
         trainer.train()
         predictions = trainer.predict(evaluation).predictions
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def fine_tune_sequence_classifier(model_path: str, train: datasets.Dataset, evaluation: datasets.Dataset,
-                                  budget: Budget, num_labels: int,
-                                  id2label: dict[int, str] | None = None) -> np.ndarray:
+def fine_tune_sequence_classifier(
+    model_path: str,
+    train: datasets.Dataset,
+    evaluation: datasets.Dataset,
+    budget: Budget,
+    num_labels: int,
+    id2label: dict[int, str] | None = None,
+) -> np.ndarray:
     """Fine-tune a fresh sequence-classification head on `text_a` (+ `text_b`) -> `label` and return
     the logits on `evaluation` (one column for regression, `num_labels == 1`)."""
     from eval_suites.models import load_for_fine_tuning, load_tokenizer

@@ -32,8 +32,16 @@ import datasets
 import pandas as pd
 
 ESCI_LABELS = ("E", "S", "C", "I")
-ESCI_LABEL_ALIASES = {"e": "E", "exact": "E", "s": "S", "substitute": "S", "c": "C", "complement": "C",
-                      "i": "I", "irrelevant": "I"}
+ESCI_LABEL_ALIASES = {
+    "e": "E",
+    "exact": "E",
+    "s": "S",
+    "substitute": "S",
+    "c": "C",
+    "complement": "C",
+    "i": "I",
+    "irrelevant": "I",
+}
 ESCI_GAINS = {"E": 1.0, "S": 0.66, "C": 0.33, "I": 0.0}
 PAIR_COLUMNS = ("query_id", "query", "product_id", "product_title", "product_description", "esci_label")
 
@@ -64,7 +72,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if ".csv" in suffixes:
         return pd.read_csv(path, keep_default_na=False)
     if ".tsv" in suffixes:
-        return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8-sig", keep_default_na=False)
+        return pd.read_csv(
+            path, sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8-sig", keep_default_na=False
+        )
     if {".jsonl", ".ndjson"} & set(suffixes):
         return pd.read_json(path, lines=True)
     if ".json" in suffixes:
@@ -152,7 +162,9 @@ def load_product_texts(specs: Sequence[str]) -> pd.DataFrame:
                 frame = frame.assign(product_id=[f"{spec}#{i}" for i in range(len(frame))])
         tables.append(product_table(frame, source=str(spec)))
     if not tables:
-        raise DataFormatError(f"{list(map(str, specs))}: no file with product text (title/description/product_text)")
+        raise DataFormatError(
+            f"{list(map(str, specs))}: no file with product text (title/description/product_text)"
+        )
     products = pd.concat(tables).drop_duplicates("product_id").reset_index(drop=True)
     has_text = (products["product_title"].str.len() > 0) | (products["product_description"].str.len() > 0)
     products = products[has_text].reset_index(drop=True)
@@ -246,8 +258,9 @@ def load_esci_pairs(specs: Sequence[str], split: str = "train") -> EsciPairs:
     if bare_pairs:
         if not products:
             raise DataFormatError(
-                f"{[str(s) for s in specs]}: the ESCI pairs carry no product text (judgments only); also pass "
-                "a product file (ESCI products parquet or ESCI-S records with asin/title) to join on product_id"
+                f"{[str(s) for s in specs]}: the ESCI pairs carry no product text (judgments only); also "
+                "pass a product file (ESCI products parquet or ESCI-S records with asin/title) to join on "
+                "product_id"
             )
         catalog = pd.concat(products).drop_duplicates("product_id")
         joined = pd.concat(bare_pairs).merge(catalog, on="product_id", how="left")
@@ -260,8 +273,8 @@ def load_esci_pairs(specs: Sequence[str], split: str = "train") -> EsciPairs:
     frame = frame[~empty].reset_index(drop=True)
     if frame.empty:
         raise DataFormatError(
-            f"{[str(s) for s in specs]}: no ESCI pair with product text is left ({dropped} pairs had no matching "
-            f"product record, {int(empty.sum())} an empty title)"
+            f"{[str(s) for s in specs]}: no ESCI pair with product text is left ({dropped} pairs had no "
+            f"matching product record, {int(empty.sum())} an empty title)"
         )
     return EsciPairs(frame, [str(s) for s in specs], dropped, int(empty.sum()))
 
@@ -272,7 +285,9 @@ def split_by_query(frame: pd.DataFrame, test_fraction: float, seed: int) -> tupl
     Queries are ordered by a seeded hash of their id, so the split does not depend on row order.
     Needs at least two distinct queries; each side gets at least one.
     """
-    queries = sorted(frame["query_id"].unique(), key=lambda q: hashlib.sha1(f"{seed}:{q}".encode()).hexdigest())
+    queries = sorted(
+        frame["query_id"].unique(), key=lambda q: hashlib.sha1(f"{seed}:{q}".encode()).hexdigest()
+    )
     if len(queries) < 2:
         raise DataFormatError(f"splitting by query needs at least 2 distinct queries, got {len(queries)}")
     n_test = min(len(queries) - 1, max(1, round(len(queries) * test_fraction)))
@@ -309,16 +324,34 @@ class GlueTask:
 GLUE_TASKS = {
     task.name: task
     for task in (
-        GlueTask("cola", "CoLA", (("sentence",),), ("label",), headerless_columns=("source", "label", "orig_label",
-                                                                                    "sentence")),
+        GlueTask(
+            "cola",
+            "CoLA",
+            (("sentence",),),
+            ("label",),
+            headerless_columns=("source", "label", "orig_label", "sentence"),
+        ),
         GlueTask("sst2", "SST-2", (("sentence",),), ("label",)),
-        GlueTask("mrpc", "MRPC", (("#1 String", "sentence1"), ("#2 String", "sentence2")), ("Quality", "label")),
+        GlueTask(
+            "mrpc", "MRPC", (("#1 String", "sentence1"), ("#2 String", "sentence2")), ("Quality", "label")
+        ),
         GlueTask("stsb", "STS-B", (("sentence1",), ("sentence2",)), ("score", "label")),
         GlueTask("qqp", "QQP", (("question1",), ("question2",)), ("is_duplicate", "label")),
-        GlueTask("mnli", "MNLI", (("sentence1", "premise"), ("sentence2", "hypothesis")), ("gold_label", "label"),
-                 ("entailment", "neutral", "contradiction"), "dev_matched.tsv", "validation_matched"),
-        GlueTask("qnli", "QNLI", (("question",), ("sentence",)), ("label",), ("entailment", "not_entailment")),
-        GlueTask("rte", "RTE", (("sentence1",), ("sentence2",)), ("label",), ("entailment", "not_entailment")),
+        GlueTask(
+            "mnli",
+            "MNLI",
+            (("sentence1", "premise"), ("sentence2", "hypothesis")),
+            ("gold_label", "label"),
+            ("entailment", "neutral", "contradiction"),
+            "dev_matched.tsv",
+            "validation_matched",
+        ),
+        GlueTask(
+            "qnli", "QNLI", (("question",), ("sentence",)), ("label",), ("entailment", "not_entailment")
+        ),
+        GlueTask(
+            "rte", "RTE", (("sentence1",), ("sentence2",)), ("label",), ("entailment", "not_entailment")
+        ),
     )
 }
 
@@ -329,12 +362,16 @@ def _normalise_glue_frame(frame: pd.DataFrame, task: GlueTask, source: str) -> d
     for position, candidates in zip(("text_a", "text_b"), task.text_columns):
         found = _first_column(frame, candidates)
         if found is None:
-            raise DataFormatError(f"{source}: GLUE {task.name} needs a column {' or '.join(candidates)}; "
-                                  f"found {list(frame.columns)}")
+            raise DataFormatError(
+                f"{source}: GLUE {task.name} needs a column {' or '.join(candidates)}; "
+                f"found {list(frame.columns)}"
+            )
         columns[position] = frame[found].astype(str).tolist()
     label_col = _first_column(frame, task.label_columns)
     if label_col is None:
-        raise DataFormatError(f"{source}: GLUE {task.name} has no label column ({'/'.join(task.label_columns)})")
+        raise DataFormatError(
+            f"{source}: GLUE {task.name} has no label column ({'/'.join(task.label_columns)})"
+        )
     columns["label"] = _glue_labels(frame[label_col], task, source)
     return datasets.Dataset.from_dict(columns)
 
@@ -355,10 +392,19 @@ def _glue_labels(values: pd.Series, task: GlueTask, source: str) -> list:
 
 def _read_glue_tsv(path: Path, task: GlueTask) -> pd.DataFrame:
     if task.headerless_columns:
-        return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8-sig", header=None,
-                           names=list(task.headerless_columns), keep_default_na=False, dtype=str)
-    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8-sig", keep_default_na=False,
-                       dtype=str)
+        return pd.read_csv(
+            path,
+            sep="\t",
+            quoting=csv.QUOTE_NONE,
+            encoding="utf-8-sig",
+            header=None,
+            names=list(task.headerless_columns),
+            keep_default_na=False,
+            dtype=str,
+        )
+    return pd.read_csv(
+        path, sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8-sig", keep_default_na=False, dtype=str
+    )
 
 
 def _glue_task_folder(root: Path, task: GlueTask) -> Path | None:
@@ -388,12 +434,22 @@ def load_glue_task(spec: str, task_name: str, seed: int = 0) -> GlueData | str:
             splits = datasets.load_dataset(spec, task.name)
         except Exception as error:  # unreachable Hub, missing config: the task is skipped, with why
             return f"could not load {spec}/{task.name}: {type(error).__name__}: {str(error)[:200]}"
-        columns = {"train": splits["train"].to_pandas(), "validation": splits[task.hub_validation].to_pandas()}
-        return GlueData(*(_normalise_glue_frame(columns[s], task, f"{spec}/{task.name}/{s}")
-                          for s in ("train", "validation")), train_source="train")
+        columns = {
+            "train": splits["train"].to_pandas(),
+            "validation": splits[task.hub_validation].to_pandas(),
+        }
+        return GlueData(
+            *(
+                _normalise_glue_frame(columns[s], task, f"{spec}/{task.name}/{s}")
+                for s in ("train", "validation")
+            ),
+            train_source="train",
+        )
     root = Path(spec)
     if not root.is_dir():
-        raise DataFormatError(f"{spec}: GLUE data must be a folder of task folders (CoLA, SST-2, ...) or a Hub id")
+        raise DataFormatError(
+            f"{spec}: GLUE data must be a folder of task folders (CoLA, SST-2, ...) or a Hub id"
+        )
     folder = _glue_task_folder(root, task)
     if folder is None:
         return "no data"
@@ -401,7 +457,9 @@ def load_glue_task(spec: str, task_name: str, seed: int = 0) -> GlueData | str:
     if not dev_path.is_file():
         return f"no {task.dev_file} in {folder}"
     validation = _normalise_glue_frame(_read_glue_tsv(dev_path, task), task, str(dev_path))
-    train_path = next((p for p in (folder / "train.tsv", *sorted(folder.glob("*train*.tsv"))) if p.is_file()), None)
+    train_path = next(
+        (p for p in (folder / "train.tsv", *sorted(folder.glob("*train*.tsv"))) if p.is_file()), None
+    )
     if train_path is not None:
         train = _normalise_glue_frame(_read_glue_tsv(train_path, task), task, str(train_path))
         return GlueData(train, validation, train_source=train_path.name)
@@ -452,7 +510,9 @@ def spans_to_bio(text: str, spans: Iterable[dict]) -> tuple[list[str], list[str]
             issues["duplicate"] += 1
             continue
         seen.add(key)
-        inside = [i for i, (_, start, end) in enumerate(tokens) if start < span["end"] and end > span["start"]]
+        inside = [
+            i for i, (_, start, end) in enumerate(tokens) if start < span["end"] and end > span["start"]
+        ]
         if any(tags[i] != "O" for i in inside):
             issues["overlapping"] += 1
             continue
@@ -477,13 +537,19 @@ def load_span_ner(path: str | Path, text_key: str = "sentences", spans_key: str 
                 continue
             record = json.loads(line)
             if text_key not in record or spans_key not in record:
-                raise DataFormatError(f"{path}:{number}: a record needs '{text_key}' and '{spans_key}'; "
-                                      f"found {sorted(record)}")
+                raise DataFormatError(
+                    f"{path}:{number}: a record needs '{text_key}' and '{spans_key}'; "
+                    f"found {sorted(record)}"
+                )
             for span in record[spans_key]:
                 if not {"start", "end", "type"} <= set(span):
-                    raise DataFormatError(f"{path}:{number}: a span needs start, end and type; found {sorted(span)}")
+                    raise DataFormatError(
+                        f"{path}:{number}: a span needs start, end and type; found {sorted(span)}"
+                    )
                 types.add(span["type"])
-            sentence_tokens, sentence_tags, sentence_issues = spans_to_bio(record[text_key], record[spans_key])
+            sentence_tokens, sentence_tags, sentence_issues = spans_to_bio(
+                record[text_key], record[spans_key]
+            )
             if sentence_tokens:
                 tokens.append(sentence_tokens)
                 tags.append(sentence_tags)

@@ -13,23 +13,37 @@ from typing import Sequence
 import datasets
 import pandas as pd
 
-from eval_suites.common import Budget, SuiteResult, fine_tune_sequence_classifier, require_examples, sample_rows
+from eval_suites.common import (
+    Budget,
+    SuiteResult,
+    fine_tune_sequence_classifier,
+    require_examples,
+    sample_rows,
+)
 from eval_suites.data import ESCI_LABELS, load_esci_pairs, split_by_query
 from eval_suites.metrics import compute_metric
 
 SUITE = "esci-classification"
-DEFAULT_BUDGET = Budget(max_train_examples=2000, max_eval_examples=1000, epochs=1, batch_size=16,
-                        learning_rate=5e-5, max_seq_length=96)
+DEFAULT_BUDGET = Budget(
+    max_train_examples=2000,
+    max_eval_examples=1000,
+    epochs=1,
+    batch_size=16,
+    learning_rate=5e-5,
+    max_seq_length=96,
+)
 LABEL_IDS = {label: i for i, label in enumerate(ESCI_LABELS)}
 
 
 def as_dataset(pairs: pd.DataFrame) -> datasets.Dataset:
     """(query, title) -> class id records."""
-    return datasets.Dataset.from_dict({
-        "text_a": pairs["query"].tolist(),
-        "text_b": pairs["product_title"].tolist(),
-        "label": pairs["esci_label"].map(LABEL_IDS).tolist(),
-    })
+    return datasets.Dataset.from_dict(
+        {
+            "text_a": pairs["query"].tolist(),
+            "text_b": pairs["product_title"].tolist(),
+            "label": pairs["esci_label"].map(LABEL_IDS).tolist(),
+        }
+    )
 
 
 def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -> SuiteResult:
@@ -40,8 +54,14 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
     test = sample_rows(test, budget.max_eval_examples, budget.seed)
     require_examples(SUITE, "train", len(train))
     require_examples(SUITE, "test", len(test))
-    logits = fine_tune_sequence_classifier(model_path, as_dataset(train), as_dataset(test), budget,
-                                           num_labels=len(ESCI_LABELS), id2label=dict(enumerate(ESCI_LABELS)))
+    logits = fine_tune_sequence_classifier(
+        model_path,
+        as_dataset(train),
+        as_dataset(test),
+        budget,
+        num_labels=len(ESCI_LABELS),
+        id2label=dict(enumerate(ESCI_LABELS)),
+    )
     predicted = logits.argmax(-1).tolist()
     gold = test["esci_label"].map(LABEL_IDS).tolist()
     metrics = compute_metric("classification_f1", predicted, gold, labels=list(range(len(ESCI_LABELS))))
@@ -51,10 +71,18 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
         metrics=metrics,
         main_metric="micro_f1",
         n_examples=len(test),
-        config={"data": list(map(str, data)), "labels": list(ESCI_LABELS), "train_pairs": len(train),
-                "test_pairs": len(test), "test_queries": int(test["query_id"].nunique()),
-                "dropped_without_text": pairs.dropped_without_text, "epochs": budget.epochs,
-                "batch_size": budget.batch_size, "learning_rate": budget.learning_rate,
-                "max_seq_length": budget.max_seq_length, "seed": budget.seed},
+        config={
+            "data": list(map(str, data)),
+            "labels": list(ESCI_LABELS),
+            "train_pairs": len(train),
+            "test_pairs": len(test),
+            "test_queries": int(test["query_id"].nunique()),
+            "dropped_without_text": pairs.dropped_without_text,
+            "epochs": budget.epochs,
+            "batch_size": budget.batch_size,
+            "learning_rate": budget.learning_rate,
+            "max_seq_length": budget.max_seq_length,
+            "seed": budget.seed,
+        },
         predictions={"classification": {"predictions": predicted, "references": gold}},
     )

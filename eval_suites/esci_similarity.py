@@ -15,7 +15,11 @@ from typing import Sequence
 
 import datasets
 import pandas as pd
-from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers import (
+    SentenceTransformer,
+    SentenceTransformerTrainer,
+    SentenceTransformerTrainingArguments,
+)
 from sentence_transformers.sentence_transformer.losses import CoSENTLoss
 from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 from sentence_transformers.util import pairwise_cos_sim
@@ -26,8 +30,14 @@ from eval_suites.metrics import compute_metric
 from eval_suites.models import load_tokenizer, register_model_types
 
 SUITE = "esci-similarity"
-DEFAULT_BUDGET = Budget(max_train_examples=2000, max_eval_examples=1000, epochs=1, batch_size=16,
-                        learning_rate=5e-5, max_seq_length=64)
+DEFAULT_BUDGET = Budget(
+    max_train_examples=2000,
+    max_eval_examples=1000,
+    epochs=1,
+    batch_size=16,
+    learning_rate=5e-5,
+    max_seq_length=64,
+)
 
 
 def bi_encoder(model_path: str, max_seq_length: int) -> SentenceTransformer:
@@ -57,11 +67,20 @@ def fine_tune(model: SentenceTransformer, train: pd.DataFrame, budget: Budget) -
     )
     with tempfile.TemporaryDirectory(prefix="rexbert-eval-") as output_dir:
         args = SentenceTransformerTrainingArguments(
-            output_dir=output_dir, num_train_epochs=budget.epochs, per_device_train_batch_size=budget.batch_size,
-            learning_rate=budget.learning_rate, warmup_steps=0.1, save_strategy="no", logging_steps=20,
-            report_to="none", seed=budget.seed, data_seed=budget.seed,
+            output_dir=output_dir,
+            num_train_epochs=budget.epochs,
+            per_device_train_batch_size=budget.batch_size,
+            learning_rate=budget.learning_rate,
+            warmup_steps=0.1,
+            save_strategy="no",
+            logging_steps=20,
+            report_to="none",
+            seed=budget.seed,
+            data_seed=budget.seed,
         )
-        SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=CoSENTLoss(model)).train()
+        SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=dataset, loss=CoSENTLoss(model)
+        ).train()
 
 
 def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -> SuiteResult:
@@ -85,11 +104,24 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
         metrics=metrics,
         main_metric="spearman",
         n_examples=len(test),
-        config={"data": list(map(str, data)), "train_pairs": len(train), "test_pairs": len(test),
-                "train_queries": int(train["query_id"].nunique()), "test_queries": int(test["query_id"].nunique()),
-                "dropped_without_text": pairs.dropped_without_text, "gains": ESCI_GAINS, "loss": "CoSENTLoss",
-                "pooling": "mean", "epochs": budget.epochs, "batch_size": budget.batch_size,
-                "learning_rate": budget.learning_rate, "max_seq_length": budget.max_seq_length, "seed": budget.seed},
-        predictions={"fine_tuned": {"predictions": tuned, "references": gold},
-                     "zero_shot": {"predictions": zero_shot, "references": gold}},
+        config={
+            "data": list(map(str, data)),
+            "train_pairs": len(train),
+            "test_pairs": len(test),
+            "train_queries": int(train["query_id"].nunique()),
+            "test_queries": int(test["query_id"].nunique()),
+            "dropped_without_text": pairs.dropped_without_text,
+            "gains": ESCI_GAINS,
+            "loss": "CoSENTLoss",
+            "pooling": "mean",
+            "epochs": budget.epochs,
+            "batch_size": budget.batch_size,
+            "learning_rate": budget.learning_rate,
+            "max_seq_length": budget.max_seq_length,
+            "seed": budget.seed,
+        },
+        predictions={
+            "fine_tuned": {"predictions": tuned, "references": gold},
+            "zero_shot": {"predictions": zero_shot, "references": gold},
+        },
     )

@@ -53,8 +53,9 @@ def make_blocks(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], block_
     return blocks
 
 
-def mask_blocks(blocks: list[list[int]], mask_token_id: int, special_ids: set[int], rate: float,
-                seed: int) -> MaskedBlocks:
+def mask_blocks(
+    blocks: list[list[int]], mask_token_id: int, special_ids: set[int], rate: float, seed: int
+) -> MaskedBlocks:
     """Replace `rate` of each block's non-special tokens (at least one) by [MASK], reproducibly."""
     rng = np.random.default_rng(seed)
     input_ids, labels = [], []
@@ -70,8 +71,9 @@ def mask_blocks(blocks: list[list[int]], mask_token_id: int, special_ids: set[in
 
 
 @torch.no_grad()
-def rank_masked_tokens(model: PreTrainedModel, blocks: MaskedBlocks, pad_id: int, batch_size: int,
-                       k: int = max(TOP_K)) -> tuple[list[list[int]], list[int]]:
+def rank_masked_tokens(
+    model: PreTrainedModel, blocks: MaskedBlocks, pad_id: int, batch_size: int, k: int = max(TOP_K)
+) -> tuple[list[list[int]], list[int]]:
     """The model's top-k token ids at every masked position, and the original ids, in block order.
 
     Models that support sparse prediction (ModernBERT / RexBERT `sparse_prediction`) compute the
@@ -100,11 +102,14 @@ def rank_masked_tokens(model: PreTrainedModel, blocks: MaskedBlocks, pad_id: int
     return ranked, references
 
 
-def score_field(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
-                budget: Budget) -> tuple[dict[str, float], dict[str, list], int]:
+def score_field(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], budget: Budget
+) -> tuple[dict[str, float], dict[str, list], int]:
     """Top-k accuracies for one field's texts, the raw predictions, and the number of masked tokens."""
     blocks = make_blocks(tokenizer, texts, budget.max_seq_length)
-    masked = mask_blocks(blocks, tokenizer.mask_token_id, set(tokenizer.all_special_ids), MASK_RATE, budget.seed)
+    masked = mask_blocks(
+        blocks, tokenizer.mask_token_id, set(tokenizer.all_special_ids), MASK_RATE, budget.seed
+    )
     require_examples(SUITE, "evaluation", masked.n_masked)
     ranked, references = rank_masked_tokens(model, masked, tokenizer.pad_token_id or 0, budget.batch_size)
     metrics = compute_metric("masked_token_accuracy", ranked, references, top_k=list(TOP_K))
@@ -123,7 +128,9 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
         texts = [t for t in products[column] if t]
         if not texts:
             continue
-        field_metrics, predictions[field_name], counts[field_name] = score_field(model, tokenizer, texts, budget)
+        field_metrics, predictions[field_name], counts[field_name] = score_field(
+            model, tokenizer, texts, budget
+        )
         metrics.update({f"{field_name}/{name}": value for name, value in field_metrics.items()})
     return SuiteResult(
         task_type="fill-mask",
@@ -131,8 +138,14 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
         metrics=metrics,
         main_metric="title/top1_accuracy",
         n_examples=sum(counts.values()),
-        config={"data": list(map(str, data)), "products": len(products), "masked_tokens": counts,
-                "mask_rate": MASK_RATE, "block_size": budget.max_seq_length, "seed": budget.seed,
-                "top_k": list(TOP_K)},
+        config={
+            "data": list(map(str, data)),
+            "products": len(products),
+            "masked_tokens": counts,
+            "mask_rate": MASK_RATE,
+            "block_size": budget.max_seq_length,
+            "seed": budget.seed,
+            "top_k": list(TOP_K),
+        },
         predictions=predictions,
     )

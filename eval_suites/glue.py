@@ -16,17 +16,31 @@ from typing import Sequence
 
 import numpy as np
 
-from eval_suites.common import Budget, SuiteResult, fine_tune_sequence_classifier, require_examples, sample_dataset
+from eval_suites.common import (
+    Budget,
+    SuiteResult,
+    fine_tune_sequence_classifier,
+    require_examples,
+    sample_dataset,
+)
 from eval_suites.data import GLUE_TASKS, GlueData, load_glue_task
 from eval_suites.metrics import compute_metric
 
 SUITE = "glue"
-DEFAULT_BUDGET = Budget(max_train_examples=1000, max_eval_examples=500, epochs=1, batch_size=16,
-                        learning_rate=5e-5, max_seq_length=128)
+DEFAULT_BUDGET = Budget(
+    max_train_examples=1000,
+    max_eval_examples=500,
+    epochs=1,
+    batch_size=16,
+    learning_rate=5e-5,
+    max_seq_length=128,
+)
 logger = logging.getLogger(__name__)
 
 
-def run_task(model_path: str, task_name: str, data: GlueData, budget: Budget) -> tuple[dict[str, float], dict, int]:
+def run_task(
+    model_path: str, task_name: str, data: GlueData, budget: Budget
+) -> tuple[dict[str, float], dict, int]:
     """Fine-tune and score one task: its metrics, raw predictions, and the number of dev examples."""
     task = GLUE_TASKS[task_name]
     train = sample_dataset(data.train, budget.max_train_examples, budget.seed)
@@ -41,8 +55,12 @@ def run_task(model_path: str, task_name: str, data: GlueData, budget: Budget) ->
     return metrics, {"predictions": predicted, "references": gold}, len(validation)
 
 
-def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET,
-        tasks: Sequence[str] = tuple(GLUE_TASKS)) -> SuiteResult:
+def run(
+    model_path: str,
+    data: Sequence[str],
+    budget: Budget = DEFAULT_BUDGET,
+    tasks: Sequence[str] = tuple(GLUE_TASKS),
+) -> SuiteResult:
     """Run every GLUE task found under `data[0]` (a GLUE folder or a Hub id such as nyu-mll/glue)."""
     if len(data) != 1:
         raise ValueError(f"{SUITE}: give exactly one GLUE folder or Hub id, got {list(data)}")
@@ -54,7 +72,9 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET,
         if isinstance(task_data, str):
             skipped[task_name] = task_data
             continue
-        logger.info("GLUE %s: %d train / %d dev examples", task_name, len(task_data.train), len(task_data.validation))
+        logger.info(
+            "GLUE %s: %d train / %d dev examples", task_name, len(task_data.train), len(task_data.validation)
+        )
         task_metrics, predictions[task_name], count = run_task(model_path, task_name, task_data, budget)
         metrics.update({f"{task_name}/{name}": value for name, value in task_metrics.items()})
         task_scores[task_name] = float(np.mean(list(task_metrics.values())))
@@ -70,10 +90,18 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET,
         metrics=metrics,
         main_metric="average",
         n_examples=n_examples,
-        config={"data": str(data[0]), "tasks": list(task_scores), "train_source": sources,
-                "max_train_examples": budget.max_train_examples, "max_eval_examples": budget.max_eval_examples,
-                "epochs": budget.epochs, "batch_size": budget.batch_size, "learning_rate": budget.learning_rate,
-                "max_seq_length": budget.max_seq_length, "seed": budget.seed},
+        config={
+            "data": str(data[0]),
+            "tasks": list(task_scores),
+            "train_source": sources,
+            "max_train_examples": budget.max_train_examples,
+            "max_eval_examples": budget.max_eval_examples,
+            "epochs": budget.epochs,
+            "batch_size": budget.batch_size,
+            "learning_rate": budget.learning_rate,
+            "max_seq_length": budget.max_seq_length,
+            "seed": budget.seed,
+        },
         skipped=skipped,
         predictions=predictions,
     )

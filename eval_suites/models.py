@@ -80,11 +80,18 @@ def _is_tied_decoder(model: PreTrainedModel, key: str) -> bool:
     """True for a missing output-embedding weight that is tied to the input embeddings anyway."""
     output = model.get_output_embeddings()
     tied = output is not None and output.weight is model.get_input_embeddings().weight
-    return tied and key.endswith("weight") and any(key.endswith(f"{n}.weight") for n in ("decoder", "lm_head"))
+    return (
+        tied and key.endswith("weight") and any(key.endswith(f"{n}.weight") for n in ("decoder", "lm_head"))
+    )
 
 
-def load_for_fine_tuning(model_path: str | os.PathLike, task: str, num_labels: int,
-                         id2label: dict[int, str] | None = None, problem_type: str | None = None) -> PreTrainedModel:
+def load_for_fine_tuning(
+    model_path: str | os.PathLike,
+    task: str,
+    num_labels: int,
+    id2label: dict[int, str] | None = None,
+    problem_type: str | None = None,
+) -> PreTrainedModel:
     """A fresh classification or token-classification head on the pretrained encoder.
 
     `task` is "sequence" or "token". Raises `ModelHeadError` when the architecture has no such head.

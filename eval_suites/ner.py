@@ -23,8 +23,14 @@ from eval_suites.metrics import compute_metric
 from eval_suites.models import load_for_fine_tuning, load_tokenizer
 
 SUITE = "ner"
-DEFAULT_BUDGET = Budget(max_train_examples=None, max_eval_examples=None, epochs=3, batch_size=16,
-                        learning_rate=1e-4, max_seq_length=128)
+DEFAULT_BUDGET = Budget(
+    max_train_examples=None,
+    max_eval_examples=None,
+    epochs=3,
+    batch_size=16,
+    learning_rate=1e-4,
+    max_seq_length=128,
+)
 
 
 def split_sentences(data: NerData, test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -37,8 +43,9 @@ def split_sentences(data: NerData, test_fraction: float, seed: int) -> tuple[lis
     return order[n_test:], order[:n_test]
 
 
-def first_subword_positions(tokenizer: PreTrainedTokenizerBase, words: list[str],
-                            max_length: int) -> tuple[list[int], list[int | None]]:
+def first_subword_positions(
+    tokenizer: PreTrainedTokenizerBase, words: list[str], max_length: int
+) -> tuple[list[int], list[int | None]]:
     """Token ids of the space-joined words, and for each token the index of the word it starts (or None)."""
     text = " ".join(words)
     starts, position = [], 0
@@ -55,8 +62,13 @@ def first_subword_positions(tokenizer: PreTrainedTokenizerBase, words: list[str]
     return encoded["input_ids"], word_of_token
 
 
-def encode(tokenizer: PreTrainedTokenizerBase, data: NerData, indices: list[int], label2id: dict[str, int],
-           max_length: int) -> tuple[datasets.Dataset, list[list[int | None]]]:
+def encode(
+    tokenizer: PreTrainedTokenizerBase,
+    data: NerData,
+    indices: list[int],
+    label2id: dict[str, int],
+    max_length: int,
+) -> tuple[datasets.Dataset, list[list[int | None]]]:
     """Token-classification features for the chosen sentences, plus each token's word index."""
     features, alignments = {"input_ids": [], "labels": []}, []
     for index in indices:
@@ -68,8 +80,9 @@ def encode(tokenizer: PreTrainedTokenizerBase, data: NerData, indices: list[int]
     return datasets.Dataset.from_dict(features), alignments
 
 
-def word_predictions(logits, alignments: list[list[int | None]], n_words: list[int],
-                     id2label: dict[int, str]) -> tuple[list[list[str]], int]:
+def word_predictions(
+    logits, alignments: list[list[int | None]], n_words: list[int], id2label: dict[int, str]
+) -> tuple[list[list[str]], int]:
     """Per-word predicted tags from first-subword logits; words lost to truncation get "O"."""
     predicted, truncated = [], 0
     for row, word_of_token, count in zip(logits, alignments, n_words):
@@ -103,13 +116,26 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
     metrics = compute_metric("entity_f1", predicted, gold)
     return SuiteResult(
         task_type="token-classification",
-        dataset={"name": "E-commerce NER (character spans)", "type": "span-ner", "split": "seeded test split"},
+        dataset={
+            "name": "E-commerce NER (character spans)",
+            "type": "span-ner",
+            "split": "seeded test split",
+        },
         metrics=metrics,
         main_metric="f1",
         n_examples=len(test_idx),
-        config={"data": str(data[0]), "entity_types": ner.entity_types, "train_sentences": len(train_idx),
-                "test_sentences": len(test_idx), "span_issues": ner.span_issues,
-                "truncated_words": truncated, "epochs": budget.epochs, "batch_size": budget.batch_size,
-                "learning_rate": budget.learning_rate, "max_seq_length": budget.max_seq_length, "seed": budget.seed},
+        config={
+            "data": str(data[0]),
+            "entity_types": ner.entity_types,
+            "train_sentences": len(train_idx),
+            "test_sentences": len(test_idx),
+            "span_issues": ner.span_issues,
+            "truncated_words": truncated,
+            "epochs": budget.epochs,
+            "batch_size": budget.batch_size,
+            "learning_rate": budget.learning_rate,
+            "max_seq_length": budget.max_seq_length,
+            "seed": budget.seed,
+        },
         predictions={"entities": {"predictions": predicted, "references": gold}},
     )

@@ -61,9 +61,13 @@ def suite_data(suite: str, data: Mapping[str, Sequence[str]]) -> list[str]:
     raise ValueError(f"suite {suite} needs data: pass {keys}")
 
 
-def evaluate_model(model_path: str, suites: Sequence[str], data: Mapping[str, Sequence[str]],
-                   budgets: Mapping[str, Budget] | None = None,
-                   glue_tasks: Sequence[str] | None = None) -> dict[str, SuiteResult]:
+def evaluate_model(
+    model_path: str,
+    suites: Sequence[str],
+    data: Mapping[str, Sequence[str]],
+    budgets: Mapping[str, Budget] | None = None,
+    glue_tasks: Sequence[str] | None = None,
+) -> dict[str, SuiteResult]:
     """Run each suite on one checkpoint; the wall time of each goes into its `seconds`.
 
     `glue_tasks` restricts the GLUE suite to some tasks (default: all eight).
@@ -78,8 +82,13 @@ def evaluate_model(model_path: str, suites: Sequence[str], data: Mapping[str, Se
         extra = {"tasks": tuple(glue_tasks)} if suite == glue.SUITE and glue_tasks else {}
         results[suite] = SUITES[suite].run(str(model_path), inputs[suite], budget, **extra)
         results[suite].seconds = time.perf_counter() - started
-        logger.info("%s: %s = %.4f (%.1f s)", suite, results[suite].main_metric,
-                    results[suite].metrics[results[suite].main_metric], results[suite].seconds)
+        logger.info(
+            "%s: %s = %.4f (%.1f s)",
+            suite,
+            results[suite].main_metric,
+            results[suite].metrics[results[suite].main_metric],
+            results[suite].seconds,
+        )
     return results
 
 
@@ -98,13 +107,20 @@ def _number(value: float) -> str:
 
 def results_markdown(document: dict) -> str:
     """A readable summary: one line per suite, then every metric of every suite."""
-    lines = [f"# Evaluation of `{document['model']}`", "", f"Created {document['created']}.", "",
-             "| suite | task | dataset | main metric | score | examples | seconds |",
-             "|---|---|---|---|---:|---:|---:|"]
+    lines = [
+        f"# Evaluation of `{document['model']}`",
+        "",
+        f"Created {document['created']}.",
+        "",
+        "| suite | task | dataset | main metric | score | examples | seconds |",
+        "|---|---|---|---|---:|---:|---:|",
+    ]
     for suite, record in document["suites"].items():
         main = record["main_metric"]
-        lines.append(f"| {suite} | {record['task_type']} | {record['dataset']['name']} | {main} | "
-                     f"{_number(record['metrics'][main])} | {record['n_examples']} | {record['seconds']:.1f} |")
+        lines.append(
+            f"| {suite} | {record['task_type']} | {record['dataset']['name']} | {main} | "
+            f"{_number(record['metrics'][main])} | {record['n_examples']} | {record['seconds']:.1f} |"
+        )
     for suite, record in document["suites"].items():
         lines += ["", f"## {suite}", "", "| metric | value |", "|---|---:|"]
         lines += [f"| {name} | {_number(value)} |" for name, value in record["metrics"].items()]
@@ -113,7 +129,9 @@ def results_markdown(document: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(document: dict, output_dir: str | Path, results: Mapping[str, SuiteResult] | None = None) -> Path:
+def write_results(
+    document: dict, output_dir: str | Path, results: Mapping[str, SuiteResult] | None = None
+) -> Path:
     """Write results.json and results.md (and predictions/<suite>.json when `results` is given)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +162,7 @@ def comparison_rows(documents: Sequence[dict]) -> list[tuple[str, str, list[floa
     for main_only in (True, False):
         for document in documents:
             for suite, record in document["suites"].items():
-                for metric in ([record["main_metric"]] if main_only else record["metrics"]):
+                for metric in [record["main_metric"]] if main_only else record["metrics"]:
                     if (suite, metric) in seen:
                         continue
                     seen.add((suite, metric))
@@ -156,13 +174,19 @@ def comparison_rows(documents: Sequence[dict]) -> list[tuple[str, str, list[floa
 def comparison_markdown(documents: Sequence[dict]) -> str:
     """One table: a row per (suite, metric), a column per model; the best value in bold."""
     names = model_names([d["model"] for d in documents])
-    lines = ["# Model comparison", "", "| suite | metric | " + " | ".join(names) + " |",
-             "|---|---|" + "---:|" * len(names)]
+    lines = [
+        "# Model comparison",
+        "",
+        "| suite | metric | " + " | ".join(names) + " |",
+        "|---|---|" + "---:|" * len(names),
+    ]
     for suite, metric, values in comparison_rows(documents):
         present = [v for v in values if v is not None]
         best = max(present) if present else None
-        cells = ["–" if v is None else (f"**{_number(v)}**" if v == best and len(present) > 1 else _number(v))
-                 for v in values]
+        cells = [
+            "–" if v is None else (f"**{_number(v)}**" if v == best and len(present) > 1 else _number(v))
+            for v in values
+        ]
         lines.append(f"| {suite} | {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -174,8 +198,11 @@ def comparison_plot(documents: Sequence[dict], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mains = [(suite, metric, values) for suite, metric, values in comparison_rows(documents)
-             if any(metric == d["suites"].get(suite, {}).get("main_metric") for d in documents)]
+    mains = [
+        (suite, metric, values)
+        for suite, metric, values in comparison_rows(documents)
+        if any(metric == d["suites"].get(suite, {}).get("main_metric") for d in documents)
+    ]
     names = model_names([d["model"] for d in documents])
     width = 0.8 / len(documents)
     figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(mains)), 4))

@@ -15,8 +15,15 @@ from transformers import DataCollatorForLanguageModeling, ModernBertConfig, Mode
 
 from modeling_rexbert.tokenization import tokenizer_config_kwargs, train_bpe_tokenizer
 
-TINY_SHAPE = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
-              "max_position_embeddings": 256, "local_attention": 64, "global_attn_every_n_layers": 2}
+TINY_SHAPE = {
+    "hidden_size": 64,
+    "intermediate_size": 96,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "max_position_embeddings": 256,
+    "local_attention": 64,
+    "global_attn_every_n_layers": 2,
+}
 
 
 def rexbert_available() -> bool:
@@ -28,15 +35,22 @@ def rexbert_available() -> bool:
     return True
 
 
-def tiny_checkpoint(out_dir: str | Path, texts: Sequence[str], vocab_size: int = 1024, family: str = "modernbert",
-                    seed: int = 0, **shape) -> Path:
+def tiny_checkpoint(
+    out_dir: str | Path,
+    texts: Sequence[str],
+    vocab_size: int = 1024,
+    family: str = "modernbert",
+    seed: int = 0,
+    **shape,
+) -> Path:
     """Train a small BPE on `texts`, build a randomly initialised tiny masked-LM, save both.
 
     family: "modernbert" (transformers' ModernBertForMaskedLM) or "rexbert" (RexBertForMaskedLM).
     """
     out_dir = Path(out_dir)
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size, model_max_length=TINY_SHAPE[
-        "max_position_embeddings"])
+    tokenizer = train_bpe_tokenizer(
+        texts, vocab_size=vocab_size, model_max_length=TINY_SHAPE["max_position_embeddings"]
+    )
     settings = {**TINY_SHAPE, **tokenizer_config_kwargs(tokenizer), **shape}
     torch.manual_seed(seed)
     if family == "rexbert":
@@ -52,8 +66,15 @@ def tiny_checkpoint(out_dir: str | Path, texts: Sequence[str], vocab_size: int =
     return out_dir
 
 
-def train_masked_lm(model_dir: str | Path, out_dir: str | Path, texts: Sequence[str], steps: int = 40,
-                    batch_size: int = 16, learning_rate: float = 3e-3, seed: int = 0) -> Path:
+def train_masked_lm(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    texts: Sequence[str],
+    steps: int = 40,
+    batch_size: int = 16,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+) -> Path:
     """A few AdamW steps of standard MLM (15%, 80/10/10) on `texts`; saves model + tokenizer to `out_dir`."""
     from eval_suites.models import load_masked_lm, load_tokenizer
 

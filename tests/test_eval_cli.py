@@ -21,20 +21,44 @@ def models(tmp_path_factory, shared_data):
     titles = pd.read_parquet(shared_data / "ecommerce_products_vespa" / "products.parquet", columns=["title"])
     texts = titles["title"].tolist()[:1500]
     root = tmp_path_factory.mktemp("models")
-    return [str(tiny_checkpoint(root / name, texts, seed=seed)) for seed, name in enumerate(("alpha", "beta"))]
+    return [
+        str(tiny_checkpoint(root / name, texts, seed=seed)) for seed, name in enumerate(("alpha", "beta"))
+    ]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, models, shared_data):
     out = tmp_path_factory.mktemp("eval")
     esci = shared_data / "esci_fixtures"
-    code = rexbert([
-        "eval", "--model", models[0], "--model", models[1], "--suite", "esci-tokens,glue",
-        "--data", f"esci={esci / 'vespa_esci_sample_examples.parquet'},{esci / 'vespa_esci_sample_products.parquet'}",
-        "--data", str(shared_data / "glue"), "--glue-tasks", "rte,mnli", "--max-train-examples", "32",
-        "--max-eval-examples", "32", "--max-seq-length", "64", "--budget", "glue.epochs=1",
-        "--save-predictions", "--output", str(out),
-    ])
+    code = rexbert(
+        [
+            "eval",
+            "--model",
+            models[0],
+            "--model",
+            models[1],
+            "--suite",
+            "esci-tokens,glue",
+            "--data",
+            f"esci={esci / 'vespa_esci_sample_examples.parquet'},"
+            f"{esci / 'vespa_esci_sample_products.parquet'}",
+            "--data",
+            str(shared_data / "glue"),
+            "--glue-tasks",
+            "rte,mnli",
+            "--max-train-examples",
+            "32",
+            "--max-eval-examples",
+            "32",
+            "--max-seq-length",
+            "64",
+            "--budget",
+            "glue.epochs=1",
+            "--save-predictions",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     return out
 
@@ -44,7 +68,9 @@ def test_results_json_follows_the_schema(run_dir):
     assert document["model"].endswith("alpha") and dt.datetime.fromisoformat(document["created"])
     assert list(document["suites"]) == ["esci-tokens", "glue"]
     for suite in document["suites"].values():
-        assert {"task_type", "dataset", "metrics", "main_metric", "n_examples", "seconds", "config"} <= set(suite)
+        assert {"task_type", "dataset", "metrics", "main_metric", "n_examples", "seconds", "config"} <= set(
+            suite
+        )
         assert set(suite["dataset"]) == {"name", "type", "split"}
         assert suite["main_metric"] in suite["metrics"] and suite["seconds"] > 0
         assert all(isinstance(v, float) for v in suite["metrics"].values())
@@ -74,8 +100,19 @@ def test_markdown_and_comparison_outputs(run_dir):
 
 
 def test_compare_verb_rebuilds_the_table_from_saved_results(run_dir, tmp_path):
-    assert rexbert(["eval", "compare", str(run_dir / "alpha"), str(run_dir / "beta" / "results.json"),
-                    "--output", str(tmp_path)]) == 0
+    assert (
+        rexbert(
+            [
+                "eval",
+                "compare",
+                str(run_dir / "alpha"),
+                str(run_dir / "beta" / "results.json"),
+                "--output",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "comparison.md").read_text() == (run_dir / "comparison.md").read_text()
     with pytest.raises(FileNotFoundError, match="no results.json"):
         rexbert(["eval", "compare", str(tmp_path / "nothing"), "--output", str(tmp_path)])
@@ -85,13 +122,26 @@ def test_data_and_budget_arguments(shared_data):
     glue_dir = str(shared_data / "glue")
     ner_file = str(shared_data / "ecommerce_ner_lenovo" / "lenovo_ner_test.jsonl.gz")
     assert cli.parse_data([glue_dir, ner_file, "esci=a.parquet,b.parquet", "esci=c.csv"]) == {
-        "glue": [glue_dir], "ner": [ner_file], "esci": ["a.parquet", "b.parquet", "c.csv"]}
+        "glue": [glue_dir],
+        "ner": [ner_file],
+        "esci": ["a.parquet", "b.parquet", "c.csv"],
+    }
     with pytest.raises(ValueError, match="unknown key 'squad'"):
         cli.parse_data(["squad=x.json"])
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
-    args = parser.parse_args(["--model", "m", "--epochs", "2", "--budget", "glue.max_train_examples=none",
-                              "--budget", "ner.seed=7"])
+    args = parser.parse_args(
+        [
+            "--model",
+            "m",
+            "--epochs",
+            "2",
+            "--budget",
+            "glue.max_train_examples=none",
+            "--budget",
+            "ner.seed=7",
+        ]
+    )
     budgets = cli.parse_budgets(args, ["glue", "ner"])
     assert budgets["glue"].max_train_examples is None and budgets["glue"].epochs == 2.0
     assert budgets["ner"].seed == 7 and budgets["ner"].epochs == 2.0

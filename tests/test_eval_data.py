@@ -52,8 +52,9 @@ def test_csv_export_with_product_text(esci):
 
 def test_hub_layout_with_full_label_names(tmp_path, esci):
     """tasksource/esci columns: examples joined with product text, labels spelled out."""
-    joined = pd.read_parquet(esci["examples"]).merge(pd.read_parquet(esci["products"]).drop(columns=["locale",
-                                                     "product_locale"]), on="product_id")
+    joined = pd.read_parquet(esci["examples"]).merge(
+        pd.read_parquet(esci["products"]).drop(columns=["locale", "product_locale"]), on="product_id"
+    )
     names = {"E": "Exact", "S": "Substitute", "C": "Complement", "I": "Irrelevant"}
     joined["esci_label"] = joined["esci_label"].map(names)
     joined["product_text"] = joined["product_title"] + " " + joined["product_description"]
@@ -72,8 +73,19 @@ def test_judgments_need_product_text_and_join_esci_s_records(tmp_path, esci):
     records = tmp_path / "esci_s_sample.jsonl.gz"  # ESCI-S layout: asin, title, description, bullets (list)
     with gzip.open(records, "wt", encoding="utf-8") as out:
         for i, asin in enumerate(some["product_id"]):
-            out.write(json.dumps({"asin": asin, "title": f"Product number {i}", "description": f"<p>About {i}</p>",
-                                  "bullets": ["one", "two"], "type": "product", "locale": "us"}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "asin": asin,
+                        "title": f"Product number {i}",
+                        "description": f"<p>About {i}</p>",
+                        "bullets": ["one", "two"],
+                        "type": "product",
+                        "locale": "us",
+                    }
+                )
+                + "\n"
+            )
     pairs = load_esci_pairs([esci["judgments"], str(records)])
     matched = judgments["product_id"].isin(set(some["product_id"]))
     assert len(pairs) == matched.sum()
@@ -89,7 +101,9 @@ def test_unknown_labels_and_missing_columns_are_named(tmp_path, esci):
     pd.DataFrame({"question": ["a"], "answer": ["b"]}).to_parquet(tmp_path / "other.parquet")
     with pytest.raises(DataFormatError, match="not an ESCI file.*query \\+ esci_label"):
         load_esci_pairs([str(tmp_path / "other.parquet")])
-    pd.DataFrame({"query": ["a"], "esci_label": ["E"], "product_id": ["B0"]}).to_parquet(tmp_path / "nojoin.parquet")
+    pd.DataFrame({"query": ["a"], "esci_label": ["E"], "product_id": ["B0"]}).to_parquet(
+        tmp_path / "nojoin.parquet"
+    )
     with pytest.raises(DataFormatError, match="1 pairs had no matching product"):
         load_esci_pairs([str(tmp_path / "nojoin.parquet"), esci["products"]])
     with pytest.raises(DataFormatError, match="no such file"):
@@ -158,14 +172,21 @@ def test_glue_unlabeled_split_is_rejected(tmp_path, shared_data):
 
 def test_spans_become_bio_tags():
     text = "Lenovo ThinkPad X1 Carbon with Intel Core i7"
-    spans = [{"start": 0, "end": 6, "type": "Brand"}, {"start": 7, "end": 25, "type": "Product"},
-             {"start": 31, "end": 44, "type": "Component"}]
+    spans = [
+        {"start": 0, "end": 6, "type": "Brand"},
+        {"start": 7, "end": 25, "type": "Product"},
+        {"start": 31, "end": 44, "type": "Component"},
+    ]
     tokens, tags, issues = spans_to_bio(text, spans + [spans[0], {"start": 0, "end": 15, "type": "Product"}])
     # the longer span at a start wins; spans touching its tokens are dropped and counted
     assert tags == ["B-Product", "I-Product", "O", "O", "O", "B-Component", "I-Component", "I-Component"]
     assert issues == {"duplicate": 1, "overlapping": 2, "misaligned": 0} and tokens[1] == "ThinkPad"
     _, tags, issues = spans_to_bio(text, spans + [spans[0]])
-    assert tags[:2] == ["B-Brand", "B-Product"] and issues == {"duplicate": 1, "overlapping": 0, "misaligned": 0}
+    assert tags[:2] == ["B-Brand", "B-Product"] and issues == {
+        "duplicate": 1,
+        "overlapping": 0,
+        "misaligned": 0,
+    }
     _, tags, issues = spans_to_bio("a bc", [{"start": 3, "end": 4, "type": "X"}])
     assert tags == ["O", "B-X"] and issues["misaligned"] == 1
 
@@ -185,7 +206,9 @@ def test_ner_bad_records(tmp_path):
     path.write_text(json.dumps({"text": "no spans key"}) + "\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match="needs 'sentences' and 'spans'"):
         load_span_ner(path)
-    path.write_text(json.dumps({"sentences": "a b", "spans": [{"start": 0, "end": 1}]}) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({"sentences": "a b", "spans": [{"start": 0, "end": 1}]}) + "\n", encoding="utf-8"
+    )
     with pytest.raises(DataFormatError, match="start, end and type"):
         load_span_ner(path)
     path.write_text("\n", encoding="utf-8")

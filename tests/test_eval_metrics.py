@@ -69,8 +69,9 @@ def test_glue_score_matches_sklearn_and_scipy(task):
         gold = RNG.uniform(0, 5, size=300)
         predicted = gold + RNG.normal(0, 1, size=300)
         scores = compute_metric("glue_score", predicted.tolist(), gold.tolist(), config_name=task)
-        assert scores == pytest.approx({"pearson": stats.pearsonr(predicted, gold)[0],
-                                        "spearman": stats.spearmanr(predicted, gold)[0]})
+        assert scores == pytest.approx(
+            {"pearson": stats.pearsonr(predicted, gold)[0], "spearman": stats.spearmanr(predicted, gold)[0]}
+        )
         return
     gold = RNG.integers(0, 2, size=300)
     predicted = np.where(RNG.random(300) < 0.7, gold, 1 - gold)
@@ -78,14 +79,18 @@ def test_glue_score_matches_sklearn_and_scipy(task):
     if task == "cola":
         assert scores == pytest.approx({"matthews_correlation": matthews_corrcoef(gold, predicted)})
     elif task == "mrpc":
-        assert scores == pytest.approx({"accuracy": accuracy_score(gold, predicted), "f1": f1_score(gold, predicted)})
+        assert scores == pytest.approx(
+            {"accuracy": accuracy_score(gold, predicted), "f1": f1_score(gold, predicted)}
+        )
     else:
         assert scores == pytest.approx({"accuracy": accuracy_score(gold, predicted)})
 
 
 def test_matthews_is_zero_for_random_predictions():
     gold = RNG.integers(0, 2, size=5000)
-    scores = compute_metric("glue_score", RNG.integers(0, 2, size=5000).tolist(), gold.tolist(), config_name="cola")
+    scores = compute_metric(
+        "glue_score", RNG.integers(0, 2, size=5000).tolist(), gold.tolist(), config_name="cola"
+    )
     assert abs(scores["matthews_correlation"]) < 0.05
 
 
@@ -95,7 +100,9 @@ def test_entity_f1_matches_seqeval():
     scores = compute_metric("entity_f1", predicted, gold)
     assert scores["f1"] == pytest.approx(seqeval_f1(gold, predicted))
     assert scores["Component_f1"] == 1.0
-    assert scores["f1"] == pytest.approx(2 * (2 / 4) * (2 / 4) / 1.0)  # 2 of 4 predicted, 2 of 4 gold entities
+    assert scores["f1"] == pytest.approx(
+        2 * (2 / 4) * (2 / 4) / 1.0
+    )  # 2 of 4 predicted, 2 of 4 gold entities
 
 
 def test_metrics_reject_bad_input():

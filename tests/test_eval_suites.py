@@ -25,7 +25,8 @@ SMALL = Budget(max_train_examples=48, max_eval_examples=48, epochs=1, batch_size
 @pytest.fixture(scope="module")
 def titles(shared_data):
     return pd.read_parquet(shared_data / "ecommerce_products_vespa" / "products.parquet", columns=["title"])[
-        "title"].tolist()
+        "title"
+    ].tolist()
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,11 @@ def trained(tmp_path_factory, untrained, titles):
 @pytest.fixture(scope="module")
 def esci(shared_data):
     folder = shared_data / "esci_fixtures"
-    return [str(folder / "vespa_esci_sample_examples.parquet"), str(folder / "vespa_esci_sample_products.parquet"),
-            str(folder / "parthu_query_esci_lookup.csv")]
+    return [
+        str(folder / "vespa_esci_sample_examples.parquet"),
+        str(folder / "vespa_esci_sample_products.parquet"),
+        str(folder / "parthu_query_esci_lookup.csv"),
+    ]
 
 
 def topk_by_hand(predictions: dict, k: int) -> float:
@@ -59,7 +63,8 @@ def test_esci_tokens_separates_trained_from_untrained(untrained, trained, esci):
         for field in ("title", "description"):
             for k in (1, 3, 5):
                 assert result.metrics[f"{field}/top{k}_accuracy"] == pytest.approx(
-                    topk_by_hand(result.predictions[field], k))
+                    topk_by_hand(result.predictions[field], k)
+                )
     # same tokenizer + seed: both models are scored on exactly the same masked tokens
     assert before.predictions["title"]["references"] == after.predictions["title"]["references"]
     assert before.config["masked_tokens"] == after.config["masked_tokens"] and before.n_examples > 500
@@ -86,7 +91,8 @@ def test_esci_classification_f1_matches_sklearn(trained, esci):
     gold = result.predictions["classification"]["references"]
     assert result.metrics["micro_f1"] == pytest.approx(f1_score(gold, predicted, average="micro"))
     assert result.metrics["macro_f1"] == pytest.approx(
-        f1_score(gold, predicted, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+        f1_score(gold, predicted, labels=[0, 1, 2, 3], average="macro", zero_division=0)
+    )
     assert len(predicted) == result.n_examples and set(predicted) <= {0, 1, 2, 3}
 
 
@@ -94,9 +100,11 @@ def test_glue_per_task_metrics_average_and_skips(trained, shared_data):
     result = glue.run(trained, [str(shared_data / "glue")], SMALL, tasks=("cola", "stsb", "mrpc", "mnli"))
     cola, stsb, mrpc = (result.predictions[t] for t in ("cola", "stsb", "mrpc"))
     assert result.metrics["cola/matthews_correlation"] == pytest.approx(
-        matthews_corrcoef(cola["references"], cola["predictions"]))
-    assert result.metrics["stsb/spearman"] == pytest.approx(stats.spearmanr(stsb["predictions"],
-                                                                            stsb["references"])[0])
+        matthews_corrcoef(cola["references"], cola["predictions"])
+    )
+    assert result.metrics["stsb/spearman"] == pytest.approx(
+        stats.spearmanr(stsb["predictions"], stsb["references"])[0]
+    )
     assert result.metrics["mrpc/f1"] == pytest.approx(f1_score(mrpc["references"], mrpc["predictions"]))
     task_scores = [result.metrics[f"{t}/score"] for t in ("cola", "stsb", "mrpc")]
     assert result.metrics["average"] == pytest.approx(np.mean(task_scores))
@@ -107,7 +115,10 @@ def test_glue_per_task_metrics_average_and_skips(trained, shared_data):
 def test_ner_entity_f1_matches_seqeval(trained, shared_data):
     data = [str(shared_data / "ecommerce_ner_lenovo" / "lenovo_ner_test.jsonl.gz")]
     result = ner.run(trained, data, SMALL.override(max_train_examples=64, epochs=2))
-    predicted, gold = result.predictions["entities"]["predictions"], result.predictions["entities"]["references"]
+    predicted, gold = (
+        result.predictions["entities"]["predictions"],
+        result.predictions["entities"]["references"],
+    )
     assert result.metrics["f1"] == pytest.approx(seqeval_f1(gold, predicted))
     assert [len(p) for p in predicted] == [len(g) for g in gold] and len(gold) == result.n_examples == 48
     assert result.config["test_sentences"] == 48 and result.config["span_issues"]["duplicate"] > 0
@@ -125,9 +136,21 @@ def test_checkpoint_without_mlm_head_is_refused(tmp_path, untrained):
 def test_architecture_without_a_classification_head_is_refused(tmp_path, shared_data):
     from transformers import MarianConfig, MarianModel
 
-    MarianModel(MarianConfig(vocab_size=64, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                             decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, pad_token_id=0,
-                             eos_token_id=1, decoder_start_token_id=0)).save_pretrained(tmp_path)
+    MarianModel(
+        MarianConfig(
+            vocab_size=64,
+            d_model=16,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=16,
+            decoder_ffn_dim=16,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    ).save_pretrained(tmp_path)
     from eval_suites.models import load_for_fine_tuning
 
     with pytest.raises(ModelHeadError, match="no token-classification head"):
@@ -153,9 +176,14 @@ def test_suites_run_on_a_rexbert_checkpoint(tmp_path, titles, esci, shared_data)
 
     assert AutoConfig.from_pretrained(checkpoint).model_type == "rexbert"
     tokens = esci_tokens.run(checkpoint, esci, Budget(max_eval_examples=20))
-    assert tokens.metrics["title/top5_accuracy"] == pytest.approx(topk_by_hand(tokens.predictions["title"], 5))
-    entities = ner.run(checkpoint, [str(shared_data / "ecommerce_ner_lenovo" / "lenovo_ner_test.jsonl.gz")],
-                       SMALL.override(max_eval_examples=16))
+    assert tokens.metrics["title/top5_accuracy"] == pytest.approx(
+        topk_by_hand(tokens.predictions["title"], 5)
+    )
+    entities = ner.run(
+        checkpoint,
+        [str(shared_data / "ecommerce_ner_lenovo" / "lenovo_ner_test.jsonl.gz")],
+        SMALL.override(max_eval_examples=16),
+    )
     result = entities.predictions["entities"]
     assert entities.metrics["f1"] == pytest.approx(seqeval_f1(result["references"], result["predictions"]))
 
@@ -165,11 +193,19 @@ def test_esci_tokens_on_a_bert_checkpoint(tmp_path, shared_data, esci):
     from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
     tokenizer = BertTokenizerFast(str(shared_data / "tokenizers" / "bert-base-uncased-vocab.txt"))
-    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
-                               num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path)
+    BertForMaskedLM(
+        BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+        )
+    ).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     result = esci_tokens.run(str(tmp_path), esci, Budget(max_eval_examples=10))
     for k in (1, 5):
         assert result.metrics[f"description/top{k}_accuracy"] == pytest.approx(
-            topk_by_hand(result.predictions["description"], k))
+            topk_by_hand(result.predictions["description"], k)
+        )
     assert result.metrics["description/top5_accuracy"] < 0.01  # random weights, 30k vocabulary

@@ -33,6 +33,10 @@ class ClassificationF1(evaluate.Metric):
     def _compute(self, predictions, references, labels=None):
         return {
             "accuracy": float(accuracy_score(references, predictions)),
-            "micro_f1": float(f1_score(references, predictions, labels=labels, average="micro", zero_division=0)),
-            "macro_f1": float(f1_score(references, predictions, labels=labels, average="macro", zero_division=0)),
+            "micro_f1": float(
+                f1_score(references, predictions, labels=labels, average="micro", zero_division=0)
+            ),
+            "macro_f1": float(
+                f1_score(references, predictions, labels=labels, average="macro", zero_division=0)
+            ),
         }

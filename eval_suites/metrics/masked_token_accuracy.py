@@ -30,7 +30,10 @@ class MaskedTokenAccuracy(evaluate.Metric):
             citation="",
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("int64")), "references": datasets.Value("int64")}
+                {
+                    "predictions": datasets.Sequence(datasets.Value("int64")),
+                    "references": datasets.Value("int64"),
+                }
             ),
         )
 
@@ -39,6 +42,8 @@ class MaskedTokenAccuracy(evaluate.Metric):
             raise ValueError("masked_token_accuracy needs at least one masked position")
         ranked = np.asarray(predictions)
         if ranked.ndim != 2 or ranked.shape[1] < max(top_k):
-            raise ValueError(f"every prediction must rank at least {max(top_k)} token ids, got shape {ranked.shape}")
+            raise ValueError(
+                f"every prediction must rank at least {max(top_k)} token ids, got shape {ranked.shape}"
+            )
         hits = ranked == np.asarray(references)[:, None]
         return {f"top{k}_accuracy": float(hits[:, :k].any(axis=1).mean()) for k in top_k}
