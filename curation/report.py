@@ -194,6 +194,11 @@ def build_report(config: CurationConfig) -> dict:
         "lengths": {
             "tokens": _histogram([d["token_count"] or 0 for d in docs]),
             "chars": _histogram([d["chars"] for d in docs]),
+            "tokens_by_source": {
+                name: _histogram([d["token_count"] or 0 for d in docs if d["source"] == name])
+                for name in sources
+                if sources[name]["docs_kept"]
+            },
         },
         "plots": [],
     }
@@ -236,12 +241,16 @@ def write_plots(report: dict, report_dir: str) -> list[str]:
         ax.barh([d for d, _ in domains][::-1], [v[key] for _, v in domains][::-1], color="#3b7dd8")
         ax.set_title(title)
         save(fig, name)
-    hist = report["lengths"]["tokens"]
     fig, ax = plt.subplots(figsize=(7, 3.5))
+    hist = report["lengths"]["tokens"]
     if hist["counts"]:
-        ax.stairs(hist["counts"], hist["edges"], fill=True, color="#3b7dd8")
+        ax.stairs(hist["counts"], hist["edges"], fill=True, color="#d0dcf0", label="all sources")
+        for name, per_source in report["lengths"]["tokens_by_source"].items():
+            ax.stairs(per_source["counts"], per_source["edges"], label=name)
         ax.set_xscale("log")
-    ax.set(title=f"Document length ({report['token_counter']} tokens)", xlabel="tokens", ylabel="documents")
+        ax.legend(fontsize=7)
+    counter = os.path.basename(report["token_counter"])
+    ax.set(title=f"Document length (tokens: {counter})", xlabel="tokens", ylabel="documents")
     save(fig, "length_histogram.png")
     stages = report["stages"]
     fig, ax = plt.subplots(figsize=(7, 3.5))
