@@ -372,6 +372,9 @@ def stage_eval(config: dict, layout: Layout) -> dict:
     results = evaluate_model(str(layout.model), suites, eval_data(config, layout), eval_budgets(config, suites),
                              glue_tasks=config["eval"].get("glue_tasks"))
     document = results_document(str(layout.model), results)
+    if config["data"].get("sample_corpus") and not config["eval"].get("data"):
+        for record in document["suites"].values():  # say so wherever the scores are shown (cards included)
+            record["dataset"]["name"] += " (generated sample set)"
     write_results(document, layout.eval)
     comparison_plot([document], layout.eval / "results.png")
     return {suite: {"main_metric": record["main_metric"], "value": record["metrics"][record["main_metric"]]}
