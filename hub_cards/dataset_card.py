@@ -116,12 +116,12 @@ def stage_rows(stages: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def report_plots(dataset_dir: Path, report: dict[str, Any]) -> list[str]:
-    """The report's own PNGs that exist, as repo paths (they may be listed relative to the directory or to
-    `report/`); the domain chart this module draws is shown separately."""
+    """The report's own PNGs that exist, as repo paths (listed relative to `report/`, as the curation
+    report writes them, or to the directory)."""
     found = []
     for listed in report.get("plots", []):
-        for candidate in (Path(listed), REPORT_PATH.parent / listed):
-            if (dataset_dir / candidate).is_file() and candidate.name != DOMAIN_PLOT_PATH.name:
+        for candidate in (REPORT_PATH.parent / listed, Path(listed)):
+            if (dataset_dir / candidate).is_file():
                 found.append(candidate.as_posix())
                 break
     return found
@@ -151,8 +151,8 @@ def build_dataset_card(
 ) -> DatasetCard:
     """Render the dataset card of a curated corpus directory (`report/report.json` unless `report` is given).
 
-    With `write_plot`, the domain chart is saved as `report/domain_distribution.png` inside the directory so
-    that it is uploaded with the card.
+    The domain chart is the report's own `domain_distribution.png` when it has one; otherwise, with
+    `write_plot`, it is drawn here and saved as `report/domain_distribution.png`, so it is uploaded too.
     """
     dataset_dir = Path(dataset_dir)
     options = options or DatasetCardOptions()
@@ -160,8 +160,10 @@ def build_dataset_card(
     check_report(report)
     totals = report["totals"]
     name = options.pretty_name or options.repo_id or dataset_dir.resolve().name
-    if write_plot and report["domains"]:
-        plot_domains(report["domains"], dataset_dir / DOMAIN_PLOT_PATH)
+    plots = report_plots(dataset_dir, report)
+    domain_plot = next((plot for plot in plots if Path(plot).name == DOMAIN_PLOT_PATH.name), None)
+    if domain_plot is None and write_plot and report["domains"]:
+        domain_plot = plot_domains(report["domains"], dataset_dir / DOMAIN_PLOT_PATH).relative_to(dataset_dir)
     card_data = DatasetCardData(
         pretty_name=name,
         language=list(options.language),
@@ -180,8 +182,8 @@ def build_dataset_card(
         sources={source: counts for source, counts in sorted(report["sources"].items())},
         stages=stage_rows(report["stages"]),
         domains=domain_rows(report["domains"]),
-        domain_plot=DOMAIN_PLOT_PATH.as_posix() if (dataset_dir / DOMAIN_PLOT_PATH).is_file() else None,
-        other_plots=report_plots(dataset_dir, report),
+        domain_plot=Path(domain_plot).as_posix() if domain_plot else None,
+        other_plots=[plot for plot in plots if plot != domain_plot],
         licenses=license_rows(report["sources"], options, report),
     )
 

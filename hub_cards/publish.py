@@ -84,11 +84,20 @@ def _is_skipped_directory(relative: Path) -> bool:
     return any(fnmatch.fnmatch(part, pattern) for part in relative.parts[:-1] for pattern in SKIPPED_DIRECTORIES)
 
 
-def _collect_files(root: Path, plan: UploadPlan) -> None:
-    """Add the directory's files to the plan, leaving out pickles, hidden files and trainer checkpoints."""
+def _collect_files(root: Path, plan: UploadPlan, folders: tuple[str, ...] | None = None) -> None:
+    """Add the directory's files to the plan, leaving out pickles, hidden files and trainer checkpoints.
+
+    With `folders`, only top-level files and files under those sub-folders go up; the other sub-folders are
+    listed as skipped (a curation output's `work/`, `logs/`, `rejects/` and `removed/` stay local).
+    """
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = path.relative_to(root)
         if _is_skipped_directory(relative) or relative.name.startswith("."):
+            continue
+        if folders is not None and len(relative.parts) > 1 and relative.parts[0] not in folders:
+            skipped_folder = relative.parts[0] + "/"
+            if all(path != skipped_folder for path, _ in plan.skipped):
+                plan.skipped.append((skipped_folder, f"intermediate output; only {', '.join(folders)} are published"))
             continue
         if relative.name.endswith(PICKLE_SUFFIXES):
             plan.skipped.append((relative.as_posix(), "pickle-based format, only safetensors/JSON/text are uploaded"))
@@ -167,14 +176,18 @@ def plan_model_upload(model_dir: str | Path, repo_id: str, card_text: str | None
     return plan
 
 
+DATASET_FOLDERS = ("corpus", "report")
+
+
 def plan_dataset_upload(dataset_dir: str | Path, repo_id: str, card_text: str | None = None,
                         data_patterns: tuple[str, ...] = ("*.parquet", "*.jsonl.gz", "*.jsonl")) -> UploadPlan:
-    """The upload plan of a curated corpus directory: data shards, report, plots and the card."""
+    """The upload plan of a curated corpus directory: the shards under `corpus/`, the report and its plots
+    under `report/`, top-level files and the card."""
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise FileNotFoundError(f"dataset directory not found: {dataset_dir}")
     plan = UploadPlan(repo_id, "dataset")
-    _collect_files(dataset_dir, plan)
+    _collect_files(dataset_dir, plan, folders=DATASET_FOLDERS)
     if not any(fnmatch.fnmatch(Path(path).name, pattern) for path in plan.paths for pattern in data_patterns):
         raise ValueError(f"{dataset_dir} holds no data files matching {', '.join(data_patterns)}")
     if card_text is not None:

@@ -171,6 +171,19 @@ def test_dataset_card_from_curation_report(curated_dir):
     assert validate_card_metadata(parsed.content, "dataset") == []
 
 
+def test_dataset_card_uses_the_reports_own_plots(curated_dir):
+    """The curation report lists its PNGs relative to report/; its domain chart is used, not redrawn."""
+    (curated_dir / "report" / "plots").mkdir()
+    for name in ("domain_distribution.png", "stages.png"):
+        (curated_dir / "report" / "plots" / name).write_bytes(b"\x89PNG fake")
+    report = {**REPORT, "plots": ["plots/domain_distribution.png", "plots/stages.png", "plots/missing.png"]}
+    text = build_dataset_card(curated_dir, report=report).text
+    assert "![documents and tokens per domain](report/plots/domain_distribution.png)" in text
+    assert "![report/plots/stages.png](report/plots/stages.png)" in text
+    assert "missing.png" not in text
+    assert not (curated_dir / "report" / "domain_distribution.png").exists()
+
+
 def test_dataset_card_configs_drive_load_dataset(curated_dir):
     """The `configs` metadata is what `load_dataset(<repo or dir>)` follows to find the shards."""
     from datasets import load_dataset

@@ -68,6 +68,9 @@ def test_dry_run_lists_files_and_sizes_without_network(hub, model_dir, capsys):
         assert name in out
     assert "skipped training_args.bin: pickle-based format" in out
     assert "checkpoint-10" not in out
+    assert not (model_dir / "README.md").exists()
+    assert push(capsys, "model", str(model_dir), REPO, "--dry-run", "--write-card")[0] == 0
+    assert ModelCard.load(model_dir / "README.md").data.model_name == REPO
 
 
 def test_push_uploads_files_card_and_remote_code(hub, model_dir, capsys):
@@ -173,12 +176,17 @@ def test_dataset_push(hub, tmp_path, capsys):
         tmp_path / "corpus" / "00000.parquet")
     (tmp_path / "report" / "report.json").write_text(json.dumps(REPORT))
     (tmp_path / "report" / "state.pkl").write_bytes(b"\x80\x04")
-    status, out, _ = push(capsys, "dataset", str(tmp_path), "shop-lab/ecom-sample", "--endpoint", hub.endpoint,
+    for intermediate in ("work", "rejects", "logs"):
+        (tmp_path / intermediate).mkdir()
+        (tmp_path / intermediate / "00000.jsonl").write_text('{"text": "rejected"}\n')
+    status, out, err = push(capsys, "dataset", str(tmp_path), "shop-lab/ecom-sample", "--endpoint", hub.endpoint,
                           "--token", TOKEN)
     assert status == 0, out
     files = hub.files("shop-lab/ecom-sample", repo_type="dataset")
     assert {"README.md", "corpus/00000.parquet", "report/report.json", "report/domain_distribution.png"} <= set(files)
     assert "report/state.pkl" not in files
+    assert not any(path.split("/")[0] in ("work", "rejects", "logs") for path in files)
+    assert "skipping rejects/: intermediate output" in err
     assert files["corpus/00000.parquet"] == (tmp_path / "corpus" / "00000.parquet").read_bytes()
 
 
