@@ -93,9 +93,12 @@ def require_examples(name: str, split: str, count: int) -> None:
         )
 
 
-def training_arguments(budget: Budget, output_dir: str) -> TrainingArguments:
-    """Trainer settings for a short fine-tune: no checkpoints, no reporting, seeded."""
-    return TrainingArguments(
+def training_arguments(
+    budget: Budget, output_dir: str, arguments_class: type[TrainingArguments] = TrainingArguments
+) -> TrainingArguments:
+    """Settings for a short fine-tune: no checkpoints, no reporting, seeded. `arguments_class` may be a
+    subclass such as sentence-transformers' `SentenceTransformerTrainingArguments`."""
+    return arguments_class(
         output_dir=output_dir,
         num_train_epochs=budget.epochs,
         per_device_train_batch_size=budget.batch_size,

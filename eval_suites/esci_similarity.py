@@ -24,7 +24,7 @@ from sentence_transformers.sentence_transformer.losses import CoSENTLoss
 from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 from sentence_transformers.util import pairwise_cos_sim
 
-from eval_suites.common import Budget, SuiteResult, require_examples, sample_rows
+from eval_suites.common import Budget, SuiteResult, require_examples, sample_rows, training_arguments
 from eval_suites.data import ESCI_GAINS, load_esci_pairs, split_by_query
 from eval_suites.metrics import compute_metric
 from eval_suites.models import load_tokenizer, register_model_types
@@ -66,18 +66,7 @@ def fine_tune(model: SentenceTransformer, train: pd.DataFrame, budget: Budget) -
         {"query": train["query"].tolist(), "title": train["product_title"].tolist(), "score": graded(train)}
     )
     with tempfile.TemporaryDirectory(prefix="rexbert-eval-") as output_dir:
-        args = SentenceTransformerTrainingArguments(
-            output_dir=output_dir,
-            num_train_epochs=budget.epochs,
-            per_device_train_batch_size=budget.batch_size,
-            learning_rate=budget.learning_rate,
-            warmup_steps=0.1,
-            save_strategy="no",
-            logging_steps=20,
-            report_to="none",
-            seed=budget.seed,
-            data_seed=budget.seed,
-        )
+        args = training_arguments(budget, output_dir, SentenceTransformerTrainingArguments)
         SentenceTransformerTrainer(
             model=model, args=args, train_dataset=dataset, loss=CoSENTLoss(model)
         ).train()
