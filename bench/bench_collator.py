@@ -149,7 +149,7 @@ def main() -> int:
              "| collator | ms / batch | tokens/s | share of step | vs uniform |", "|---|---|---|---|---|"]
     for name, r in results["collators"].items():
         lines.append(f"| {name} | {r['seconds_per_batch'] * 1000:.2f} | {r['tokens_per_second']:,.0f} | "
-                     f"{r['share_of_step']:.2%} | {r['vs_uniform']:.2f}x |")
+                     f"{r['share_of_step']:.4%} | {r['vs_uniform']:.2f}x |")
     lines += ["", f"Targets: {results['targets_met']}"]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

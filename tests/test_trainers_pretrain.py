@@ -125,8 +125,13 @@ def test_tiny_three_phase_recipe_end_to_end(tmp_path):
     from trainers.pretrain import pretrain
     from trainers.recipes import load_recipe
 
+    from trainers.cli import main as cli_main
+
     output = tmp_path / "run"
-    summary = pretrain(load_recipe("tiny"), output)
+    # phase 1 through the CLI, then the other two by name: the summary covers all three
+    assert cli_main(["pretrain", "--recipe", "tiny", "--phase", "1", "--output", str(output)]) == 0
+    assert [p["phase"] for p in json.loads((output / "training_summary.json").read_text())["phases"]] == [1]
+    summary = pretrain(load_recipe("tiny"), output, phases=["context", "anneal"])
 
     phases = summary["phases"]
     assert [p["name"] for p in phases] == ["general", "context", "anneal"]

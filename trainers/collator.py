@@ -219,12 +219,13 @@ def _cap_and_redistribute(prob: torch.Tensor, row_target: torch.Tensor, rounds: 
     the row sums stay equal to `row_target` (reachable whenever the rate is <= 1). Each round caps at
     least one more unit of every row still over the limit; a few rounds suffice in practice."""
     for _ in range(rounds):
+        capped = prob >= 1
         if float(prob.max()) <= 1 + 1e-6:
             break
-        capped = prob >= 1
-        free = prob.masked_fill_(capped, 0.0)  # in place: these tensors are rebuilt per batch
-        scale = (row_target - capped.sum(1)).clamp(min=0) / free.sum(1).clamp(min=1e-12)
-        prob = free.mul_(scale[:, None]).masked_fill_(capped, 1.0)
+        prob.masked_fill_(capped, 0.0)  # in place: these tensors are rebuilt per batch
+        # the capped tokens carry at most the row's target, so the numerator stays >= 0
+        scale = (row_target - capped.sum(1)) / prob.sum(1).clamp(min=1e-12)
+        prob.mul_(scale[:, None]).masked_fill_(capped, 1.0)
     return prob.clamp_(max=1)
 
 

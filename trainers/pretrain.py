@@ -32,7 +32,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .collator import GuidedMLMCollator
 from .mixture import MixtureSchedule, MixtureStream
-from .recipes import PhaseSpec, Recipe, RecipeError, _did_you_mean, load_recipe
+from .recipes import PhaseSpec, Recipe, RecipeError, did_you_mean, load_recipe
 from .reporting import StepLogCallback, plot_training, read_step_log, write_step_tables
 from .saliency import LEXICON_FILENAME, SaliencyLexicon
 from .schedules import BatchSizeSchedule, ScalarSchedule, lr_lambda
@@ -59,7 +59,7 @@ def apply_config_changes(config, changes: dict) -> None:
             setattr(config, key, value)
         else:
             fields = [k for k in config.to_dict() if not k.startswith("_")] + list(ROPE_KEYS)
-            raise RecipeError(f"model.{key}: not a RexBertConfig field{_did_you_mean(key, fields)}")
+            raise RecipeError(f"model.{key}: not a RexBertConfig field{did_you_mean(key, fields)}")
 
 
 def build_model(recipe: Recipe, phase: PhaseSpec, tokenizer, init_from: str | None):
@@ -185,7 +185,7 @@ def run_phase(recipe: Recipe, number: int, phase: PhaseSpec, output: Path, *, to
         "mixture": {"start": stream.schedule.as_dict(0.0), "end": stream.schedule.as_dict(1.0)},
         "guided_mlm": ScalarSchedule.parse(phase.guided_mlm.weight).describe() or False,
         "final_loss": _final_loss(entries),
-        "checkpoint": str(final_dir),
+        "checkpoint": str(final_dir.relative_to(output)),  # relative to the run's output directory
         "init_from": init_from or "scratch",
         "source_epochs": {name: cursor.epoch + 1 for name, cursor in stream.cursors.items()},
     }
@@ -255,23 +255,27 @@ def pretrain(recipe: Recipe, output_dir: str | Path, *, phases: list[str] | None
     selected = sorted({recipe.select_phase(p)[0] for p in phases}) if phases else range(1, len(recipe.phases) + 1)
     data = RecipeData(recipe)
     tokenizer, lexicon = _shared_tokenizer_and_lexicon(recipe, data, output, resume)
-    records, previous, final_model = [], None, None
+    previous = None
     for number in selected:
         phase = recipe.phase_list[number - 1]
-        phase_dir = output / f"phase{number}-{phase.name}"
-        done = phase_dir / PHASE_SUMMARY_FILENAME
-        if resume and done.is_file():
+        if resume and _phase_record(output, number, phase) is not None:
             logger.info("phase %d (%s) already finished; skipping", number, phase.name)
-            record = json.loads(done.read_text(encoding="utf-8"))
-        else:
-            init_from = _phase_init(recipe, number, phase, output, previous)
-            logger.info("phase %d (%s): %d steps at %d tokens, from %s", number, phase.name,
-                        max_steps or phase.steps, phase.seq_len, init_from or "fresh weights")
-            record = run_phase(recipe, number, phase, output, tokenizer=tokenizer, lexicon=lexicon, data=data,
-                               init_from=init_from, resume=resume, steps=max_steps or phase.steps)
-        records.append(record)
-        previous = final_model = record["checkpoint"]
-    return write_run_outputs(recipe, output, records, final_model, lexicon)
+            previous = str(output / _phase_record(output, number, phase)["checkpoint"])
+            continue
+        init_from = _phase_init(recipe, number, phase, output, previous)
+        logger.info("phase %d (%s): %d steps at %d tokens, from %s", number, phase.name,
+                    max_steps or phase.steps, phase.seq_len, init_from or "fresh weights")
+        record = run_phase(recipe, number, phase, output, tokenizer=tokenizer, lexicon=lexicon, data=data,
+                           init_from=init_from, resume=resume, steps=max_steps or phase.steps)
+        previous = str(output / record["checkpoint"])
+    # the summary covers every finished phase in the directory, also those run by earlier calls
+    records = [r for n, p in enumerate(recipe.phase_list, 1) if (r := _phase_record(output, n, p)) is not None]
+    return write_run_outputs(recipe, output, records, previous, lexicon)
+
+
+def _phase_record(output: Path, number: int, phase: PhaseSpec) -> dict | None:
+    path = output / f"phase{number}-{phase.name}" / PHASE_SUMMARY_FILENAME
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def write_run_outputs(recipe: Recipe, output: Path, records: list[dict], final_model: str, lexicon) -> dict:

@@ -173,7 +173,7 @@ class Recipe:
                 raise RecipeError(f"phase {number} does not exist; the recipe has phases 1..{len(names)}: {names}")
             return number, self.phases[names[number - 1]]
         if which not in self.phases:
-            raise RecipeError(f"no phase named {which!r}{_did_you_mean(which, names)}; phases: {names}")
+            raise RecipeError(f"no phase named {which!r}{did_you_mean(which, names)}; phases: {names}")
         return names.index(which) + 1, self.phases[which]
 
     def validate(self) -> Recipe:
@@ -227,7 +227,7 @@ class Recipe:
 
     def _check_source(self, where: str, source: str) -> None:
         if source not in self.sources:
-            raise RecipeError(f"{where}: unknown source {source!r}{_did_you_mean(source, list(self.sources))}; "
+            raise RecipeError(f"{where}: unknown source {source!r}{did_you_mean(source, list(self.sources))}; "
                               f"sources: {sorted(self.sources)}")
 
 
@@ -243,7 +243,7 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     if shipped.is_file():
         return shipped
     available = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-    raise FileNotFoundError(f"recipe {str(name_or_path)!r} is neither a file nor a shipped recipe{_did_you_mean(path.stem, available)}; "
+    raise FileNotFoundError(f"recipe {str(name_or_path)!r} is neither a file nor a shipped recipe{did_you_mean(path.stem, available)}; "
                             f"shipped: {available}")
 
 
@@ -306,7 +306,7 @@ def from_mapping(cls, data: Any, where: str):
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
     for key in data:
         if key not in fields:
-            raise RecipeError(f"{where}: unknown field {key!r}{_did_you_mean(key, list(fields))}")
+            raise RecipeError(f"{where}: unknown field {key!r}{did_you_mean(key, list(fields))}")
     values = {}
     for name, spec in fields.items():
         if name not in data:
@@ -356,9 +356,9 @@ def _convert(hint, value: Any, where: str):
 
 def _check_choice(where: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise RecipeError(f"{where}: {value!r} is not one of {choices}{_did_you_mean(value, list(choices))}")
+        raise RecipeError(f"{where}: {value!r} is not one of {choices}{did_you_mean(value, list(choices))}")
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
+def did_you_mean(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
