@@ -42,6 +42,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit-message", default=None)
 
 
+def _source_license(value: str) -> tuple[str, str]:
+    source, separator, license_note = value.partition("=")
+    if not (separator and source and license_note):
+        raise argparse.ArgumentTypeError(f"expected SOURCE=LICENSE, got {value!r}")
+    return source, license_note
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="push_kind", metavar="{model,dataset}", required=True)
     model = verbs.add_parser("model", help="push a saved RexBERT model with its model card")
@@ -58,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dataset.add_argument("--report", type=Path, default=None,
                          help="curation report.json (default: DIR/report/report.json)")
     dataset.add_argument("--pretty-name", default=None)
-    dataset.add_argument("--source-license", nargs="+", default=[], metavar="SOURCE=LICENSE",
-                         help="license note per source, e.g. reviews=cc-by-4.0")
+    dataset.add_argument("--source-license", nargs="+", default=[], metavar="SOURCE=LICENSE", type=_source_license,
+                         help="license note per source, e.g. review=cc-by-4.0")
 
 
 def _card_text(args: argparse.Namespace) -> str | None:
@@ -72,7 +79,7 @@ def _card_text(args: argparse.Namespace) -> str | None:
         card = build_model_card(args.directory, options, results=args.results,
                                 training_summary=args.training_summary)
     else:
-        licenses = dict(item.split("=", 1) for item in args.source_license)
+        licenses = dict(args.source_license)
         options = DatasetCardOptions(repo_id=args.repo_id, pretty_name=args.pretty_name,
                                      license=args.license or "other", language=args.language,
                                      source_licenses=licenses)
@@ -105,8 +112,8 @@ def explain_hub_error(error: HfHubHTTPError, args: argparse.Namespace) -> str:
         return (f"repository {args.repo_id} not found at {where} (HTTP 404): check the repo id and that the "
                 f"token can see it{server_said}")
     if status is not None and status >= 500:
-        return (f"{where} had a server error (HTTP {status}) and nothing was committed by this request; "
-                f"try again later{server_said}")
+        return (f"{where} had a server error (HTTP {status}); try again later (a re-push uploads only "
+                f"what is missing){server_said}")
     return f"the Hub refused the push (HTTP {status}){server_said}"
 
 
@@ -124,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"skipping {path}: {reason}", file=sys.stderr)
     try:
         result = push(plan, endpoint=args.endpoint, token=args.token, private=args.private,
-                    revision=args.revision, commit_message=args.commit_message)
+                      revision=args.revision, commit_message=args.commit_message)
     except HfHubHTTPError as error:
         print(f"rexbert push: {explain_hub_error(error, args)}", file=sys.stderr)
         return 1

@@ -96,11 +96,11 @@ def _collect_files(root: Path, plan: UploadPlan, folders: tuple[str, ...] | None
             continue
         if folders is not None and len(relative.parts) > 1 and relative.parts[0] not in folders:
             skipped_folder = relative.parts[0] + "/"
-            if all(path != skipped_folder for path, _ in plan.skipped):
+            if all(listed != skipped_folder for listed, _ in plan.skipped):
                 plan.skipped.append((skipped_folder, f"intermediate output; only {', '.join(folders)} are published"))
             continue
         if relative.name.endswith(PICKLE_SUFFIXES):
-            plan.skipped.append((relative.as_posix(), "pickle-based format, only safetensors/JSON/text are uploaded"))
+            plan.skipped.append((relative.as_posix(), "pickle-capable format, only safetensors/JSON/text are uploaded"))
             continue
         plan.add(PlannedFile(relative.as_posix(), source=path))
 

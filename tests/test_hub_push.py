@@ -66,7 +66,7 @@ def test_dry_run_lists_files_and_sizes_without_network(hub, model_dir, capsys):
     assert re.search(rf"model\.safetensors\s+{re.escape(size)}\n", out)
     for name in ("README.md", "config.json", "modeling_rexbert.py", "tokenizer.json", "eval/results.json"):
         assert name in out
-    assert "skipped training_args.bin: pickle-based format" in out
+    assert "skipped training_args.bin: pickle-capable format" in out
     assert "checkpoint-10" not in out
     assert not (model_dir / "README.md").exists()
     assert push(capsys, "model", str(model_dir), REPO, "--dry-run", "--write-card")[0] == 0
