@@ -186,6 +186,16 @@ def test_suites_run_on_a_rexbert_checkpoint(tmp_path, titles, esci, shared_data)
     )
     result = entities.predictions["entities"]
     assert entities.metrics["f1"] == pytest.approx(seqeval_f1(result["references"], result["predictions"]))
+    similarity = esci_similarity.run(checkpoint, esci, SMALL)
+    result = similarity.predictions["fine_tuned"]
+    assert similarity.metrics["spearman"] == pytest.approx(
+        stats.spearmanr(result["predictions"], result["references"])[0]
+    )
+    classes = esci_classification.run(checkpoint, esci, SMALL)
+    result = classes.predictions["classification"]
+    assert classes.metrics["micro_f1"] == pytest.approx(
+        f1_score(result["references"], result["predictions"], average="micro")
+    )
 
 
 def test_esci_tokens_on_a_bert_checkpoint(tmp_path, shared_data, esci):
