@@ -176,7 +176,10 @@ def load_product_texts(specs: Sequence[str]) -> pd.DataFrame:
 def _read_spec(spec: str, split: str = "train") -> pd.DataFrame:
     """A local file, or a Hub dataset id (its `split`), as a DataFrame."""
     if _is_hub_id(str(spec)):
-        return datasets.load_dataset(str(spec), split=split).to_pandas()
+        try:
+            return datasets.load_dataset(str(spec), split=split).to_pandas()
+        except Exception as error:  # offline, unknown id, missing split: say which dataset failed
+            raise DataFormatError(f"could not load Hub dataset {spec} (split {split}): {error}") from error
     return read_table(spec)
 
 

@@ -108,6 +108,8 @@ def test_unknown_labels_and_missing_columns_are_named(tmp_path, esci):
         load_esci_pairs([str(tmp_path / "nojoin.parquet"), esci["products"]])
     with pytest.raises(DataFormatError, match="no such file"):
         load_esci_pairs([str(tmp_path / "missing.parquet")])
+    with pytest.raises(DataFormatError, match="could not load Hub dataset tasksource/esci"):
+        load_esci_pairs(["tasksource/esci"])  # the Hub layout by id: unreachable offline, named in the error
 
 
 def test_split_by_query_is_deterministic_and_disjoint(esci):
