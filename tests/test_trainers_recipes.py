@@ -108,3 +108,27 @@ def test_stableadamw_from_torch_optimi():
 
     cls, kwargs = optimizer_cls_and_kwargs(load_recipe("rexbert-17m").phases["general"])
     assert cls is optimi.StableAdamW and kwargs["betas"] == (0.9, 0.98) and kwargs["lr"] == 3.0e-3
+
+
+def test_sources_read_files_with_filters_map_style_and_streaming(tmp_path):
+    import pandas as pd
+
+    from trainers.sources import RecipeData
+
+    rows = [{"text": f"listing number {i}", "domain": "ecommerce" if i % 2 else "general"} for i in range(20)]
+    rows[3]["text"] = ""  # kept by the filter, skipped as empty when read
+    pd.DataFrame(rows).to_parquet(tmp_path / "corpus.parquet")
+    expected = [r["text"] for r in rows if r["domain"] == "ecommerce" and r["text"]][:6]
+    for streaming in (False, True):
+        recipe = load_recipe("tiny", [
+            f"sources.ecom={{data_files: {tmp_path / 'corpus.parquet'}, where: {{domain: [ecommerce]}}, "
+            f"max_docs: 7, streaming: {str(streaming).lower()}, sample_corpus: null}}"])
+        assert list(RecipeData(recipe).texts("ecom")) == expected
+    from trainers.pretrain import source_overrides
+
+    bad = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"]) + ["sources.ecom.text_column=body"])
+    with pytest.raises(RecipeError, match="sources.ecom: no column 'body'"):
+        RecipeData(bad).dataset("ecom")
+    missing = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'nothing.parquet'}"]))
+    with pytest.raises(RecipeError, match="sources.ecom: could not load"):
+        RecipeData(missing).dataset("ecom")

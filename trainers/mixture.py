@@ -312,7 +312,8 @@ def _as_schedule(value: float | ScalarSchedule | None) -> ScalarSchedule | None:
 
 
 class MixtureStateCallback(TrainerCallback):
-    """Saves the stream's state in every checkpoint and restores it when training resumes.
+    """Saves the stream's state (and the collator's saliency lexicon, if any) in every checkpoint and
+    restores the state when training resumes.
 
     The state saved is the one before the first batch of the next optimizer step (batches fetched
     ahead by the data loader are not counted); every process computes the same one. On resume the checkpoint's `mixture_state.json` is
@@ -331,6 +332,8 @@ class MixtureStateCallback(TrainerCallback):
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if checkpoint.is_dir():
                 self.stream.state_at(self._batches_done(state)).save(checkpoint)
+                if getattr(self.stream.collator, "lexicon", None) is not None:
+                    self.stream.collator.lexicon.save(checkpoint)
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.global_step == 0:

@@ -188,6 +188,7 @@ def run_phase(recipe: Recipe, number: int, phase: PhaseSpec, output: Path, *, to
         "checkpoint": str(final_dir.relative_to(output)),  # relative to the run's output directory
         "init_from": init_from or "scratch",
         "source_epochs": {name: cursor.epoch + 1 for name, cursor in stream.cursors.items()},
+        "packing": {name: source.stats.as_dict() for name, source in stream.sources.items()},
     }
     (phase_dir / PHASE_SUMMARY_FILENAME).write_text(json.dumps(record, indent=1), encoding="utf-8")
     return record
