@@ -219,3 +219,37 @@ def test_esci_tokens_on_a_bert_checkpoint(tmp_path, shared_data, esci):
             topk_by_hand(result.predictions["description"], k)
         )
     assert result.metrics["description/top5_accuracy"] < 0.01  # random weights, 30k vocabulary
+
+
+def test_sparse_masked_ranking_equals_a_plain_forward(trained, titles):
+    """The suite's sparse top-k (logits only at masked positions) equals ranking the full logits of an
+    ordinary forward pass of the same model."""
+    import torch
+
+    from eval_suites.models import load_masked_lm, load_tokenizer
+
+    tokenizer, model = load_tokenizer(trained), load_masked_lm(trained)
+    blocks = esci_tokens.make_blocks(tokenizer, titles[5000:5008], block_size=128)
+    masked = esci_tokens.mask_blocks(
+        blocks, tokenizer.mask_token_id, set(tokenizer.all_special_ids), rate=0.15, seed=0
+    )
+    ranked, references = esci_tokens.rank_masked_tokens(model, masked, tokenizer.pad_token_id, batch_size=3)
+    expected_ranked, expected_references = [], []
+    plain = load_masked_lm(trained)  # a fresh copy, sparse prediction off
+    with torch.no_grad():
+        for ids, labels in zip(masked.input_ids, masked.labels):
+            logits = plain(input_ids=torch.tensor([ids])).logits[0]
+            positions = [i for i, label in enumerate(labels) if label != -100]
+            expected_ranked += logits[positions].topk(5, dim=-1).indices.tolist()
+            expected_references += [labels[i] for i in positions]
+    assert references == expected_references
+    # padding in the batch may reorder near-ties: the best token must agree everywhere, whole top-5 lists
+    # almost everywhere
+    assert [r[0] for r in ranked] == [r[0] for r in expected_ranked]
+    assert np.mean([a == b for a, b in zip(ranked, expected_ranked)]) >= 0.95
+    assert all(
+        ids[i] == tokenizer.mask_token_id
+        for ids, row in zip(masked.input_ids, masked.labels)
+        for i, label in enumerate(row)
+        if label != -100
+    )
