@@ -97,10 +97,11 @@ def _sdpa_per_length_group(query, key, value, batch, dropout):
     (padded to the group's longest, with a key mask), since one batched call is far cheaper on CPU than
     one call per document."""
     groups, restore = _document_groups(batch)
-    dummy = query.new_zeros(1, *query.shape[1:])  # gathered in place of the padding slots of a group
+    if any(group.key_mask is not None for group in groups):  # a zero row stands in for padding slots
+        query, key, value = (torch.cat([t, t.new_zeros(1, *t.shape[1:])]) for t in (query, key, value))
     outputs = []
     for group in groups:
-        q, k, v = (_gather_group(t, dummy, group) for t in (query, key, value))
+        q, k, v = (_gather_group(t, group) for t in (query, key, value))
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=group.key_mask, dropout_p=dropout)
         attended = attended.transpose(1, 2).reshape(-1, *query.shape[1:])  # (docs * longest, heads, dim)
         outputs.append(attended if group.real_rows is None else attended[group.real_rows])
@@ -112,17 +113,16 @@ def _sdpa_per_length_group(query, key, value, batch, dropout):
 class DocumentGroup:
     """Documents attended in one SDPA call, as a `(docs, longest)` grid of stream indices."""
 
-    index: torch.Tensor | slice  # (docs * longest,) stream index per slot (num_tokens = padding), or a slice
+    index: torch.Tensor | slice  # (docs * longest,) stream index per slot (num_tokens = the zero row), or a slice
     count: int
     longest: int
     key_mask: torch.Tensor | None  # (docs, 1, 1, longest) True on real slots; None when all are real
     real_rows: torch.Tensor | None  # slots holding real tokens; None when all do
 
 
-def _gather_group(t: torch.Tensor, dummy: torch.Tensor, group: DocumentGroup) -> torch.Tensor:
-    """`(tokens, heads, dim)` -> `(docs, heads, longest, dim)`."""
-    rows = t[group.index] if isinstance(group.index, slice) else torch.cat([t, dummy])[group.index]
-    return rows.view(group.count, group.longest, *t.shape[1:]).transpose(1, 2)
+def _gather_group(t: torch.Tensor, group: DocumentGroup) -> torch.Tensor:
+    """`(tokens [+ 1 zero row], heads, dim)` -> `(docs, heads, longest, dim)`."""
+    return t[group.index].view(group.count, group.longest, *t.shape[1:]).transpose(1, 2)
 
 
 def _document_groups(batch: PackedBatch, max_padding: float = 0.15):

@@ -217,15 +217,11 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-second, first), dim=-1)
 
 
-def apply_rotary(
-    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate `(tokens, heads, head_dim)` queries and keys in float32, as ModernBERT does."""
-    cos, sin = cos[:, None, :], sin[:, None, :]
-    q32, k32 = q.float(), k.float()
-    q_rot = q32 * cos + _rotate_half(q32) * sin
-    k_rot = k32 * cos + _rotate_half(k32) * sin
-    return q_rot.to(q.dtype), k_rot.to(k.dtype)
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate `(tokens, ..., head_dim)` vectors (queries and keys together) in float32, as ModernBERT does."""
+    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+    x32 = x.float()
+    return (x32 * cos.view(shape) + _rotate_half(x32) * sin.view(shape)).to(x.dtype)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -285,8 +281,8 @@ class RexBertAttention(nn.Module):
     ) -> torch.Tensor:
         num_tokens = hidden_states.shape[0]
         qkv = self.Wqkv(hidden_states).view(num_tokens, 3, self.num_heads, self.head_dim)
-        query, key, value = qkv.unbind(dim=1)
-        query, key = apply_rotary(query, key, *cos_sin)
+        query, key = apply_rotary(qkv[:, :2], *cos_sin).unbind(dim=1)
+        value = qkv[:, 2]
         attended = attention_forward(
             self.config._attn_implementation,
             query,
@@ -492,12 +488,16 @@ def _refuse_attentions(requested: bool | None) -> None:
         )
 
 
+def _repad_hidden_states(encoded: EncodedBatch) -> tuple[torch.Tensor, ...] | None:
+    if encoded.hidden_states is None:
+        return None
+    return tuple(encoded.batch.repad(h) for h in encoded.hidden_states)
+
+
 def _base_output(encoded: EncodedBatch) -> BaseModelOutput:
-    batch = encoded.batch
-    hidden_states = None
-    if encoded.hidden_states is not None:
-        hidden_states = tuple(batch.repad(h) for h in encoded.hidden_states)
-    return BaseModelOutput(last_hidden_state=batch.repad(encoded.last_hidden_state), hidden_states=hidden_states)
+    return BaseModelOutput(
+        last_hidden_state=encoded.batch.repad(encoded.last_hidden_state), hidden_states=_repad_hidden_states(encoded)
+    )
 
 
 def _check_labels_shape(labels: torch.Tensor | None, expected: tuple[int, ...], what: str) -> None:
@@ -569,8 +569,7 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
                 masked_logits = logits[packed_labelled]
                 logits = batch.repad(logits)
             loss = self.loss_function(masked_logits, target, vocab_size=self.config.vocab_size, **kwargs)
-        hidden_states = _base_output(encoded).hidden_states if encoded.hidden_states is not None else None
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=_repad_hidden_states(encoded))
 
 
 # --------------------------------------------------------------------------------------------------------
