@@ -19,6 +19,7 @@ results.md into --output.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -43,13 +44,19 @@ def load_texts() -> tuple[list[str], list[str], str]:
     if titles.is_file() and general.is_file():
         import pandas as pd
 
-        return (pd.read_parquet(titles, columns=["title"])["title"].tolist(),
-                pd.read_parquet(general, columns=["text"])["text"].tolist(), "shared data")
+        return (
+            pd.read_parquet(titles, columns=["title"])["title"].tolist(),
+            pd.read_parquet(general, columns=["text"])["text"].tolist(),
+            "shared data",
+        )
     from curation.sample_corpus import sample_documents
 
     docs = sample_documents(seed=0)
-    return ([d["text"] for d in docs if d["domain"] != "general"],
-            [d["text"] for d in docs if d["domain"] == "general"], "embedded sample corpus")
+    return (
+        [d["text"] for d in docs if d["domain"] != "general"],
+        [d["text"] for d in docs if d["domain"] == "general"],
+        "embedded sample corpus",
+    )
 
 
 def load_tokenizer(domain: list[str], general: list[str]):
@@ -78,8 +85,9 @@ def training_step_seconds(tokenizer, batch, repeats: int) -> float:
     from modeling_rexbert.tokenization import tokenizer_config_kwargs
 
     torch.manual_seed(0)
-    model = RexBertForMaskedLM(rexbert_config("rexbert-17m", **tokenizer_config_kwargs(tokenizer),
-                                              sparse_prediction=True)).train()
+    model = RexBertForMaskedLM(
+        rexbert_config("rexbert-17m", **tokenizer_config_kwargs(tokenizer), sparse_prediction=True)
+    ).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     inputs = {k: v for k, v in batch.items() if k != "source_ids"}
 
@@ -97,8 +105,12 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=30, help="collator calls per variant")
     parser.add_argument("--step-repeats", type=int, default=3, help="training steps timed")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for both measurements (1 is steadiest on a shared machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for both measurements (1 is steadiest on a shared machine)",
+    )
     parser.add_argument("--output", default="runs/bench_collator")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -106,8 +118,10 @@ def main() -> int:
     domain, general, origin = load_texts()
     tokenizer = load_tokenizer(domain, general)
     lexicon = build_saliency_lexicon(domain[:5000], general[:500], tokenizer, min_count=5)
-    half = [PackedRows.from_texts("ecom", domain[5000:15000], tokenizer, args.seq_len),
-            PackedRows.from_texts("general", general[500:1500], tokenizer, args.seq_len)]
+    half = [
+        PackedRows.from_texts("ecom", domain[5000:15000], tokenizer, args.seq_len),
+        PackedRows.from_texts("general", general[500:1500], tokenizer, args.seq_len),
+    ]
     rows = [half[i % 2][i // 2 % len(half[i % 2])] for i in range(args.batch_size * 16)]
     batches = [rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
     tokens_per_batch = args.batch_size * args.seq_len
@@ -115,25 +129,34 @@ def main() -> int:
     variants = {
         "uniform": GuidedMLMCollator(tokenizer, mask_rate=0.3),
         "guided": GuidedMLMCollator(tokenizer, mask_rate=0.3, lexicon=lexicon, guidance=1.0, temperature=2.0),
-        "guided_whole_word": GuidedMLMCollator(tokenizer, mask_rate=0.3, lexicon=lexicon, guidance=1.0,
-                                               temperature=2.0, whole_word=True),
+        "guided_whole_word": GuidedMLMCollator(
+            tokenizer, mask_rate=0.3, lexicon=lexicon, guidance=1.0, temperature=2.0, whole_word=True
+        ),
     }
     collate_seconds = {}
     for name, collator in variants.items():
-        counter = iter(range(10**9))
-        collate_seconds[name] = best_seconds(lambda c=collator: c(batches[next(counter) % len(batches)]),
-                                               args.repeats)
+        cycle = itertools.cycle(batches)
+        collate_seconds[name] = best_seconds(lambda c=collator, b=cycle: c(next(b)), args.repeats)
     step = training_step_seconds(tokenizer, variants["uniform"](batches[0]), args.step_repeats)
 
     results = {
-        "setup": {"seq_len": args.seq_len, "batch_size": args.batch_size, "threads": args.threads,
-                  "vocab_size": len(tokenizer), "text": origin, "lexicon_tokens": len(lexicon.scores),
-                  "model": "rexbert-17m, sparse prediction, fp32, AdamW"},
+        "setup": {
+            "seq_len": args.seq_len,
+            "batch_size": args.batch_size,
+            "threads": args.threads,
+            "vocab_size": len(tokenizer),
+            "text": origin,
+            "lexicon_tokens": len(lexicon.scores),
+            "model": "rexbert-17m, sparse prediction, fp32, AdamW",
+        },
         "training_step_seconds": step,
         "collators": {
-            name: {"seconds_per_batch": seconds, "tokens_per_second": tokens_per_batch / seconds,
-                   "share_of_step": seconds / (seconds + step),
-                   "vs_uniform": seconds / collate_seconds["uniform"]}
+            name: {
+                "seconds_per_batch": seconds,
+                "tokens_per_second": tokens_per_batch / seconds,
+                "share_of_step": seconds / (seconds + step),
+                "vs_uniform": seconds / collate_seconds["uniform"],
+            }
             for name, seconds in collate_seconds.items()
         },
     }
@@ -144,12 +167,19 @@ def main() -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    lines = [f"# Collator speed ({args.batch_size} x {args.seq_len} tokens, {args.threads} threads, {origin})", "",
-             f"rexbert-17m training step: {step * 1000:.1f} ms", "",
-             "| collator | ms / batch | tokens/s | share of step | vs uniform |", "|---|---|---|---|---|"]
+    lines = [
+        f"# Collator speed ({args.batch_size} x {args.seq_len} tokens, {args.threads} threads, {origin})",
+        "",
+        f"rexbert-17m training step: {step * 1000:.1f} ms",
+        "",
+        "| collator | ms / batch | tokens/s | share of step | vs uniform |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in results["collators"].items():
-        lines.append(f"| {name} | {r['seconds_per_batch'] * 1000:.2f} | {r['tokens_per_second']:,.0f} | "
-                     f"{r['share_of_step']:.4%} | {r['vs_uniform']:.2f}x |")
+        lines.append(
+            f"| {name} | {r['seconds_per_batch'] * 1000:.2f} | {r['tokens_per_second']:,.0f} | "
+            f"{r['share_of_step']:.4%} | {r['vs_uniform']:.2f}x |"
+        )
     lines += ["", f"Targets: {results['targets_met']}"]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -47,8 +47,11 @@ def rows(corpus, tokenizer):
     ecom = PackedRows.from_texts("ecom", titles[6000:9000], tokenizer, 128)
     prose = PackedRows.from_texts("general", general[600:700], tokenizer, 128)
     count = min(len(ecom), len(prose), BATCHES * ROWS // 2)
-    mixed = [row for pair in zip(list(ecom.iter_epoch(0, 0))[:count], list(prose.iter_epoch(0, 0))[:count])
-             for row in pair]
+    mixed = [
+        row
+        for pair in zip(list(ecom.iter_epoch(0, 0))[:count], list(prose.iter_epoch(0, 0))[:count])
+        for row in pair
+    ]
     assert len(mixed) >= BATCHES * ROWS
     return mixed[: BATCHES * ROWS]
 
@@ -94,14 +97,22 @@ def test_uniform_matches_transformers_reference(tokenizer, rows):
     reference = DataCollatorForLanguageModeling(tokenizer, mlm_probability=RATE)
     ref_masked = ref_total = ref_mask_token = 0
     for b in range(BATCHES):
-        batch = reference([{"input_ids": list(map(int, r["input_ids"]))} for r in rows[b * ROWS : (b + 1) * ROWS]])
-        special = torch.tensor([tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
-                                for ids in batch["labels"].where(batch["labels"] != -100, batch["input_ids"]).tolist()])
+        batch = reference(
+            [{"input_ids": list(map(int, r["input_ids"]))} for r in rows[b * ROWS : (b + 1) * ROWS]]
+        )
+        special = torch.tensor(
+            [
+                tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
+                for ids in batch["labels"].where(batch["labels"] != -100, batch["input_ids"]).tolist()
+            ]
+        )
         masked = batch["labels"] != -100
         ref_masked += masked.sum().item()
         ref_total += (special == 0).sum().item()
         ref_mask_token += (batch["input_ids"][masked] == tokenizer.mask_token_id).sum().item()
-    ours_original, ours_corrupted, ours_labels = run_collator(GuidedMLMCollator(tokenizer, mask_rate=RATE), rows)
+    ours_original, ours_corrupted, ours_labels = run_collator(
+        GuidedMLMCollator(tokenizer, mask_rate=RATE), rows
+    )
     ours_masked = ours_labels != -100
     ours_rate = ours_masked.sum().item() / (ours_original >= 5).sum().item()  # ids 0..4 are the specials
     assert abs(ours_rate - ref_masked / ref_total) < 0.006
@@ -114,8 +125,14 @@ def test_guided_keeps_rate_and_favours_salient_tokens(tokenizer, rows, lexicon, 
     salient = salient_ids(lexicon)
     fractions = {}
     for guidance in (0.0, 1.0):
-        collator = GuidedMLMCollator(tokenizer, mask_rate=RATE, lexicon=lexicon, guidance=guidance,
-                                     temperature=2.0, whole_word=whole_word)
+        collator = GuidedMLMCollator(
+            tokenizer,
+            mask_rate=RATE,
+            lexicon=lexicon,
+            guidance=guidance,
+            temperature=2.0,
+            whole_word=whole_word,
+        )
         original, _, labels = run_collator(collator, rows)
         masked = labels != -100
         maskable = ~collator.is_special[original]
@@ -140,8 +157,9 @@ def test_weight_zero_is_exactly_uniform_mlm(tokenizer, rows, lexicon):
 
 @pytest.mark.parametrize("guidance,whole_word", [(0.0, True), (0.5, False), (1.0, True), (1.0, False)])
 def test_expected_rate_per_sequence_is_exact(tokenizer, rows, lexicon, guidance, whole_word):
-    collator = GuidedMLMCollator(tokenizer, mask_rate=RATE, lexicon=lexicon, guidance=guidance, temperature=0.5,
-                                 whole_word=whole_word)
+    collator = GuidedMLMCollator(
+        tokenizer, mask_rate=RATE, lexicon=lexicon, guidance=guidance, temperature=0.5, whole_word=whole_word
+    )
     batch = collator.pad(rows[:ROWS])
     maskable = batch["attention_mask"].bool() & ~collator.is_special[batch["input_ids"]]
     prob = collator.masking_probabilities(batch["input_ids"], maskable, RATE, guidance)
@@ -160,7 +178,9 @@ def test_whole_word_masks_words_whole(tokenizer, rows):
     collator = GuidedMLMCollator(tokenizer, mask_rate=RATE, whole_word=True)
     batch = collator.pad(rows[:ROWS])
     maskable = batch["attention_mask"].bool() & ~collator.is_special[batch["input_ids"]]
-    masked = collator.select_positions(batch["input_ids"], maskable, RATE, 0.0, torch.Generator().manual_seed(0))
+    masked = collator.select_positions(
+        batch["input_ids"], maskable, RATE, 0.0, torch.Generator().manual_seed(0)
+    )
     unit = collator._unit_index(batch["input_ids"], maskable)
     flat = masked.flatten()
     per_unit_any = torch.zeros(int(unit[-1]) + 1, dtype=torch.bool).index_put_((unit,), flat, accumulate=True)
@@ -186,13 +206,15 @@ def test_lexicon_scores_match_a_direct_count(corpus, tokenizer, lexicon, tmp_pat
     general_counts = Counter(i for ids in encode_batch(tokenizer, general[200:500], False) for i in ids)
     n_d, n_g, vocab = sum(domain.values()), sum(general_counts.values()), len(tokenizer)
     for token_id, score in list(lexicon.scores.items())[:50]:
-        expected = (math.log((domain[token_id] + 1) / (n_d + vocab))
-                    - math.log((general_counts[token_id] + 1) / (n_g + vocab)))
+        expected = math.log((domain[token_id] + 1) / (n_d + vocab)) - math.log(
+            (general_counts[token_id] + 1) / (n_g + vocab)
+        )
         assert score == pytest.approx(expected, rel=1e-9)
         assert domain[token_id] >= 5
     top = [tok for tok, _ in lexicon.top(30)]
     assert sum(general_counts[tokenizer.convert_tokens_to_ids(t)] for t in top) < sum(
-        domain[tokenizer.convert_tokens_to_ids(t)] for t in top)
+        domain[tokenizer.convert_tokens_to_ids(t)] for t in top
+    )
     path = lexicon.save(tmp_path)
     assert path.name == "saliency_lexicon.json"
     loaded = SaliencyLexicon.load(tmp_path, tokenizer)

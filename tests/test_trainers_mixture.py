@@ -14,7 +14,9 @@ from trainers.mixture import MixtureSchedule, MixtureState, MixtureStream, Sourc
 from trainers.packing import PackedRows
 from trainers.schedules import BatchSizeSchedule
 
-TOLERANCE = 0.04  # realised share of a source vs the schedule's mean share over a bin of >= 1,600 rows (~3.5 sd)
+TOLERANCE = (
+    0.04  # realised share of a source vs the schedule's mean share over a bin of >= 1,600 rows (~3.5 sd)
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,10 @@ def sample_texts():
     from curation.sample_corpus import sample_documents
 
     docs = sample_documents(seed=0)
-    return ([d["text"] for d in docs if d["source"] == "general"],
-            [d["text"] for d in docs if d["source"] != "general"])
+    return (
+        [d["text"] for d in docs if d["source"] == "general"],
+        [d["text"] for d in docs if d["source"] != "general"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +40,26 @@ def tokenizer(sample_texts):
 @pytest.fixture(scope="module")
 def sources(sample_texts, tokenizer):
     general, ecom = sample_texts
-    return {"general": PackedRows.from_texts("general", general, tokenizer, 32),
-            "ecom": PackedRows.from_texts("ecom", ecom, tokenizer, 32)}
+    return {
+        "general": PackedRows.from_texts("general", general, tokenizer, 32),
+        "ecom": PackedRows.from_texts("ecom", ecom, tokenizer, 32),
+    }
 
 
 def make_stream(sources, tokenizer, seed=0, max_steps=400, **kwargs):
-    schedule = kwargs.pop("schedule", MixtureSchedule.interpolated({"general": 0.9, "ecom": 0.1},
-                                                                   {"general": 0.1, "ecom": 0.9}))
+    schedule = kwargs.pop(
+        "schedule", MixtureSchedule.interpolated({"general": 0.9, "ecom": 0.1}, {"general": 0.1, "ecom": 0.9})
+    )
     collator = GuidedMLMCollator(tokenizer, mask_rate=0.3)
-    return MixtureStream(sources, schedule, collator, batch_size=kwargs.pop("batch_size", 16), max_steps=max_steps,
-                         seed=seed, **kwargs)
+    return MixtureStream(
+        sources,
+        schedule,
+        collator,
+        batch_size=kwargs.pop("batch_size", 16),
+        max_steps=max_steps,
+        seed=seed,
+        **kwargs,
+    )
 
 
 def take(stream, n):
@@ -63,12 +77,17 @@ def test_realised_proportions_follow_the_schedule(sources, tokenizer):
     # the rows really come from the source they are labelled with
     ecom_ids = {tuple(sources["ecom"][i]["input_ids"].tolist()) for i in range(len(sources["ecom"]))}
     first = batches[-1]
-    for row, source in zip(first["labels"].where(first["labels"] != -100, first["input_ids"]), first["source_ids"]):
+    for row, source in zip(
+        first["labels"].where(first["labels"] != -100, first["input_ids"]), first["source_ids"]
+    ):
         assert (tuple(row.tolist()) in ecom_ids) == (source.item() == 1)
 
 
 def test_same_seed_same_stream_other_seed_other_stream(sources, tokenizer):
-    a, b = take(make_stream(sources, tokenizer, seed=5), 15), take(make_stream(sources, tokenizer, seed=5), 15)
+    a, b = (
+        take(make_stream(sources, tokenizer, seed=5), 15),
+        take(make_stream(sources, tokenizer, seed=5), 15),
+    )
     c = take(make_stream(sources, tokenizer, seed=6), 15)
     for x, y in zip(a, b):
         assert all(torch.equal(x[k], y[k]) for k in x)
@@ -91,8 +110,10 @@ def test_restored_state_continues_the_stream_exactly(sources, tokenizer, tmp_pat
 
 
 def test_dry_source_recycles_with_a_log_or_stops(sources, tokenizer, caplog):
-    small = {"general": sources["general"], "ecom": PackedRows.from_texts("ecom", ["a tiny shop listing"] * 30,
-                                                                         tokenizer, 32)}
+    small = {
+        "general": sources["general"],
+        "ecom": PackedRows.from_texts("ecom", ["a tiny shop listing"] * 30, tokenizer, 32),
+    }
     rows = len(small["ecom"])
     only_ecom = MixtureSchedule.constant({"ecom": 1.0, "general": 0.0})
     with caplog.at_level(logging.WARNING, logger="trainers.mixture"):

@@ -38,7 +38,9 @@ def test_packing_accounts_for_every_token(tokenizer):
     rows, packer = pack_texts(TEXTS, tokenizer, seq_len, batch_size=3)
     rows = list(rows)
     stats = packer.stats
-    expected = [ids for ids in (tokenizer(t)["input_ids"] if isinstance(t, str) and t.strip() else [] for t in TEXTS)]
+    expected = [
+        ids for ids in (tokenizer(t)["input_ids"] if isinstance(t, str) and t.strip() else [] for t in TEXTS)
+    ]
     total = sum(len(ids) for ids in expected)
     assert stats.documents == len(TEXTS) and stats.empty_documents == 3
     assert stats.long_documents == sum(len(ids) > seq_len for ids in expected) >= 1
@@ -93,7 +95,9 @@ def test_bad_sources_are_reported(tokenizer):
     with pytest.raises(ValueError, match="produced no packed row"):
         PackedRows.from_texts("tiny", ["", "hi"], tokenizer, 512)
     with pytest.raises(KeyError, match="no column 'body'"):
-        PackedRows.from_dataset("x", datasets.Dataset.from_dict({"text": ["a"]}), tokenizer, 8, text_column="body")
+        PackedRows.from_dataset(
+            "x", datasets.Dataset.from_dict({"text": ["a"]}), tokenizer, 8, text_column="body"
+        )
     with pytest.raises(ValueError, match="at least 2"):
         SequencePacker(1)
 

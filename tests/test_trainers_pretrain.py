@@ -37,8 +37,10 @@ def sample():
     general = [d["text"] for d in docs if d["source"] == "general"]
     ecom = [d["text"] for d in docs if d["source"] != "general"]
     tokenizer = train_bpe_tokenizer(general[:50] + ecom[:50], vocab_size=512)
-    sources = {"general": PackedRows.from_texts("general", general, tokenizer, 48),
-               "ecom": PackedRows.from_texts("ecom", ecom, tokenizer, 48)}
+    sources = {
+        "general": PackedRows.from_texts("general", general, tokenizer, 48),
+        "ecom": PackedRows.from_texts("ecom", ecom, tokenizer, 48),
+    }
     return tokenizer, sources
 
 
@@ -47,9 +49,16 @@ def tiny_model(tokenizer, seed):
     from modeling_rexbert.tokenization import tokenizer_config_kwargs
 
     torch.manual_seed(seed)
-    config = RexBertConfig(**tokenizer_config_kwargs(tokenizer), hidden_size=32, intermediate_size=48,
-                           num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64,
-                           local_attention=16, sparse_prediction=True)
+    config = RexBertConfig(
+        **tokenizer_config_kwargs(tokenizer),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        local_attention=16,
+        sparse_prediction=True,
+    )
     return RexBertForMaskedLM(config)
 
 
@@ -63,15 +72,34 @@ class RecordingTrainer(RexBertTrainer):
 
 def make_trainer(sample, output_dir, model_seed):
     tokenizer, sources = sample
-    stream = MixtureStream(sources, MixtureSchedule.interpolated({"general": 0.8, "ecom": 0.2},
-                                                                 {"general": 0.2, "ecom": 0.8}),
-                           GuidedMLMCollator(tokenizer, mask_rate=0.3), batch_size=6, max_steps=STEPS,
-                           grad_accum=ACCUM, seed=11)
-    args = TrainingArguments(output_dir=str(output_dir), max_steps=STEPS, per_device_train_batch_size=6,
-                             gradient_accumulation_steps=ACCUM, learning_rate=2e-3, logging_steps=1,
-                             save_strategy="steps", save_steps=SAVE_AT, report_to=[], disable_tqdm=True, seed=0)
-    return RecordingTrainer(model=tiny_model(tokenizer, model_seed), args=args, train_stream=stream,
-                            lr_lambda=lr_lambda("wsd", STEPS, warmup_steps=2, decay_fraction=0.5))
+    stream = MixtureStream(
+        sources,
+        MixtureSchedule.interpolated({"general": 0.8, "ecom": 0.2}, {"general": 0.2, "ecom": 0.8}),
+        GuidedMLMCollator(tokenizer, mask_rate=0.3),
+        batch_size=6,
+        max_steps=STEPS,
+        grad_accum=ACCUM,
+        seed=11,
+    )
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        max_steps=STEPS,
+        per_device_train_batch_size=6,
+        gradient_accumulation_steps=ACCUM,
+        learning_rate=2e-3,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=SAVE_AT,
+        report_to=[],
+        disable_tqdm=True,
+        seed=0,
+    )
+    return RecordingTrainer(
+        model=tiny_model(tokenizer, model_seed),
+        args=args,
+        train_stream=stream,
+        lr_lambda=lr_lambda("wsd", STEPS, warmup_steps=2, decay_fraction=0.5),
+    )
 
 
 def step_losses(trainer, after=0):
@@ -91,7 +119,9 @@ def test_resume_reproduces_batches_and_losses(sample, tmp_path, keep_state_file)
     shutil.copytree(checkpoint, resumed_dir / checkpoint.name)
     if not keep_state_file:  # then the state is rebuilt by replaying the draws
         (resumed_dir / checkpoint.name / MIXTURE_STATE_FILENAME).unlink()
-    resumed = make_trainer(sample, resumed_dir, model_seed=1)  # other init: the weights must come from the checkpoint
+    resumed = make_trainer(
+        sample, resumed_dir, model_seed=1
+    )  # other init: the weights must come from the checkpoint
     resumed.train(resume_from_checkpoint=str(resumed_dir / checkpoint.name))
 
     expected = full.seen[SAVE_AT * ACCUM :]
@@ -109,8 +139,11 @@ def test_resume_reproduces_batches_and_losses(sample, tmp_path, keep_state_file)
 def heldout_loss(model_dir_or_model, tokenizer, rows) -> float:
     from modeling_rexbert import RexBertForMaskedLM
 
-    model = (RexBertForMaskedLM.from_pretrained(model_dir_or_model) if isinstance(model_dir_or_model, str)
-             else model_dir_or_model).eval()
+    model = (
+        RexBertForMaskedLM.from_pretrained(model_dir_or_model)
+        if isinstance(model_dir_or_model, str)
+        else model_dir_or_model
+    ).eval()
     batch = GuidedMLMCollator(tokenizer, mask_rate=0.3)(rows, generator=torch.Generator().manual_seed(0))
     batch.pop("source_ids", None)
     with torch.no_grad():
@@ -118,14 +151,13 @@ def heldout_loss(model_dir_or_model, tokenizer, rows) -> float:
 
 
 def test_tiny_three_phase_recipe_end_to_end(tmp_path):
-    from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
     from transformers import AutoTokenizer
 
     from curation.sample_corpus import sample_documents
+    from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
+    from trainers.cli import main as cli_main
     from trainers.pretrain import pretrain
     from trainers.recipes import load_recipe
-
-    from trainers.cli import main as cli_main
 
     output = tmp_path / "run"
     # phase 1 through the CLI, then the other two by name: the summary covers all three
@@ -136,14 +168,37 @@ def test_tiny_three_phase_recipe_end_to_end(tmp_path):
     phases = summary["phases"]
     assert [p["name"] for p in phases] == ["general", "context", "anneal"]
     for record in phases:
-        assert {"phase", "name", "steps", "tokens", "seq_len", "mask_rate", "lr_schedule", "peak_lr", "mixture",
-                "guided_mlm", "final_loss", "checkpoint"} <= set(record)
+        assert {
+            "phase",
+            "name",
+            "steps",
+            "tokens",
+            "seq_len",
+            "mask_rate",
+            "lr_schedule",
+            "peak_lr",
+            "mixture",
+            "guided_mlm",
+            "final_loss",
+            "checkpoint",
+        } <= set(record)
         assert record["tokens"] > 0 and (output / record["checkpoint"]).is_dir()
     assert [p["steps"] for p in phases] == [30, 20, 20]
-    assert phases[2]["guided_mlm"] == 1.0 and phases[2]["mixture"]["end"]["ecom"] > phases[2]["mixture"]["start"]["ecom"]
+    assert (
+        phases[2]["guided_mlm"] == 1.0
+        and phases[2]["mixture"]["end"]["ecom"] > phases[2]["mixture"]["start"]["ecom"]
+    )
     assert json.loads((output / "training_summary.json").read_text())["preset"] == "rexbert-17m"
-    for name in ("training_curves.png", "train_log.csv", "train_log.json", "saliency_lexicon.json",
-                 "model/config.json", "model/model.safetensors", "model/tokenizer.json", "model/saliency_lexicon.json"):
+    for name in (
+        "training_curves.png",
+        "train_log.csv",
+        "train_log.json",
+        "saliency_lexicon.json",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/tokenizer.json",
+        "model/saliency_lexicon.json",
+    ):
         assert (output / name).is_file(), name
 
     # phase 2 extended the context: its config carries the new RoPE theta and length
@@ -178,9 +233,16 @@ def test_phase_can_start_from_a_modernbert_checkpoint(sample, tmp_path):
     tokenizer, _ = sample
     from modeling_rexbert.tokenization import tokenizer_config_kwargs
 
-    reference = ModernBertForMaskedLM(ModernBertConfig(**tokenizer_config_kwargs(tokenizer), hidden_size=32,
-                                                       intermediate_size=48, num_hidden_layers=2,
-                                                       num_attention_heads=2, max_position_embeddings=64))
+    reference = ModernBertForMaskedLM(
+        ModernBertConfig(
+            **tokenizer_config_kwargs(tokenizer),
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=64,
+        )
+    )
     reference.save_pretrained(tmp_path / "modernbert")
     recipe = load_recipe("tiny")
     model = build_model(recipe, recipe.phases["context"], tokenizer, str(tmp_path / "modernbert"))
@@ -196,8 +258,12 @@ def test_cli_reports_bad_recipes_and_missing_phases(tmp_path, caplog):
     from trainers.pretrain import pretrain
     from trainers.recipes import RecipeError, load_recipe
 
-    assert cli_main(["pretrain", "--recipe", "tiny", "--set", "phases.general.stepz=3",
-                     "--output", str(tmp_path)]) == 2
+    assert (
+        cli_main(
+            ["pretrain", "--recipe", "tiny", "--set", "phases.general.stepz=3", "--output", str(tmp_path)]
+        )
+        == 2
+    )
     assert "unknown field 'stepz' (did you mean 'steps'?)" in caplog.text
     assert cli_main(["pretrain", "--recipe", "no-such-recipe", "--output", str(tmp_path)]) == 2
     with pytest.raises(RecipeError, match="starts from phase 2's model"):

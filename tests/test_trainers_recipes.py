@@ -40,18 +40,27 @@ def write(tmp_path, data, name="recipe.yaml"):
     return path
 
 
-@pytest.mark.parametrize("override,message", [
-    ("phases.general.mask_rat=0.2", "phases.general: unknown field 'mask_rat' (did you mean 'mask_rate'?)"),
-    ("phases.context.lr.shedule=constant", "unknown field 'shedule' (did you mean 'schedule'?)"),
-    ("phases.general.lr.schedule=wsdd", "phases.general.lr.schedule: 'wsdd' is not one of"),
-    ("phases.anneal.mixture.end.ecomm=0.9", "unknown source 'ecomm' (did you mean 'ecom'?)"),
-    ("phases.general.steps=ten", "phases.general.steps: expected int, got str 'ten'"),
-    ("phases.general.mask_rate=[0.3, 0.2, 0.1]", "mask_rate must be a number in [0, 1] or [start, end]"),
-    ("phases.anneal.seq_len=512", "phases.anneal.seq_len=512 exceeds max_position_embeddings=256"),
-    ("lexicon=null", "guided_mlm.weight > 0 needs a top-level 'lexicon' section"),
-    ("phases.general.optimizer.name=lion", "'lion' is not one of ('adamw', 'stableadamw')"),
-    ("sources.ecom.data_files=x.parquet", "sources.ecom: give exactly one of data_files, dataset, sample_corpus"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        (
+            "phases.general.mask_rat=0.2",
+            "phases.general: unknown field 'mask_rat' (did you mean 'mask_rate'?)",
+        ),
+        ("phases.context.lr.shedule=constant", "unknown field 'shedule' (did you mean 'schedule'?)"),
+        ("phases.general.lr.schedule=wsdd", "phases.general.lr.schedule: 'wsdd' is not one of"),
+        ("phases.anneal.mixture.end.ecomm=0.9", "unknown source 'ecomm' (did you mean 'ecom'?)"),
+        ("phases.general.steps=ten", "phases.general.steps: expected int, got str 'ten'"),
+        ("phases.general.mask_rate=[0.3, 0.2, 0.1]", "mask_rate must be a number in [0, 1] or [start, end]"),
+        ("phases.anneal.seq_len=512", "phases.anneal.seq_len=512 exceeds max_position_embeddings=256"),
+        ("lexicon=null", "guided_mlm.weight > 0 needs a top-level 'lexicon' section"),
+        ("phases.general.optimizer.name=lion", "'lion' is not one of ('adamw', 'stableadamw')"),
+        (
+            "sources.ecom.data_files=x.parquet",
+            "sources.ecom: give exactly one of data_files, dataset, sample_corpus",
+        ),
+    ],
+)
 def test_bad_fields_are_named(override, message):
     with pytest.raises(RecipeError) as error:
         load_recipe("tiny", [override])
@@ -81,13 +90,14 @@ def test_overrides_parse_yaml_values():
 
 def test_model_field_typos_are_named():
     from modeling_rexbert import rexbert_config
-
     from trainers.pretrain import apply_config_changes
 
     config = rexbert_config("rexbert-17m")
     apply_config_changes(config, {"global_rope_theta": 160000, "local_attention": 64})
     assert config.rope_parameters["full_attention"]["rope_theta"] == 160000 and config.local_attention == 64
-    with pytest.raises(RecipeError, match="model.local_atention: not a RexBertConfig field .*did you mean 'local_attention'"):
+    with pytest.raises(
+        RecipeError, match="model.local_atention: not a RexBertConfig field .*did you mean 'local_attention'"
+    ):
         apply_config_changes(config, {"local_atention": 64})
 
 
@@ -120,13 +130,19 @@ def test_sources_read_files_with_filters_map_style_and_streaming(tmp_path):
     pd.DataFrame(rows).to_parquet(tmp_path / "corpus.parquet")
     expected = [r["text"] for r in rows if r["domain"] == "ecommerce" and r["text"]][:6]
     for streaming in (False, True):
-        recipe = load_recipe("tiny", [
-            f"sources.ecom={{data_files: {tmp_path / 'corpus.parquet'}, where: {{domain: [ecommerce]}}, "
-            f"max_docs: 7, streaming: {str(streaming).lower()}, sample_corpus: null}}"])
+        recipe = load_recipe(
+            "tiny",
+            [
+                f"sources.ecom={{data_files: {tmp_path / 'corpus.parquet'}, where: {{domain: [ecommerce]}}, "
+                f"max_docs: 7, streaming: {str(streaming).lower()}, sample_corpus: null}}"
+            ],
+        )
         assert list(RecipeData(recipe).texts("ecom")) == expected
     from trainers.pretrain import source_overrides
 
-    bad = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"]) + ["sources.ecom.text_column=body"])
+    bad = load_recipe(
+        "tiny", source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"]) + ["sources.ecom.text_column=body"]
+    )
     with pytest.raises(RecipeError, match="sources.ecom: no column 'body'"):
         RecipeData(bad).dataset("ecom")
     missing = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'nothing.parquet'}"]))

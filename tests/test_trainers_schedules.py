@@ -30,10 +30,19 @@ def optimizer():
 @pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
 def test_wsd_matches_closed_form_and_transformers(shape):
     total, warmup, decay_fraction, floor = 100, 10, 0.3, 0.1
-    ours = lr_lambda("wsd", total, warmup_steps=warmup, decay_fraction=decay_fraction, decay_shape=shape,
-                     min_lr_ratio=floor)
-    closed = {"linear": lambda t: 1 - t, "cosine": lambda t: 0.5 * (1 + math.cos(math.pi * t)),
-              "1-sqrt": lambda t: 1 - math.sqrt(t)}[shape]
+    ours = lr_lambda(
+        "wsd",
+        total,
+        warmup_steps=warmup,
+        decay_fraction=decay_fraction,
+        decay_shape=shape,
+        min_lr_ratio=floor,
+    )
+    closed = {
+        "linear": lambda t: 1 - t,
+        "cosine": lambda t: 0.5 * (1 + math.cos(math.pi * t)),
+        "1-sqrt": lambda t: 1 - math.sqrt(t),
+    }[shape]
     for step in range(total):
         if step < warmup:
             expected = (step + 1) / warmup
@@ -42,7 +51,9 @@ def test_wsd_matches_closed_form_and_transformers(shape):
         else:
             expected = floor + (1 - floor) * closed((step - 70) / 30)
         assert ours(step) == pytest.approx(expected, abs=1e-12), step
-    reference = lrs_of(get_wsd_schedule(optimizer(), warmup, 30, total, decay_type=shape, min_lr_ratio=floor), total)
+    reference = lrs_of(
+        get_wsd_schedule(optimizer(), warmup, 30, total, decay_type=shape, min_lr_ratio=floor), total
+    )
     mine = lrs_of(torch.optim.lr_scheduler.LambdaLR(optimizer(), ours), total)
     np.testing.assert_allclose(mine[warmup:], reference[warmup:], atol=1e-12)  # transformers warms up from 0
 
@@ -74,10 +85,12 @@ def test_scalar_and_batch_size_schedules():
 
 
 def test_mixture_schedule_pieces():
-    schedule = MixtureSchedule([
-        MixturePiece({"general": 1.0}, {"general": 1.0}, "constant", until=0.5),
-        MixturePiece({"general": 0.8, "ecom": 0.2}, {"general": 0.2, "ecom": 0.8}, "linear", until=1.0),
-    ])
+    schedule = MixtureSchedule(
+        [
+            MixturePiece({"general": 1.0}, {"general": 1.0}, "constant", until=0.5),
+            MixturePiece({"general": 0.8, "ecom": 0.2}, {"general": 0.2, "ecom": 0.8}, "linear", until=1.0),
+        ]
+    )
     assert schedule.sources == ("general", "ecom")
     np.testing.assert_allclose(schedule.weights(0.25), [1.0, 0.0])
     np.testing.assert_allclose(schedule.weights(0.75), [0.5, 0.5])

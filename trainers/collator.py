@@ -99,7 +99,12 @@ class GuidedMLMCollator:
         _check_rate(mask_rate)
         _check_guidance(guidance, lexicon)
         self.tokenizer = tokenizer
-        self.mask_rate, self.guidance, self.temperature, self.whole_word = mask_rate, guidance, temperature, whole_word
+        self.mask_rate, self.guidance, self.temperature, self.whole_word = (
+            mask_rate,
+            guidance,
+            temperature,
+            whole_word,
+        )
         self.lexicon = lexicon
         self.mask_token_fraction, self.random_token_fraction = mask_token_fraction, random_token_fraction
         self.pad_to_multiple_of = pad_to_multiple_of
@@ -140,7 +145,10 @@ class GuidedMLMCollator:
         ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         attention = np.arange(width)[None, :] < lengths[:, None]
         ids[attention] = np.concatenate(rows)
-        batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(attention.astype(np.int64))}
+        batch = {
+            "input_ids": torch.from_numpy(ids),
+            "attention_mask": torch.from_numpy(attention.astype(np.int64)),
+        }
         if "position_ids" in features[0]:
             positions = np.zeros((len(rows), width), dtype=np.int64)
             positions[attention] = np.concatenate([np.asarray(f["position_ids"]) for f in features])
@@ -205,8 +213,10 @@ class GuidedMLMCollator:
         labels = torch.where(masked, input_ids, torch.full_like(input_ids, -100))
         draw = torch.rand(input_ids.shape, generator=generator)
         to_mask = masked & (draw < self.mask_token_fraction)
-        to_random = masked & (draw >= self.mask_token_fraction) & (
-            draw < self.mask_token_fraction + self.random_token_fraction
+        to_random = (
+            masked
+            & (draw >= self.mask_token_fraction)
+            & (draw < self.mask_token_fraction + self.random_token_fraction)
         )
         corrupted = input_ids.masked_fill(to_mask, self.mask_id)
         picks = torch.randint(len(self.random_ids), (int(to_random.sum()),), generator=generator)
@@ -239,5 +249,7 @@ def _check_guidance(guidance: float, lexicon: SaliencyLexicon | None) -> float:
     if not 0 <= guidance <= 1:
         raise ValueError(f"guidance must be in [0, 1] (0 uniform, 1 fully guided), got {guidance}")
     if guidance > 0 and lexicon is None:
-        raise ValueError("guided masking (guidance > 0) needs a saliency lexicon; build one with build_saliency_lexicon")
+        raise ValueError(
+            "guided masking (guidance > 0) needs a saliency lexicon; build one with build_saliency_lexicon"
+        )
     return guidance

@@ -72,7 +72,9 @@ class MixtureSchedule:
             if piece.shape not in INTERPOLATIONS:
                 raise ValueError(f"unknown mixture shape {piece.shape!r}; choose one of {INTERPOLATIONS}")
             if not previous < piece.until <= 1.0:
-                raise ValueError(f"mixture pieces must end at increasing progress in (0, 1], got {piece.until}")
+                raise ValueError(
+                    f"mixture pieces must end at increasing progress in (0, 1], got {piece.until}"
+                )
             for weights in (piece.start, piece.end):
                 if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
                     raise ValueError(f"mixture weights must be >= 0 with a positive sum, got {dict(weights)}")
@@ -95,8 +97,12 @@ class MixtureSchedule:
         for piece in self.pieces:
             if progress <= piece.until or piece is self.pieces[-1]:
                 local = (progress - begin) / (piece.until - begin)
-                raw = np.array([interpolate(piece.start.get(s, 0.0), piece.end.get(s, 0.0), local, piece.shape)
-                                for s in self.sources])
+                raw = np.array(
+                    [
+                        interpolate(piece.start.get(s, 0.0), piece.end.get(s, 0.0), local, piece.shape)
+                        for s in self.sources
+                    ]
+                )
                 return raw / raw.sum()
             begin = piece.until
         raise AssertionError("unreachable: the last piece ends at 1.0")
@@ -166,8 +172,12 @@ class _SourceCursor:
                 "give it more data, lower its mixture weight or set on_exhausted: recycle"
             )
         self.epoch += 1
-        logger.warning("source %r ran dry after %d rows: starting epoch %d", self.source.name,
-                       self.rows_taken, self.epoch + 1)
+        logger.warning(
+            "source %r ran dry after %d rows: starting epoch %d",
+            self.source.name,
+            self.rows_taken,
+            self.epoch + 1,
+        )
         self._rows = self.source.iter_epoch(self.epoch, self.seed)
 
 
@@ -202,7 +212,9 @@ class MixtureStream(torch.utils.data.IterableDataset):
     ):
         missing = [name for name in schedule.sources if name not in sources]
         if missing:
-            raise KeyError(f"the mixture names sources {missing} that were not given; sources: {sorted(sources)}")
+            raise KeyError(
+                f"the mixture names sources {missing} that were not given; sources: {sorted(sources)}"
+            )
         if on_exhausted not in ON_EXHAUSTED:
             raise ValueError(f"on_exhausted must be one of {ON_EXHAUSTED}, got {on_exhausted!r}")
         if max_steps <= 0:
@@ -210,7 +222,9 @@ class MixtureStream(torch.utils.data.IterableDataset):
         self.source_names = schedule.sources
         self.sources = {name: sources[name] for name in self.source_names}
         self.schedule, self.collator = schedule, collator
-        self.batch_size = batch_size if isinstance(batch_size, BatchSizeSchedule) else BatchSizeSchedule(batch_size)
+        self.batch_size = (
+            batch_size if isinstance(batch_size, BatchSizeSchedule) else BatchSizeSchedule(batch_size)
+        )
         self.max_steps, self.grad_accum, self.seed = max_steps, grad_accum, seed
         self.mask_rate = _as_schedule(mask_rate)
         self.guidance = _as_schedule(guidance)
@@ -239,19 +253,24 @@ class MixtureStream(torch.utils.data.IterableDataset):
         """Source index of each row of batch `batch_index`."""
         rng = np.random.default_rng(_seed_for(self.seed, batch_index))
         size = self.batch_size(self.step_of(batch_index))
-        return rng.choice(len(self.source_names), size=size, p=self.schedule.weights(self.progress(batch_index)))
+        return rng.choice(
+            len(self.source_names), size=size, p=self.schedule.weights(self.progress(batch_index))
+        )
 
     def state_at(self, batch_index: int) -> MixtureState:
         """The state before batch `batch_index`, by replaying the (cheap) source draws."""
         base = self._replayed if self._replayed.batch_index <= batch_index else self._start
         if base.batch_index > batch_index:
-            raise ValueError(f"cannot rewind the stream to batch {batch_index}: it starts at {base.batch_index}")
+            raise ValueError(
+                f"cannot rewind the stream to batch {batch_index}: it starts at {base.batch_index}"
+            )
         taken = np.array([base.rows_taken[name] for name in self.source_names], dtype=np.int64)
         for b in range(base.batch_index, batch_index):
             taken += np.bincount(self.batch_plan(b), minlength=len(self.source_names))
         rows_taken = dict(zip(self.source_names, taken.tolist()))
-        epochs = {name: rows_taken[name] // src.finite_rows
-                  for name, src in self.sources.items() if src.finite_rows}
+        epochs = {
+            name: rows_taken[name] // src.finite_rows for name, src in self.sources.items() if src.finite_rows
+        }
         self._replayed = MixtureState(batch_index, rows_taken, self.seed, epochs)
         return self._replayed
 
@@ -260,20 +279,27 @@ class MixtureStream(torch.utils.data.IterableDataset):
     def restore(self, state: MixtureState) -> None:
         """Continue from `state` (read from a checkpoint) on the next iteration."""
         if state.seed != self.seed:
-            raise ValueError(f"mixture state was saved with seed {state.seed}, this run uses seed {self.seed}")
+            raise ValueError(
+                f"mixture state was saved with seed {state.seed}, this run uses seed {self.seed}"
+            )
         unknown = sorted(set(state.rows_taken) ^ set(self.source_names))
         if unknown:
             raise ValueError(f"mixture state and this run disagree on the sources {unknown}")
-        self._start = self._replayed = MixtureState(state.batch_index, dict(state.rows_taken), state.seed,
-                                                    dict(state.epochs))
-        logger.info("mixture stream resumes at batch %d with rows taken %s", state.batch_index, state.rows_taken)
+        self._start = self._replayed = MixtureState(
+            state.batch_index, dict(state.rows_taken), state.seed, dict(state.epochs)
+        )
+        logger.info(
+            "mixture stream resumes at batch %d with rows taken %s", state.batch_index, state.rows_taken
+        )
 
     # ---- iteration ------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         state = self._start
-        self.cursors = {name: _SourceCursor(self.sources[name], self.seed, state.rows_taken[name], self.on_exhausted)
-                        for name in self.source_names}
+        self.cursors = {
+            name: _SourceCursor(self.sources[name], self.seed, state.rows_taken[name], self.on_exhausted)
+            for name in self.source_names
+        }
         for batch_index in itertools.count(state.batch_index):
             if batch_index % self.num_shards == self.shard_index:
                 yield self.make_batch(batch_index)
@@ -316,8 +342,9 @@ class MixtureStateCallback(TrainerCallback):
     restores the state when training resumes.
 
     The state saved is the one before the first batch of the next optimizer step (batches fetched
-    ahead by the data loader are not counted); every process computes the same one. On resume the checkpoint's `mixture_state.json` is
-    read; without one (a checkpoint from elsewhere) the state is rebuilt by replaying the draws.
+    ahead by the data loader are not counted); every process computes the same one. On resume the
+    checkpoint's `mixture_state.json` is read; without one (a checkpoint from elsewhere) the state is
+    rebuilt by replaying the draws.
     """
 
     def __init__(self, stream: MixtureStream):
@@ -342,10 +369,15 @@ class MixtureStateCallback(TrainerCallback):
         if saved.is_file():
             mixture_state = MixtureState.load(saved)
             if mixture_state.batch_index != self._batches_done(state):
-                raise ValueError(f"{saved} is at batch {mixture_state.batch_index}, but the trainer resumes "
-                                 f"after {self._batches_done(state)} batches")
+                raise ValueError(
+                    f"{saved} is at batch {mixture_state.batch_index}, but the trainer resumes "
+                    f"after {self._batches_done(state)} batches"
+                )
         else:
-            logger.warning("no %s at step %d: rebuilding the mixture state by replay", MIXTURE_STATE_FILENAME,
-                           state.global_step)
+            logger.warning(
+                "no %s at step %d: rebuilding the mixture state by replay",
+                MIXTURE_STATE_FILENAME,
+                state.global_step,
+            )
             mixture_state = self.stream.state_at(self._batches_done(state))
         self.stream.restore(mixture_state)

@@ -168,11 +168,14 @@ class PackedRows(PackedSource):
     Each epoch visits every row once, in an order shuffled from (seed, epoch) when `shuffle`.
     """
 
-    def __init__(self, name: str, rows: list[Row], stats: PackingStats, max_seq_len: int, shuffle: bool = True):
+    def __init__(
+        self, name: str, rows: list[Row], stats: PackingStats, max_seq_len: int, shuffle: bool = True
+    ):
         if not rows:
             raise ValueError(
                 f"source {name!r} produced no packed row of {max_seq_len} tokens "
-                f"({stats.documents} documents, {stats.empty_documents} empty, {stats.tail_tokens} tail tokens); "
+                f"({stats.documents} documents, {stats.empty_documents} empty, "
+                f"{stats.tail_tokens} tail tokens); "
                 "give it more text or a shorter max_seq_len"
             )
         self.name, self.stats, self.max_seq_len, self.shuffle = name, stats, max_seq_len, shuffle
@@ -182,7 +185,14 @@ class PackedRows(PackedSource):
 
     @classmethod
     def from_texts(
-        cls, name: str, texts: Iterable, tokenizer, max_seq_len: int, *, keep_tail: bool = False, shuffle: bool = True
+        cls,
+        name: str,
+        texts: Iterable,
+        tokenizer,
+        max_seq_len: int,
+        *,
+        keep_tail: bool = False,
+        shuffle: bool = True,
     ) -> PackedRows:
         rows, packer = pack_texts(texts, tokenizer, max_seq_len, keep_tail=keep_tail)
         rows = list(rows)
@@ -190,7 +200,9 @@ class PackedRows(PackedSource):
         return cls(name, rows, packer.stats, max_seq_len, shuffle=shuffle)
 
     @classmethod
-    def from_dataset(cls, name: str, dataset, tokenizer, max_seq_len: int, *, text_column: str = "text", **kwargs):
+    def from_dataset(
+        cls, name: str, dataset, tokenizer, max_seq_len: int, *, text_column: str = "text", **kwargs
+    ):
         """Pack a map-style `datasets.Dataset` (or any sequence of dicts with `text_column`)."""
         column_names = getattr(dataset, "column_names", None)
         if column_names is not None and text_column not in column_names:
@@ -224,8 +236,16 @@ class StreamingPackedSource(PackedSource):
     own shuffle buffer (if any) reshuffles. The row count is unknown until a pass ends.
     """
 
-    def __init__(self, name: str, dataset, tokenizer, max_seq_len: int, *, text_column: str = "text",
-                 keep_tail: bool = False):
+    def __init__(
+        self,
+        name: str,
+        dataset,
+        tokenizer,
+        max_seq_len: int,
+        *,
+        text_column: str = "text",
+        keep_tail: bool = False,
+    ):
         self.name, self.dataset, self.tokenizer = name, dataset, tokenizer
         self.max_seq_len, self.text_column, self.keep_tail = max_seq_len, text_column, keep_tail
         self.stats = PackingStats()

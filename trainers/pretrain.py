@@ -78,31 +78,52 @@ def build_model(recipe: Recipe, phase: PhaseSpec, tokenizer, init_from: str | No
     apply_config_changes(config, {k: v for k, v in recipe.model.items() if k not in SHAPE_KEYS})
     apply_config_changes(config, phase.model)
     if config.vocab_size < len(tokenizer):
-        raise RecipeError(f"{init_from} has {config.vocab_size} token embeddings, the tokenizer {len(tokenizer)}")
+        raise RecipeError(
+            f"{init_from} has {config.vocab_size} token embeddings, the tokenizer {len(tokenizer)}"
+        )
     return RexBertForMaskedLM.from_pretrained(init_from, config=config)
 
 
 # ---- one phase -----------------------------------------------------------------------------------
 
 
-def build_stream(recipe: Recipe, number: int, phase: PhaseSpec, tokenizer, lexicon, data: RecipeData,
-                 steps: int) -> MixtureStream:
+def build_stream(
+    recipe: Recipe, number: int, phase: PhaseSpec, tokenizer, lexicon, data: RecipeData, steps: int
+) -> MixtureStream:
     """The phase's mixture of packed sources, collated by a `GuidedMLMCollator`."""
     mixture = phase.mixture
-    schedule = (MixtureSchedule.interpolated(mixture.start, mixture.end, mixture.shape) if mixture.end
-                else MixtureSchedule.constant(mixture.start))
+    schedule = (
+        MixtureSchedule.interpolated(mixture.start, mixture.end, mixture.shape)
+        if mixture.end
+        else MixtureSchedule.constant(mixture.start)
+    )
     mask_rate = ScalarSchedule.parse(phase.mask_rate)
     guidance = ScalarSchedule.parse(phase.guided_mlm.weight)
     collator = GuidedMLMCollator(
-        tokenizer, mask_rate=mask_rate.start, lexicon=lexicon, guidance=guidance.start,
-        temperature=phase.guided_mlm.temperature, whole_word=phase.guided_mlm.whole_word,
+        tokenizer,
+        mask_rate=mask_rate.start,
+        lexicon=lexicon,
+        guidance=guidance.start,
+        temperature=phase.guided_mlm.temperature,
+        whole_word=phase.guided_mlm.whole_word,
     )
     warmup = phase.batch_size_warmup
-    batch_size = BatchSizeSchedule(phase.batch_size, warmup.start if warmup else None, warmup.steps if warmup else 0)
+    batch_size = BatchSizeSchedule(
+        phase.batch_size, warmup.start if warmup else None, warmup.steps if warmup else 0
+    )
     sources = {name: data.packed(name, tokenizer, phase.seq_len) for name in schedule.sources}
-    return MixtureStream(sources, schedule, collator, batch_size=batch_size, max_steps=steps,
-                         grad_accum=phase.grad_accum, seed=recipe.seed * 1000 + number, mask_rate=mask_rate,
-                         guidance=guidance, on_exhausted=phase.on_exhausted)
+    return MixtureStream(
+        sources,
+        schedule,
+        collator,
+        batch_size=batch_size,
+        max_steps=steps,
+        grad_accum=phase.grad_accum,
+        seed=recipe.seed * 1000 + number,
+        mask_rate=mask_rate,
+        guidance=guidance,
+        on_exhausted=phase.on_exhausted,
+    )
 
 
 def optimizer_cls_and_kwargs(phase: PhaseSpec):
@@ -112,11 +133,17 @@ def optimizer_cls_and_kwargs(phase: PhaseSpec):
     try:
         from optimi import StableAdamW
     except ImportError as error:
-        raise RecipeError(f"phases.{phase.name}.optimizer.name=stableadamw needs the torch-optimi package "
-                          "(pip install torch-optimi), or use adamw") from error
+        raise RecipeError(
+            f"phases.{phase.name}.optimizer.name=stableadamw needs the torch-optimi package "
+            "(pip install torch-optimi), or use adamw"
+        ) from error
     spec = phase.optimizer
-    return StableAdamW, {"lr": phase.lr.peak, "betas": tuple(spec.betas), "eps": spec.eps,
-                         "weight_decay": spec.weight_decay}
+    return StableAdamW, {
+        "lr": phase.lr.peak,
+        "betas": tuple(spec.betas),
+        "eps": spec.eps,
+        "weight_decay": spec.weight_decay,
+    }
 
 
 def training_arguments(recipe: Recipe, phase: PhaseSpec, phase_dir: Path, steps: int) -> TrainingArguments:
@@ -145,8 +172,19 @@ def training_arguments(recipe: Recipe, phase: PhaseSpec, phase_dir: Path, steps:
     )
 
 
-def run_phase(recipe: Recipe, number: int, phase: PhaseSpec, output: Path, *, tokenizer, lexicon, data,
-              init_from: str | None, resume: bool, steps: int) -> dict:
+def run_phase(
+    recipe: Recipe,
+    number: int,
+    phase: PhaseSpec,
+    output: Path,
+    *,
+    tokenizer,
+    lexicon,
+    data,
+    init_from: str | None,
+    resume: bool,
+    steps: int,
+) -> dict:
     """Train one phase; save its final model; return its `training_summary.json` entry."""
     phase_dir = output / f"phase{number}-{phase.name}"
     phase_dir.mkdir(parents=True, exist_ok=True)
@@ -158,8 +196,14 @@ def run_phase(recipe: Recipe, number: int, phase: PhaseSpec, output: Path, *, to
         model=model,
         args=training_arguments(recipe, phase, phase_dir, steps),
         train_stream=stream,
-        lr_lambda=lr_lambda(lr.schedule, steps, warmup_steps=min(lr.warmup_steps, steps),
-                            decay_fraction=lr.decay_fraction, decay_shape=lr.decay_shape, min_lr_ratio=lr.min_ratio),
+        lr_lambda=lr_lambda(
+            lr.schedule,
+            steps,
+            warmup_steps=min(lr.warmup_steps, steps),
+            decay_fraction=lr.decay_fraction,
+            decay_shape=lr.decay_shape,
+            min_lr_ratio=lr.min_ratio,
+        ),
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(phase),
         processing_class=tokenizer,
         callbacks=[StepLogCallback(phase_dir, number, phase.name)],
@@ -210,7 +254,9 @@ def save_model_dir(model, tokenizer, lexicon: SaliencyLexicon | None, directory:
 # ---- all phases ------------------------------------------------------------------------------------
 
 
-def _phase_init(recipe: Recipe, number: int, phase: PhaseSpec, output: Path, previous: str | None) -> str | None:
+def _phase_init(
+    recipe: Recipe, number: int, phase: PhaseSpec, output: Path, previous: str | None
+) -> str | None:
     """The directory / Hub id the phase starts from (None: fresh weights)."""
     if phase.init_from == "scratch":
         return None
@@ -223,8 +269,10 @@ def _phase_init(recipe: Recipe, number: int, phase: PhaseSpec, output: Path, pre
     earlier_name = list(recipe.phases)[number - 2]
     earlier = output / f"phase{number - 1}-{earlier_name}" / "final"
     if not earlier.is_dir():
-        raise RecipeError(f"phase {number} ({phase.name}) starts from phase {number - 1}'s model, "
-                          f"not found at {earlier}; run phase {number - 1} first or set its init_from")
+        raise RecipeError(
+            f"phase {number} ({phase.name}) starts from phase {number - 1}'s model, "
+            f"not found at {earlier}; run phase {number - 1} first or set its init_from"
+        )
     return str(earlier)
 
 
@@ -248,12 +296,20 @@ def _shared_tokenizer_and_lexicon(recipe: Recipe, data: RecipeData, output: Path
     return tokenizer, lexicon
 
 
-def pretrain(recipe: Recipe, output_dir: str | Path, *, phases: list[str] | None = None, resume: bool = False,
-             max_steps: int | None = None) -> dict:
+def pretrain(
+    recipe: Recipe,
+    output_dir: str | Path,
+    *,
+    phases: list[str] | None = None,
+    resume: bool = False,
+    max_steps: int | None = None,
+) -> dict:
     """Run the selected phases (default all, in order) and write the summary; returns it."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    selected = sorted({recipe.select_phase(p)[0] for p in phases}) if phases else range(1, len(recipe.phases) + 1)
+    selected = (
+        sorted({recipe.select_phase(p)[0] for p in phases}) if phases else range(1, len(recipe.phases) + 1)
+    )
     data = RecipeData(recipe)
     tokenizer, lexicon = _shared_tokenizer_and_lexicon(recipe, data, output, resume)
     previous = None
@@ -264,13 +320,31 @@ def pretrain(recipe: Recipe, output_dir: str | Path, *, phases: list[str] | None
             previous = str(output / _phase_record(output, number, phase)["checkpoint"])
             continue
         init_from = _phase_init(recipe, number, phase, output, previous)
-        logger.info("phase %d (%s): %d steps at %d tokens, from %s", number, phase.name,
-                    max_steps or phase.steps, phase.seq_len, init_from or "fresh weights")
-        record = run_phase(recipe, number, phase, output, tokenizer=tokenizer, lexicon=lexicon, data=data,
-                           init_from=init_from, resume=resume, steps=max_steps or phase.steps)
+        logger.info(
+            "phase %d (%s): %d steps at %d tokens, from %s",
+            number,
+            phase.name,
+            max_steps or phase.steps,
+            phase.seq_len,
+            init_from or "fresh weights",
+        )
+        record = run_phase(
+            recipe,
+            number,
+            phase,
+            output,
+            tokenizer=tokenizer,
+            lexicon=lexicon,
+            data=data,
+            init_from=init_from,
+            resume=resume,
+            steps=max_steps or phase.steps,
+        )
         previous = str(output / record["checkpoint"])
     # the summary covers every finished phase in the directory, also those run by earlier calls
-    records = [r for n, p in enumerate(recipe.phase_list, 1) if (r := _phase_record(output, n, p)) is not None]
+    records = [
+        r for n, p in enumerate(recipe.phase_list, 1) if (r := _phase_record(output, n, p)) is not None
+    ]
     return write_run_outputs(recipe, output, records, previous, lexicon)
 
 
@@ -281,8 +355,9 @@ def _phase_record(output: Path, number: int, phase: PhaseSpec) -> dict | None:
 
 def write_run_outputs(recipe: Recipe, output: Path, records: list[dict], final_model: str, lexicon) -> dict:
     """Copy the last phase's model to `model/`, write the combined log, plot and summary."""
-    from modeling_rexbert import RexBertForMaskedLM
     from transformers import AutoTokenizer
+
+    from modeling_rexbert import RexBertForMaskedLM
 
     model = RexBertForMaskedLM.from_pretrained(final_model)
     save_model_dir(model, AutoTokenizer.from_pretrained(final_model), lexicon, output / "model")
@@ -306,18 +381,39 @@ def write_run_outputs(recipe: Recipe, output: Path, records: list[dict], final_m
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Pretrain RexBERT with a phase recipe (YAML): all phases, or the ones named."
-    parser.add_argument("--recipe", required=True,
-                        help="recipe file, or a shipped recipe name: tiny, rexbert-17m, -32m, -68m, -150m, -400m")
-    parser.add_argument("--phase", action="append", metavar="N|NAME",
-                        help="run only this phase (number or name); repeatable; default: all in order")
-    parser.add_argument("--resume", action="store_true",
-                        help="skip finished phases and continue an interrupted one from its last checkpoint")
+    parser.add_argument(
+        "--recipe",
+        required=True,
+        help="recipe file, or a shipped recipe name: tiny, rexbert-17m, -32m, -68m, -150m, -400m",
+    )
+    parser.add_argument(
+        "--phase",
+        action="append",
+        metavar="N|NAME",
+        help="run only this phase (number or name); repeatable; default: all in order",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip finished phases and continue an interrupted one from its last checkpoint",
+    )
     parser.add_argument("--output", default="runs/pretrain", help="output directory (default: runs/pretrain)")
     parser.add_argument("--max-steps", type=int, help="train every selected phase for this many steps")
-    parser.add_argument("--source", action="append", default=[], metavar="NAME=FILES",
-                        help="read source NAME from these local files (glob or comma-separated list)")
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
-                        help="override a recipe field, e.g. phases.anneal.steps=500 (value parsed as YAML)")
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=FILES",
+        help="read source NAME from these local files (glob or comma-separated list)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="override a recipe field, e.g. phases.anneal.steps=500 (value parsed as YAML)",
+    )
 
 
 def source_overrides(items: list[str]) -> list[str]:
@@ -328,9 +424,12 @@ def source_overrides(items: list[str]) -> list[str]:
         if not sep or not files:
             raise RecipeError(f"--source {item!r}: expected NAME=FILES")
         paths = files.split(",")
-        overrides += [f"sources.{name}.data_files={json.dumps(paths if len(paths) > 1 else paths[0])}",
-                      f"sources.{name}.sample_corpus=null", f"sources.{name}.dataset=null",
-                      f"sources.{name}.where=null"]
+        overrides += [
+            f"sources.{name}.data_files={json.dumps(paths if len(paths) > 1 else paths[0])}",
+            f"sources.{name}.sample_corpus=null",
+            f"sources.{name}.dataset=null",
+            f"sources.{name}.where=null",
+        ]
     return overrides
 
 
@@ -343,7 +442,13 @@ def main(args: argparse.Namespace) -> int:
         return 2
     summary = pretrain(recipe, args.output, phases=args.phase, resume=args.resume, max_steps=args.max_steps)
     for record in summary["phases"]:
-        logger.info("phase %d %-8s steps %6d tokens %10d final loss %.4f", record["phase"], record["name"],
-                    record["steps"], record["tokens"], record["final_loss"])
+        logger.info(
+            "phase %d %-8s steps %6d tokens %10d final loss %.4f",
+            record["phase"],
+            record["name"],
+            record["steps"],
+            record["tokens"],
+            record["final_loss"],
+        )
     logger.info("model: %s; summary: %s", summary["model"], Path(args.output) / SUMMARY_FILENAME)
     return 0

@@ -170,7 +170,9 @@ class Recipe:
         if isinstance(which, int) or str(which).isdigit():
             number = int(which)
             if not 1 <= number <= len(names):
-                raise RecipeError(f"phase {number} does not exist; the recipe has phases 1..{len(names)}: {names}")
+                raise RecipeError(
+                    f"phase {number} does not exist; the recipe has phases 1..{len(names)}: {names}"
+                )
             return number, self.phases[names[number - 1]]
         if which not in self.phases:
             raise RecipeError(f"no phase named {which!r}{did_you_mean(which, names)}; phases: {names}")
@@ -185,8 +187,10 @@ class Recipe:
         for name, source in self.sources.items():
             given = [k for k in ("data_files", "dataset", "sample_corpus") if getattr(source, k) is not None]
             if len(given) != 1:
-                raise RecipeError(f"sources.{name}: give exactly one of data_files, dataset, sample_corpus "
-                                  f"(got {given or 'none'})")
+                raise RecipeError(
+                    f"sources.{name}: give exactly one of data_files, dataset, sample_corpus "
+                    f"(got {given or 'none'})"
+                )
         if not self.phases:
             raise RecipeError("phases: the recipe has no phase")
         model_changes = dict(self.model)  # phase `model` changes carry over to later phases
@@ -223,12 +227,16 @@ class Recipe:
         if (max(guided) if isinstance(guided, list) else guided) > 0 and self.lexicon is None:
             raise RecipeError(f"{where}.guided_mlm.weight > 0 needs a top-level 'lexicon' section")
         if max_positions is not None and phase.seq_len > max_positions:
-            raise RecipeError(f"{where}.seq_len={phase.seq_len} exceeds max_position_embeddings={max_positions}")
+            raise RecipeError(
+                f"{where}.seq_len={phase.seq_len} exceeds max_position_embeddings={max_positions}"
+            )
 
     def _check_source(self, where: str, source: str) -> None:
         if source not in self.sources:
-            raise RecipeError(f"{where}: unknown source {source!r}{did_you_mean(source, list(self.sources))}; "
-                              f"sources: {sorted(self.sources)}")
+            raise RecipeError(
+                f"{where}: unknown source {source!r}{did_you_mean(source, list(self.sources))}; "
+                f"sources: {sorted(self.sources)}"
+            )
 
 
 # ---- loading ------------------------------------------------------------------------------------
@@ -243,8 +251,10 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     if shipped.is_file():
         return shipped
     available = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-    raise FileNotFoundError(f"recipe {str(name_or_path)!r} is neither a file nor a shipped recipe{did_you_mean(path.stem, available)}; "
-                            f"shipped: {available}")
+    raise FileNotFoundError(
+        f"recipe {str(name_or_path)!r} is neither a file nor a shipped recipe"
+        f"{did_you_mean(path.stem, available)}; shipped: {available}"
+    )
 
 
 def read_recipe_dict(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
@@ -301,7 +311,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
 def from_mapping(cls, data: Any, where: str):
     """Build dataclass `cls` from `data`, rejecting unknown or missing keys and wrong types."""
     if not isinstance(data, dict):
-        raise RecipeError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__} {data!r}")
+        raise RecipeError(
+            f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__} {data!r}"
+        )
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
     for key in data:

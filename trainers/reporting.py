@@ -23,8 +23,11 @@ class StepLogCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self.path.is_file():
-            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                    if line and json.loads(line)["step"] <= state.global_step]
+            kept = [
+                line
+                for line in self.path.read_text(encoding="utf-8").splitlines()
+                if line and json.loads(line)["step"] <= state.global_step
+            ]
             self.path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -81,8 +84,14 @@ def plot_training(entries: list[dict], path: str | Path) -> Path | None:
         name = frame.loc[frame["phase"] == phase, "phase_name"].iloc[0]
         for ax in (loss_ax, mix_ax):
             ax.axvline(offset, color="grey", linestyle=":", linewidth=1)
-        loss_ax.annotate(f"{phase}: {name}", (offset, 1.0), xycoords=("data", "axes fraction"),
-                         xytext=(3, -12), textcoords="offset points", fontsize=8)
+        loss_ax.annotate(
+            f"{phase}: {name}",
+            (offset, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

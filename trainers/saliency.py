@@ -66,8 +66,12 @@ class SaliencyLexicon:
             {"id": token_id, "token": self.tokens[token_id], "score": round(score, 6)}
             for token_id, score in sorted(self.scores.items(), key=lambda item: -item[1])
         ]
-        payload = {"format_version": _FORMAT_VERSION, "vocab_size": self.vocab_size, "settings": self.settings,
-                   "tokens": entries}
+        payload = {
+            "format_version": _FORMAT_VERSION,
+            "vocab_size": self.vocab_size,
+            "settings": self.settings,
+            "tokens": entries,
+        }
         path.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
         return path
 
@@ -160,7 +164,12 @@ def build_saliency_lexicon(
         scores={int(i): float(score[i]) for i in keep},
         tokens={int(i): tok for i, tok in zip(keep, token_strings)},
         vocab_size=vocab_size,
-        settings={"statistic": "smoothed log-odds", "smoothing": smoothing, "min_count": min_count,
-                  "max_tokens": max_tokens, "domain_tokens": int(domain.sum()),
-                  "general_tokens": int(general.sum())},
+        settings={
+            "statistic": "smoothed log-odds",
+            "smoothing": smoothing,
+            "min_count": min_count,
+            "max_tokens": max_tokens,
+            "domain_tokens": int(domain.sum()),
+            "general_tokens": int(general.sum()),
+        },
     )

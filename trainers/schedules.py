@@ -75,8 +75,14 @@ def lr_lambda(
         if not 0 <= decay_fraction <= 1:
             raise ValueError(f"decay_fraction must be in [0, 1], got {decay_fraction}")
         decay_steps = min(round(decay_fraction * total_steps), total_steps - warmup_steps)
-    return partial(_lr_multiplier, total_steps=total_steps, warmup_steps=warmup_steps, decay_steps=decay_steps,
-                   shape=decay_shape, min_ratio=min_lr_ratio)
+    return partial(
+        _lr_multiplier,
+        total_steps=total_steps,
+        warmup_steps=warmup_steps,
+        decay_steps=decay_steps,
+        shape=decay_shape,
+        min_ratio=min_lr_ratio,
+    )
 
 
 def interpolate(start: float, end: float, progress: float, shape: str = "linear") -> float:

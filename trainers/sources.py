@@ -38,7 +38,9 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
 
         unknown = sorted(set(spec.sample_corpus) - set(SOURCES))
         if unknown:
-            raise RecipeError(f"sources.{name}.sample_corpus: unknown sample sources {unknown}; choose from {SOURCES}")
+            raise RecipeError(
+                f"sources.{name}.sample_corpus: unknown sample sources {unknown}; choose from {SOURCES}"
+            )
         docs = [doc for doc in sample_documents(seed=seed) if doc["source"] in spec.sample_corpus]
         dataset = datasets.Dataset.from_list(docs)
         if spec.streaming:
@@ -46,13 +48,20 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
     else:
         try:
             if spec.data_files is not None:
-                dataset = datasets.load_dataset(_builder_for(spec.data_files), data_files=spec.data_files,
-                                                split=spec.split, streaming=spec.streaming)
+                dataset = datasets.load_dataset(
+                    _builder_for(spec.data_files),
+                    data_files=spec.data_files,
+                    split=spec.split,
+                    streaming=spec.streaming,
+                )
             else:
-                dataset = datasets.load_dataset(spec.dataset, spec.dataset_config, split=spec.split,
-                                                streaming=spec.streaming)
+                dataset = datasets.load_dataset(
+                    spec.dataset, spec.dataset_config, split=spec.split, streaming=spec.streaming
+                )
         except (FileNotFoundError, ValueError) as error:
-            raise RecipeError(f"sources.{name}: could not load {spec.data_files or spec.dataset!r}: {error}") from error
+            raise RecipeError(
+                f"sources.{name}: could not load {spec.data_files or spec.dataset!r}: {error}"
+            ) from error
     columns = dataset.column_names
     for column in [spec.text_column, *(spec.where or {})]:
         if columns is not None and column not in columns:
@@ -60,13 +69,18 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
     if spec.where:
         conditions = {column: set(values) for column, values in spec.where.items()}
         dataset = dataset.filter(
-            lambda batch: [all(batch[c][i] in ok for c, ok in conditions.items())
-                           for i in range(len(batch[spec.text_column]))],
+            lambda batch: [
+                all(batch[c][i] in ok for c, ok in conditions.items())
+                for i in range(len(batch[spec.text_column]))
+            ],
             batched=True,
         )
     if spec.max_docs is not None:
-        dataset = dataset.take(spec.max_docs) if spec.streaming else dataset.select(
-            range(min(spec.max_docs, len(dataset))))
+        dataset = (
+            dataset.take(spec.max_docs)
+            if spec.streaming
+            else dataset.select(range(min(spec.max_docs, len(dataset))))
+        )
     return dataset
 
 
@@ -94,8 +108,9 @@ class RecipeData:
         dataset = self.dataset(name)
         if spec.streaming:
             return StreamingPackedSource(name, dataset, tokenizer, seq_len, text_column=spec.text_column)
-        return PackedRows.from_dataset(name, dataset, tokenizer, seq_len, text_column=spec.text_column,
-                                       shuffle=spec.shuffle)
+        return PackedRows.from_dataset(
+            name, dataset, tokenizer, seq_len, text_column=spec.text_column, shuffle=spec.shuffle
+        )
 
 
 def load_tokenizer(spec: TokenizerSpec, data: RecipeData) -> PreTrainedTokenizerBase:
@@ -120,8 +135,14 @@ def load_lexicon(spec: LexiconSpec, data: RecipeData, tokenizer) -> SaliencyLexi
     def texts(names: list[str]) -> Iterator[str]:
         return itertools.chain.from_iterable(data.texts(name, spec.max_docs) for name in names)
 
-    lexicon = build_saliency_lexicon(texts(spec.domain), texts(spec.general), tokenizer,
-                                     smoothing=spec.smoothing, min_count=spec.min_count, max_tokens=spec.max_tokens)
+    lexicon = build_saliency_lexicon(
+        texts(spec.domain),
+        texts(spec.general),
+        tokenizer,
+        smoothing=spec.smoothing,
+        min_count=spec.min_count,
+        max_tokens=spec.max_tokens,
+    )
     lexicon.settings.update({"domain_sources": spec.domain, "general_sources": spec.general})
     logger.info("saliency lexicon: %d tokens, most salient %s", len(lexicon.scores), lexicon.top(10))
     return lexicon

@@ -38,8 +38,9 @@ class RexBertTrainer(Trainer):
         *args, **kwargs: as for `transformers.Trainer`.
     """
 
-    def __init__(self, *args, train_stream: MixtureStream, lr_lambda: Callable[[int], float] | None = None,
-                 **kwargs):
+    def __init__(
+        self, *args, train_stream: MixtureStream, lr_lambda: Callable[[int], float] | None = None, **kwargs
+    ):
         kwargs["train_dataset"] = train_stream
         super().__init__(*args, **kwargs)
         self.train_stream = train_stream
@@ -54,8 +55,12 @@ class RexBertTrainer(Trainer):
         lives. It is not passed through `accelerator.prepare`, whose re-sharding of iterable
         datasets would split the stream a second time; the Trainer moves inputs to the device."""
         self.train_stream.shard(self.args.world_size, self.args.process_index)
-        return DataLoader(self.train_stream, batch_size=None, num_workers=0,
-                          pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available())
+        return DataLoader(
+            self.train_stream,
+            batch_size=None,
+            num_workers=0,
+            pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available(),
+        )
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.lr_lambda is None:
@@ -67,8 +72,9 @@ class RexBertTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
         source_ids = inputs.pop("source_ids", None)
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
-                                             num_items_in_batch=num_items_in_batch)
+        loss, outputs = super().compute_loss(
+            model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+        )
         if model.training and source_ids is not None:
             self._track_sources(outputs.logits, inputs["labels"], source_ids)
         return (loss, outputs) if return_outputs else loss
