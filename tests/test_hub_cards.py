@@ -52,6 +52,24 @@ def test_rendered_card_model_index_equals_results_json(card_path, results_path):
     assert index_values[("glue", "sst2/accuracy")] == RESULTS["suites"]["glue"]["metrics"]["sst2/accuracy"]
 
 
+def test_card_from_eval_suites_results(tmp_path):
+    """A results.json written by the eval suites themselves (esci-tokens on the tiny trained model, a small
+    budget) ends up in the model-index with the same numbers."""
+    from curation.sample_corpus import write_sample_eval_data
+    from eval_suites.runner import default_budget, evaluate_model, results_document, write_results
+
+    model_dir = trained_model_dir()
+    products = write_sample_eval_data(tmp_path / "data")["esci_products"]
+    budget = {"esci-tokens": default_budget("esci-tokens").override(max_eval_examples=10)}
+    results = evaluate_model(str(model_dir), ["esci-tokens"], {"products": [str(products)]}, budget)
+    results_path = write_results(results_document(str(model_dir), results), tmp_path / "eval")
+    card = ModelCard(str(build_model_card(model_dir, results=results_path)))
+    written = json.loads(results_path.read_text())
+    assert model_index_values(card) == results_values(written)
+    assert len(card.data.eval_results) == len(written["suites"]["esci-tokens"]["metrics"]) > 0
+    assert card.data.eval_results[0].task_type == "fill-mask"
+
+
 def test_card_metadata_round_trips_and_validates(card_path):
     card = ModelCard.load(card_path)
     data = card.data
