@@ -393,21 +393,25 @@ def _glue_labels(values: pd.Series, task: GlueTask, source: str) -> list:
     return numeric.astype(int).tolist()
 
 
-def _read_glue_tsv(path: Path, task: GlueTask) -> pd.DataFrame:
+def _read_glue_tsv(path: Path, task: GlueTask) -> tuple[pd.DataFrame, int]:
+    """A GLUE TSV as strings, and the number of malformed lines skipped (wrong field count, as in
+    some QQP/MNLI releases). The fast C parser is tried first."""
+    options = {
+        "sep": "\t",
+        "quoting": csv.QUOTE_NONE,
+        "encoding": "utf-8-sig",
+        "keep_default_na": False,
+        "dtype": str,
+    }
     if task.headerless_columns:
-        return pd.read_csv(
-            path,
-            sep="\t",
-            quoting=csv.QUOTE_NONE,
-            encoding="utf-8-sig",
-            header=None,
-            names=list(task.headerless_columns),
-            keep_default_na=False,
-            dtype=str,
-        )
-    return pd.read_csv(
-        path, sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8-sig", keep_default_na=False, dtype=str
-    )
+        options.update(header=None, names=list(task.headerless_columns))
+    try:
+        return pd.read_csv(path, **options), 0
+    except pd.errors.ParserError:
+        malformed: list[list[str]] = []
+        frame = pd.read_csv(path, engine="python", on_bad_lines=malformed.append, **options)
+        logger.warning("%s: skipped %d malformed lines", path, len(malformed))
+        return frame, len(malformed)
 
 
 def _glue_task_folder(root: Path, task: GlueTask) -> Path | None:
@@ -422,6 +426,7 @@ class GlueData:
     train: datasets.Dataset
     validation: datasets.Dataset
     train_source: str
+    malformed_lines: int = 0
 
 
 def load_glue_task(spec: str, task_name: str, seed: int = 0) -> GlueData | str:
@@ -459,15 +464,17 @@ def load_glue_task(spec: str, task_name: str, seed: int = 0) -> GlueData | str:
     dev_path = folder / task.dev_file
     if not dev_path.is_file():
         return f"no {task.dev_file} in {folder}"
-    validation = _normalise_glue_frame(_read_glue_tsv(dev_path, task), task, str(dev_path))
+    dev_frame, malformed = _read_glue_tsv(dev_path, task)
+    validation = _normalise_glue_frame(dev_frame, task, str(dev_path))
     train_path = next(
         (p for p in (folder / "train.tsv", *sorted(folder.glob("*train*.tsv"))) if p.is_file()), None
     )
     if train_path is not None:
-        train = _normalise_glue_frame(_read_glue_tsv(train_path, task), task, str(train_path))
-        return GlueData(train, validation, train_source=train_path.name)
+        train_frame, malformed_train = _read_glue_tsv(train_path, task)
+        train = _normalise_glue_frame(train_frame, task, str(train_path))
+        return GlueData(train, validation, train_path.name, malformed + malformed_train)
     halves = validation.train_test_split(test_size=0.5, seed=seed)
-    return GlueData(halves["train"], halves["test"], train_source="dev-split")
+    return GlueData(halves["train"], halves["test"], "dev-split", malformed)
 
 
 # ---------------------------------------------------------------- span-annotated NER

@@ -64,7 +64,8 @@ def run(
     """Run every GLUE task found under `data[0]` (a GLUE folder or a Hub id such as nyu-mll/glue)."""
     if len(data) != 1:
         raise ValueError(f"{SUITE}: give exactly one GLUE folder or Hub id, got {list(data)}")
-    metrics, predictions, skipped, sources, task_scores, n_examples = {}, {}, {}, {}, {}, 0
+    metrics, predictions, skipped, sources, malformed, task_scores = {}, {}, {}, {}, {}, {}
+    n_examples = 0
     for task_name in tasks:
         if task_name not in GLUE_TASKS:
             raise ValueError(f"unknown GLUE task {task_name!r}; expected some of {list(GLUE_TASKS)}")
@@ -79,6 +80,7 @@ def run(
         metrics.update({f"{task_name}/{name}": value for name, value in task_metrics.items()})
         task_scores[task_name] = float(np.mean(list(task_metrics.values())))
         sources[task_name] = task_data.train_source
+        malformed[task_name] = task_data.malformed_lines
         n_examples += count
     if not task_scores:
         raise ValueError(f"{SUITE}: no GLUE task has data under {data[0]} ({skipped})")
@@ -94,6 +96,7 @@ def run(
             "data": str(data[0]),
             "tasks": list(task_scores),
             "train_source": sources,
+            "malformed_lines": malformed,
             "max_train_examples": budget.max_train_examples,
             "max_eval_examples": budget.max_eval_examples,
             "epochs": budget.epochs,

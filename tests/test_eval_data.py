@@ -216,3 +216,17 @@ def test_ner_bad_records(tmp_path):
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match="no annotated sentences"):
         load_span_ner(path)
+
+
+def test_glue_malformed_lines_are_counted(tmp_path):
+    folder = tmp_path / "QQP"
+    folder.mkdir()
+    header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+    rows = "".join(f"{i}\t{i}\t{i + 1}\tHow do I {i}?\tWhat is {i}?\t{i % 2}\n" for i in range(6))
+    (folder / "dev.tsv").write_text(header + rows, encoding="utf-8")
+    (folder / "train.tsv").write_text(
+        header + rows + "99\tbroken line\textra\tfields\there\t1\t0\t7\n" + rows, encoding="utf-8"
+    )
+    data = load_glue_task(str(tmp_path), "qqp")
+    assert len(data.validation) == 6 and len(data.train) == 12 and data.malformed_lines == 1
+    assert list(data.validation["label"]) == [0, 1, 0, 1, 0, 1]
