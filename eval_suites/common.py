@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +13,7 @@ import pandas as pd
 import torch
 from transformers import DataCollatorWithPadding, PreTrainedModel, Trainer, TrainingArguments
 
-logger = logging.getLogger(__name__)
+from eval_suites.models import load_for_fine_tuning, load_tokenizer
 
 
 @dataclass
@@ -148,8 +147,6 @@ def fine_tune_sequence_classifier(
 ) -> np.ndarray:
     """Fine-tune a fresh sequence-classification head on `text_a` (+ `text_b`) -> `label` and return
     the logits on `evaluation` (one column for regression, `num_labels == 1`)."""
-    from eval_suites.models import load_for_fine_tuning, load_tokenizer
-
     tokenizer = load_tokenizer(model_path)
     problem_type = "regression" if num_labels == 1 else "single_label_classification"
     model = load_for_fine_tuning(model_path, "sequence", num_labels, id2label, problem_type)
