@@ -18,6 +18,7 @@ from huggingface_hub import ModelCard
 from hub_fixtures import RESULTS, trained_model_dir, write_run_records
 from hub_server import LocalHub
 
+from hub_cards import make_sentence_transformer
 from hub_cards._io import human_bytes
 from hub_cards.model_card import model_index_values, results_values
 from hub_cards.publish import plan_model_upload
@@ -200,18 +201,23 @@ CHILD = textwrap.dedent("""
     batch = tokenizer(json.loads(sys.argv[2]), padding=True, return_tensors="pt")
     with torch.no_grad():
         logits = model(**batch).logits
+    from sentence_transformers import SentenceTransformer
+    encoder = SentenceTransformer(sys.argv[1], trust_remote_code=True, device="cpu")
     print(json.dumps({"module": type(model).__module__, "ids": batch["input_ids"].tolist(),
-                      "logits": logits.tolist()}))
+                      "logits": logits.tolist(), "embeddings": encoder.encode(json.loads(sys.argv[2])).tolist()}))
 """)
 
 
 @pytest.mark.slow
 def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path, capsys):
     """Push, then load the repo by id in a fresh process (HF_ENDPOINT at the local hub, online mode,
-    empty cache, `modeling_rexbert` unavailable): logits equal those of the local directory."""
+    empty cache, `modeling_rexbert` unavailable): the masked-LM logits and the sentence-transformers
+    embeddings equal those of the local directory."""
     import modeling_rexbert
+    from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
 
+    make_sentence_transformer(model_dir)
     assert push(capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN)[0] == 0
     texts = ["red running shoes", "fast shipping, would buy again"]
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH")}
@@ -227,5 +233,7 @@ def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path, ca
     with torch.no_grad():
         local = model(**batch).logits
     torch.testing.assert_close(torch.tensor(remote["logits"]), local, rtol=0, atol=1e-6)
+    embeddings = SentenceTransformer(str(model_dir), device="cpu").encode(texts, convert_to_tensor=True)
+    torch.testing.assert_close(torch.tensor(remote["embeddings"]), embeddings, rtol=0, atol=1e-6)
     assert any(path.endswith("/resolve/" + hub.repo(REPO).branches["main"] + "/model.safetensors")
                for _, path in hub.requests)
