@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# Busy-waiting OpenMP threads make 2-thread torch 25-40x slower whenever another process shares the cores
+# (a subprocess test, a second job); passive waiting costs nothing on a quiet machine. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 _CACHE = tempfile.mkdtemp(prefix="rexbert-hf-home-")
 os.environ.setdefault("HF_HOME", _CACHE)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
