@@ -99,12 +99,8 @@ class GuidedMLMCollator:
         _check_rate(mask_rate)
         _check_guidance(guidance, lexicon)
         self.tokenizer = tokenizer
-        self.mask_rate, self.guidance, self.temperature, self.whole_word = (
-            mask_rate,
-            guidance,
-            temperature,
-            whole_word,
-        )
+        self.mask_rate, self.guidance = mask_rate, guidance
+        self.temperature, self.whole_word = temperature, whole_word
         self.lexicon = lexicon
         self.mask_token_fraction, self.random_token_fraction = mask_token_fraction, random_token_fraction
         self.pad_to_multiple_of = pad_to_multiple_of
@@ -174,7 +170,7 @@ class GuidedMLMCollator:
             draw = torch.rand(int(unit[-1]) + 1, generator=generator)[unit].view(input_ids.shape)
         else:
             draw = torch.rand(input_ids.shape, generator=generator)
-        return (draw < prob) & maskable
+        return draw < prob  # prob is 0 wherever the token is not maskable
 
     def masking_probabilities(
         self, input_ids: torch.Tensor, maskable: torch.Tensor, rate: float, guidance: float
@@ -196,7 +192,10 @@ class GuidedMLMCollator:
         row_tokens = maskable_f.sum(1, keepdim=True)
         # rate * ((1 - guidance) + guidance * steer normalised to a token mean of 1 per row)
         steer_scale = (rate * guidance) * row_tokens / steer.sum(1, keepdim=True).clamp(min=1e-12)
-        prob = maskable_f.mul_(rate * (1 - guidance)).addcmul_(steer, steer_scale)
+        if guidance == 1:
+            prob = steer.mul_(steer_scale)
+        else:
+            prob = maskable_f.mul_(rate * (1 - guidance)).addcmul_(steer, steer_scale)
         return _cap_and_redistribute(prob, rate * row_tokens.squeeze(1))
 
     def _unit_index(self, input_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:

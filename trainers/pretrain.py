@@ -163,6 +163,7 @@ def training_arguments(recipe: Recipe, phase: PhaseSpec, phase_dir: Path, steps:
         logging_first_step=True,
         save_strategy="steps" if phase.save_steps else "no",
         save_steps=phase.save_steps or 500,
+        save_total_limit=3,
         seed=recipe.seed,
         ignore_data_skip=True,
         include_num_input_tokens_seen="non_padding",
