@@ -106,3 +106,38 @@ def test_encode_batch_matches_the_tokenizer_call(tokenizer):
     texts = [t for t in TEXTS if t and t.strip()]
     assert encode_batch(tokenizer, texts, True) == tokenizer(texts)["input_ids"]
     assert encode_batch(tokenizer, texts, False) == tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
+def test_packed_row_encodes_like_its_documents_alone(tokenizer):
+    """The packing convention is the model's: a row of several documents gives each document the
+    hidden states it gets on its own (no attention across the boundary)."""
+    import torch
+
+    from modeling_rexbert import RexBertConfig, RexBertModel
+    from modeling_rexbert.tokenization import tokenizer_config_kwargs
+
+    torch.manual_seed(0)
+    config = RexBertConfig(
+        **tokenizer_config_kwargs(tokenizer),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=128,
+        local_attention=16,
+    )
+    model = RexBertModel(config).eval()
+    docs = [TEXTS[0], TEXTS[4], TEXTS[6]]
+    lengths = [len(tokenizer(d)["input_ids"]) for d in docs]
+    rows, _ = pack_texts(docs, tokenizer, sum(lengths))
+    (row,) = list(rows)
+    with torch.no_grad():
+        packed = model(
+            input_ids=torch.tensor(row["input_ids"], dtype=torch.long)[None],
+            position_ids=torch.tensor(row["position_ids"], dtype=torch.long)[None],
+        ).last_hidden_state[0]
+        start = 0
+        for doc, length in zip(docs, lengths):
+            alone = model(input_ids=torch.tensor([tokenizer(doc)["input_ids"]])).last_hidden_state[0]
+            torch.testing.assert_close(packed[start : start + length], alone, rtol=1e-4, atol=1e-5)
+            start += length
