@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from curation.text import fasttext_line
+from curation.text import fasttext_bytes, fasttext_line
 
 LABEL_PREFIX = "__label__"
 POSITIVE = "pos"
@@ -49,7 +49,7 @@ class EcomClassifier:
 
     def score(self, text: str) -> float:
         """Probability that `text` is e-commerce text."""
-        for probability, label in self.model.f.predict(fasttext_line(text), -1, 0.0, "strict"):
+        for probability, label in self.model.f.predict(fasttext_bytes(text), -1, 0.0, "strict"):
             if label == self._positive:
                 return min(float(probability), 1.0)
         return 0.0

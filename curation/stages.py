@@ -133,8 +133,7 @@ class EcomClassifierFilter(CountingFilter):
 
 _ASCII_LETTERS_AND_SPACE = (string.ascii_letters + string.whitespace).encode()
 _NO_LETTER_WORD = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")  # a word without any letter
-REPETITION_WORDS = 1000  # the bigram repetition check looks at the first 1000 words
-_LOREM = re.compile(r"lorem ipsum", re.IGNORECASE)
+REPETITION_WORDS = 500  # the bigram repetition check looks at the first 500 words
 _BULLETS = ("•", "-", "*", "●", "‣", "◦")
 
 
@@ -179,7 +178,7 @@ class QualityFilter(CountingFilter):
             return False, "symbol_ratio"
         if self._letterless_words(text, n_words) / n_words > 1 - s.min_alpha_word_fraction:
             return False, "alpha_words"
-        if s.drop_lorem_ipsum and _LOREM.search(text):
+        if s.drop_lorem_ipsum and "lorem ipsum" in text.lower():
             return False, "lorem_ipsum"
         lines = [line.strip() for line in text.split("\n") if line.strip()]
         if len(lines) > 1:
