@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import DataCollatorForLanguageModeling
 
-from trainers.collator import GuidedMLMCollator, _cap_and_redistribute
+from trainers.collator import GuidedMLMCollator, _scale_to_target
 from trainers.packing import PackedRows, encode_batch
 from trainers.saliency import SaliencyLexicon, build_saliency_lexicon
 
@@ -190,14 +190,14 @@ def test_whole_word_masks_words_whole(tokenizer, rows):
     assert max(pieces.values()) > 1  # multi-piece words exist and were masked whole
 
 
-def test_cap_and_redistribute_keeps_row_mass():
-    prob = torch.tensor([[3.0, 0.2, 0.2, 0.2, 0.1], [0.5, 0.5, 0.0, 0.0, 0.0]])
+def test_scale_to_target_caps_and_keeps_row_mass():
+    weight = torch.tensor([[3.0, 0.2, 0.2, 0.2, 0.1], [0.5, 0.5, 0.0, 0.0, 0.0]])
     target = torch.tensor([2.0, 1.0])
-    capped = _cap_and_redistribute(prob.clone(), target)  # works in place
-    assert capped.max() <= 1 and capped[0, 0] == 1
-    torch.testing.assert_close(capped.sum(1), target)
-    # the uncapped tokens of row 0 keep their relative sizes
-    torch.testing.assert_close(capped[0, 1] / capped[0, 4], prob[0, 1] / prob[0, 4])
+    prob = _scale_to_target(weight.clone(), target)  # works in place
+    assert prob.max() <= 1 and prob[0, 0] == 1 and not prob[1, 2:].any()
+    torch.testing.assert_close(prob.sum(1), target)
+    # the uncapped tokens keep their relative weights: row 0 spreads 1.0 over weights summing to 0.7
+    torch.testing.assert_close(prob[0, 1:], weight[0, 1:] / 0.7)
 
 
 def test_lexicon_scores_match_a_direct_count(corpus, tokenizer, lexicon, tmp_path):

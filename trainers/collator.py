@@ -9,9 +9,10 @@ whole). For every row:
    `r = (1 - guidance) + guidance * g`, where `g = exp(saliency / temperature)` is normalised to a
    token-weighted mean of 1 over the row and the saliency of a word is that of its most salient
    token (0 without a lexicon or for unlisted tokens);
-2. its masking probability is `p = rate * r`, so the expected number of masked tokens in the row is
-   exactly `rate * maskable tokens`; probabilities above 1 are capped and the excess is spread over
-   the other units of the row in proportion to their probability (a few vectorised rounds);
+2. its masking probability is `p = min(1, c * r)`, with the row's scale `c` chosen so that the
+   expected number of masked tokens in the row is exactly `rate * maskable tokens` (without any
+   cap, `p = rate * r`; units pushed above 1 are capped and their excess goes to the other units
+   in proportion to their weight);
 3. units are drawn independently with probability `p`.
 
 `guidance=0` gives every unit `p = rate`: plain uniform MLM (token-level, or whole-word with
@@ -189,14 +190,11 @@ class GuidedMLMCollator:
             per_unit = torch.zeros(int(unit[-1]) + 1).scatter_reduce_(0, unit, steer.flatten(), "amax")
             steer = per_unit[unit].view(input_ids.shape)
         steer.mul_(maskable_f)
-        row_tokens = maskable_f.sum(1, keepdim=True)
-        # rate * ((1 - guidance) + guidance * steer normalised to a token mean of 1 per row)
-        steer_scale = (rate * guidance) * row_tokens / steer.sum(1, keepdim=True).clamp(min=1e-12)
-        if guidance == 1:
-            prob = steer.mul_(steer_scale)
-        else:
-            prob = maskable_f.mul_(rate * (1 - guidance)).addcmul_(steer, steer_scale)
-        return _cap_and_redistribute(prob, rate * row_tokens.squeeze(1))
+        row_tokens = maskable_f.sum(1)
+        if guidance < 1:  # (1 - guidance) + guidance * steer normalised to a token mean of 1 per row
+            steer_scale = guidance * row_tokens / steer.sum(1).clamp(min=1e-12)
+            steer = maskable_f.mul_(1 - guidance).addcmul_(steer, steer_scale[:, None])
+        return _scale_to_target(steer, rate * row_tokens)
 
     def _unit_index(self, input_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:
         """Flat word id per token: words never span rows or non-maskable tokens."""
@@ -223,19 +221,23 @@ class GuidedMLMCollator:
         return corrupted, labels
 
 
-def _cap_and_redistribute(prob: torch.Tensor, row_target: torch.Tensor, rounds: int = 20) -> torch.Tensor:
-    """Cap token probabilities `(batch, seq)` at 1 and rescale the uncapped ones of each row so that
-    the row sums stay equal to `row_target` (reachable whenever the rate is <= 1). Each round caps at
-    least one more unit of every row still over the limit; a few rounds suffice in practice."""
+def _scale_to_target(weight: torch.Tensor, row_target: torch.Tensor, rounds: int = 20) -> torch.Tensor:
+    """Probabilities `min(1, c * weight)` with one scale `c` per row chosen so that each row sums to
+    `row_target` (reachable whenever the rate is <= 1).
+
+    `c` is found by Newton's method on the concave, piecewise-linear row sum, starting from the
+    uncapped scale: each round caps the tokens at or above 1 and spreads the rest of the target over
+    the others; the capped set only grows, and once no other token reaches 1 `c` is exact. A few
+    rounds suffice in practice, each a handful of ops over the batch.
+    """
+    scale = row_target / weight.sum(1).clamp(min=1e-12)
     for _ in range(rounds):
-        capped = prob >= 1
-        if float(prob.max()) <= 1 + 1e-6:
+        capped = weight * scale[:, None] >= 1
+        free = torch.where(capped, 0.0, weight)
+        scale = (row_target - capped.sum(1)) / free.sum(1).clamp(min=1e-12)
+        if not bool((free.amax(1) * scale >= 1).any()):  # no uncapped token reaches 1: exact
             break
-        prob.masked_fill_(capped, 0.0)  # in place: these tensors are rebuilt per batch
-        # the capped tokens carry at most the row's target, so the numerator stays >= 0
-        scale = (row_target - capped.sum(1)) / prob.sum(1).clamp(min=1e-12)
-        prob.mul_(scale[:, None]).masked_fill_(capped, 1.0)
-    return prob.clamp_(max=1)
+    return weight.mul_(scale[:, None]).clamp_(max=1)
 
 
 def _check_rate(rate: float) -> float:
