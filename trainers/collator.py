@@ -165,18 +165,24 @@ class GuidedMLMCollator:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Bool tensor of the positions to mask (see the module docstring for the rule)."""
-        prob = self.masking_probabilities(input_ids, maskable, rate, guidance)
-        if self.whole_word:  # one draw per word, shared by its tokens (which share its probability)
-            unit = self._unit_index(input_ids, maskable)
+        unit = self._unit_index(input_ids, maskable) if self.whole_word else None
+        prob = self.masking_probabilities(input_ids, maskable, rate, guidance, unit)
+        if unit is not None:  # one draw per word, shared by its tokens (which share its probability)
             draw = torch.rand(int(unit[-1]) + 1, generator=generator)[unit].view(input_ids.shape)
         else:
             draw = torch.rand(input_ids.shape, generator=generator)
         return draw < prob  # prob is 0 wherever the token is not maskable
 
     def masking_probabilities(
-        self, input_ids: torch.Tensor, maskable: torch.Tensor, rate: float, guidance: float
+        self,
+        input_ids: torch.Tensor,
+        maskable: torch.Tensor,
+        rate: float,
+        guidance: float,
+        unit: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Masking probability of every token (its unit's probability; 0 where not maskable).
+        `unit` is the word index from `_unit_index` (computed here when needed and not given).
 
         All tokens of a unit share its weight, so the per-row sums, the cap and the rescaling can run
         on the `(batch, seq)` grid: a row's sum over tokens is the sum over units of size x probability.
@@ -186,7 +192,7 @@ class GuidedMLMCollator:
             return rate * maskable_f
         steer = self.steer[input_ids]
         if self.whole_word:  # a word is as salient as its most salient piece (exp is monotonic)
-            unit = self._unit_index(input_ids, maskable)
+            unit = self._unit_index(input_ids, maskable) if unit is None else unit
             per_unit = torch.zeros(int(unit[-1]) + 1).scatter_reduce_(0, unit, steer.flatten(), "amax")
             steer = per_unit[unit].view(input_ids.shape)
         steer.mul_(maskable_f)
