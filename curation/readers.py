@@ -229,6 +229,8 @@ def build_reader(
     progress: bool = False,
 ):
     """The reader step for one configured source."""
+    if source.format != "datasets" and "://" not in source.path and not os.path.exists(source.path):
+        raise FileNotFoundError(f"source {source.name!r}: input path {source.path!r} does not exist")
     if source.format == "datasets":
         return DatasetsRecordReader(source, limits, rejects_folder, token_counter, progress)
     if source.format == "parquet":

@@ -178,6 +178,18 @@ def test_rerun_skips_finished_tasks_and_resumes_a_missing_one(workspace):
 
 
 def test_config_errors_name_the_problem(tmp_path):
+    from curation.pipeline import PipelineBuilder
+
+    missing = config_from_dict(
+        {
+            "output_dir": "x",
+            "sources": [{"name": "a", "path": "nowhere"}],
+            "stages": {"classifier": {"enabled": False}},
+        },
+        base_dir=tmp_path,
+    )
+    with pytest.raises(FileNotFoundError, match="source 'a'.*does not exist"):
+        PipelineBuilder(missing).executors()
     with pytest.raises(ValueError, match="unknown key.*qualty"):
         config_from_dict(
             {"output_dir": "x", "sources": [{"name": "a", "path": "a"}], "stages": {"qualty": {}}}
