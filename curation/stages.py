@@ -13,6 +13,7 @@ import itertools
 import os
 import re
 import string
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -21,10 +22,9 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup import MinhashDedupSignature
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
-from datatrove.utils.text import ngrams, simplify_text
 
 from curation.classifier import EcomClassifier
-from curation.text import TokenCounter, normalized_for_exact_dedup
+from curation.text import TokenCounter, dedup_words, normalized_for_exact_dedup
 
 
 def stage_step_name(stage: str) -> str:
@@ -458,18 +458,31 @@ class Tally(PipelineStep):
             yield doc
 
 
-class WhitespaceMinhashSignature(MinhashDedupSignature):
-    """datatrove's MinHash signature step, splitting words on whitespace instead of with spaCy.
+_SHINGLE_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier that spreads n-gram hashes
 
-    The shingles are taken after datatrove's own simplification (lower case, punctuation removed,
-    numbers normalised, whitespace folded), where spaCy's tokenizer almost only splits on spaces, and
-    the spaCy pass was the slowest step of the whole pipeline (see bench/bench_curation.py).
+
+class WhitespaceMinhashSignature(MinhashDedupSignature):
+    """datatrove's MinHash signature step with fast word splitting and vectorised shingle hashes.
+
+    Words come from `curation.text.dedup_words` (datatrove's text simplification as one byte
+    translation, split on whitespace, where datatrove runs spaCy's tokenizer); each word is hashed once
+    (crc32) and each n-gram hash is a polynomial of its word hashes computed with numpy, instead of
+    hashing every joined n-gram string in Python. Signatures are only compared with each other, so any
+    well-mixed shingle hash serves. datatrove's own step was the slowest of the pipeline
+    (bench/bench_curation.py measures both).
     """
 
     def get_shingles(self, text: str) -> np.ndarray:
-        words = simplify_text(text, self.config.norm_config).split()
-        hashes = (self._hash_func(" ".join(gram)) for gram in ngrams(words, self.config.n_grams))
-        return np.fromiter(hashes, dtype=np.uint64).reshape((-1, 1))
+        words = dedup_words(text)
+        n = self.config.n_grams
+        if len(words) < n:
+            return np.empty((0, 1), dtype=np.uint64)
+        word_hashes = np.fromiter(map(zlib.crc32, words), dtype=np.uint64, count=len(words))
+        count = len(words) - n + 1
+        shingles = word_hashes[:count].copy()
+        for offset in range(1, n):
+            shingles = shingles * _SHINGLE_MIX + word_hashes[offset : offset + count]
+        return shingles.reshape((-1, 1))
 
 
 def exact_dedup_key(doc: Document) -> str:

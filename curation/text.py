@@ -14,6 +14,9 @@ from pathlib import Path
 _FASTTEXT_BYTES = bytes.maketrans(
     string.punctuation.encode() + b"\n\r\t", b" " * (len(string.punctuation) + 3)
 )
+_DEDUP_BYTES = bytes.maketrans(
+    string.punctuation.encode() + string.digits.encode(), b" " * len(string.punctuation) + b"0" * 10
+)
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -60,6 +63,15 @@ def fasttext_bytes(text: str) -> bytes:
 def fasttext_line(text: str) -> str:
     """`fasttext_bytes` as a string (for training files)."""
     return fasttext_bytes(text).decode("utf-8")
+
+
+def dedup_words(text: str) -> list[bytes]:
+    """Words compared by near-duplicate detection: lower-cased, punctuation dropped, digits as 0.
+
+    The same simplification as datatrove's `simplify_text` (minus its Unicode accent folding) done as
+    one byte translation, about 10x faster.
+    """
+    return text.lower().encode("utf-8", "replace").translate(_DEDUP_BYTES).split()
 
 
 def normalized_for_exact_dedup(text: str) -> str:
