@@ -151,3 +151,25 @@ def test_processes_share_out_exactly_the_single_process_stream(sources, tokenize
     resumed.shard(2, 1)
     resumed.restore(make_stream(sources, tokenizer, seed=4, grad_accum=4).state_at(16))
     assert all(torch.equal(single[17][k], v) for k, v in next(iter(resumed)).items())
+
+
+def test_streaming_sources_resume_and_recycle_like_map_style(sample_texts, tokenizer):
+    import datasets
+
+    from trainers.packing import StreamingPackedSource
+
+    general, ecom = sample_texts
+    streamed = {
+        "general": StreamingPackedSource(
+            "general", datasets.Dataset.from_dict({"text": general}).to_iterable_dataset(), tokenizer, 32
+        ),
+        "ecom": StreamingPackedSource(
+            "ecom", datasets.Dataset.from_dict({"text": ecom[:3]}).to_iterable_dataset(), tokenizer, 32
+        ),
+    }
+    full = take(make_stream(streamed, tokenizer, seed=8), 40)  # the small ecom source recycles
+    resumed = make_stream(streamed, tokenizer, seed=8)
+    resumed.restore(make_stream(streamed, tokenizer, seed=8).state_at(30))
+    for expected, got in zip(full[30:], take(resumed, 10)):
+        assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert resumed.cursors["ecom"].epoch >= 1

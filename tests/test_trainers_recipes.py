@@ -148,3 +148,12 @@ def test_sources_read_files_with_filters_map_style_and_streaming(tmp_path):
     missing = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'nothing.parquet'}"]))
     with pytest.raises(RecipeError, match="sources.ecom: could not load"):
         RecipeData(missing).dataset("ecom")
+
+
+def test_tokenizer_from_an_olmo_tokenizer_json(shared_data):
+    from trainers.recipes import TokenizerSpec
+    from trainers.sources import load_tokenizer
+
+    path = shared_data / "tokenizers" / "allenai_gpt-neox-olmo-dolma-v1_5.json"
+    tokenizer = load_tokenizer(TokenizerSpec(path=str(path)), data=None)
+    assert len(tokenizer) == 50368 and tokenizer.mask_token_id == 50284
