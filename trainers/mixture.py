@@ -234,13 +234,14 @@ class MixtureStream(torch.utils.data.IterableDataset):
         self._replayed = self._start
         self.cursors: dict[str, _SourceCursor] = {}
 
-    # ---- pure functions of the batch index ------------------------------------------------------
-
     def shard(self, num_shards: int, shard_index: int) -> None:
         """Make this process train on global batches `shard_index + k * num_shards`."""
         if not 0 <= shard_index < num_shards:
             raise ValueError(f"shard_index {shard_index} is not in [0, {num_shards})")
         self.num_shards, self.shard_index = num_shards, shard_index
+        self._replayed = self._start  # replays depend on the step of each batch, hence on the shards
+
+    # ---- pure functions of the batch index ------------------------------------------------------
 
     def step_of(self, batch_index: int) -> int:
         """Optimizer step that global batch `batch_index` belongs to."""
