@@ -27,14 +27,27 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", type=Path, help="the saved model / curated corpus directory")
     parser.add_argument("repo_id", help="target repo, e.g. my-org/rexbert-17m")
     visibility = parser.add_mutually_exclusive_group()
-    visibility.add_argument("--private", dest="private", action="store_const", const=True, default=None,
-                            help="make the repo private (an existing repo is switched)")
-    visibility.add_argument("--public", dest="private", action="store_const", const=False,
-                            help="make the repo public (an existing repo is switched)")
+    visibility.add_argument(
+        "--private",
+        dest="private",
+        action="store_const",
+        const=True,
+        default=None,
+        help="make the repo private (an existing repo is switched)",
+    )
+    visibility.add_argument(
+        "--public",
+        dest="private",
+        action="store_const",
+        const=False,
+        help="make the repo public (an existing repo is switched)",
+    )
     parser.add_argument("--revision", default=None, help="branch to commit to (created from main if missing)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be uploaded; no network")
     parser.add_argument("--write-card", action="store_true", help="also save the card as DIRECTORY/README.md")
-    parser.add_argument("--no-card", action="store_true", help="upload the directory's own README.md as it is")
+    parser.add_argument(
+        "--no-card", action="store_true", help="upload the directory's own README.md as it is"
+    )
     parser.add_argument("--license", default=None, help="license id for the card metadata")
     parser.add_argument("--language", nargs="+", default=["en"], help="language codes for the card metadata")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
@@ -53,20 +66,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="push_kind", metavar="{model,dataset}", required=True)
     model = verbs.add_parser("model", help="push a saved RexBERT model with its model card")
     _add_common(model)
-    model.add_argument("--results", type=Path, default=None,
-                       help="eval results.json (default: DIR/results.json or DIR/eval/results.json)")
-    model.add_argument("--training-summary", type=Path, default=None,
-                       help="training_summary.json (default: DIR/training_summary.json)")
+    model.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="eval results.json (default: DIR/results.json or DIR/eval/results.json)",
+    )
+    model.add_argument(
+        "--training-summary",
+        type=Path,
+        default=None,
+        help="training_summary.json (default: DIR/training_summary.json)",
+    )
     model.add_argument("--base-model", default=None, help="repo id of the checkpoint this one started from")
     model.add_argument("--dataset", nargs="+", default=[], help="repo ids of the training datasets")
     model.add_argument("--tag", nargs="+", default=[], help="extra tags")
     dataset = verbs.add_parser("dataset", help="push a curated corpus with its dataset card")
     _add_common(dataset)
-    dataset.add_argument("--report", type=Path, default=None,
-                         help="curation report.json (default: DIR/report/report.json)")
+    dataset.add_argument(
+        "--report", type=Path, default=None, help="curation report.json (default: DIR/report/report.json)"
+    )
     dataset.add_argument("--pretty-name", default=None)
-    dataset.add_argument("--source-license", nargs="+", default=[], metavar="SOURCE=LICENSE", type=_source_license,
-                         help="license note per source, e.g. review=cc-by-4.0")
+    dataset.add_argument(
+        "--source-license",
+        nargs="+",
+        default=[],
+        metavar="SOURCE=LICENSE",
+        type=_source_license,
+        help="license note per source, e.g. review=cc-by-4.0",
+    )
 
 
 def _card_text(args: argparse.Namespace) -> str | None:
@@ -74,15 +102,26 @@ def _card_text(args: argparse.Namespace) -> str | None:
     if args.no_card:
         return None
     if args.push_kind == "model":
-        options = CardOptions(repo_id=args.repo_id, license=args.license or "apache-2.0", language=args.language,
-                              base_model=args.base_model, datasets=args.dataset, tags=args.tag)
-        card = build_model_card(args.directory, options, results=args.results,
-                                training_summary=args.training_summary)
+        options = CardOptions(
+            repo_id=args.repo_id,
+            license=args.license or "apache-2.0",
+            language=args.language,
+            base_model=args.base_model,
+            datasets=args.dataset,
+            tags=args.tag,
+        )
+        card = build_model_card(
+            args.directory, options, results=args.results, training_summary=args.training_summary
+        )
     else:
         licenses = dict(args.source_license)
-        options = DatasetCardOptions(repo_id=args.repo_id, pretty_name=args.pretty_name,
-                                     license=args.license or "other", language=args.language,
-                                     source_licenses=licenses)
+        options = DatasetCardOptions(
+            repo_id=args.repo_id,
+            pretty_name=args.pretty_name,
+            license=args.license or "other",
+            language=args.language,
+            source_licenses=licenses,
+        )
         card = build_dataset_card(args.directory, options, report=args.report)
     if args.write_card:
         card.save(Path(args.directory) / "README.md")
@@ -102,18 +141,24 @@ def explain_hub_error(error: HfHubHTTPError, args: argparse.Namespace) -> str:
     where = args.endpoint or "the Hub"
     server_said = f" (server: {error.server_message.strip()})" if error.server_message else ""
     if status == 401:
-        return (f"authentication failed (HTTP 401) at {where}: pass a write token with --token, set HF_TOKEN "
-                f"or run `hf auth login`{server_said}")
+        return (
+            f"authentication failed (HTTP 401) at {where}: pass a write token with --token, set HF_TOKEN "
+            f"or run `hf auth login`{server_said}"
+        )
     if status == 403:
         return f"permission denied (HTTP 403): the token cannot write to {args.repo_id}{server_said}"
     if isinstance(error, RevisionNotFoundError):
         return f"revision {args.revision or 'main'} not found in {args.repo_id} (HTTP 404){server_said}"
     if isinstance(error, RepositoryNotFoundError) or status == 404:
-        return (f"repository {args.repo_id} not found at {where} (HTTP 404): check the repo id and that the "
-                f"token can see it{server_said}")
+        return (
+            f"repository {args.repo_id} not found at {where} (HTTP 404): check the repo id and that the "
+            f"token can see it{server_said}"
+        )
     if status is not None and status >= 500:
-        return (f"{where} had a server error (HTTP {status}); try again later (a re-push uploads only "
-                f"what is missing){server_said}")
+        return (
+            f"{where} had a server error (HTTP {status}); try again later (a re-push uploads only "
+            f"what is missing){server_said}"
+        )
     return f"the Hub refused the push (HTTP {status}){server_said}"
 
 
@@ -130,8 +175,14 @@ def main(args: argparse.Namespace) -> int:
     for path, reason in plan.skipped:
         print(f"skipping {path}: {reason}", file=sys.stderr)
     try:
-        result = push(plan, endpoint=args.endpoint, token=args.token, private=args.private,
-                      revision=args.revision, commit_message=args.commit_message)
+        result = push(
+            plan,
+            endpoint=args.endpoint,
+            token=args.token,
+            private=args.private,
+            revision=args.revision,
+            commit_message=args.commit_message,
+        )
     except HfHubHTTPError as error:
         print(f"rexbert push: {explain_hub_error(error, args)}", file=sys.stderr)
         return 1

@@ -19,18 +19,25 @@ import tempfile
 from pathlib import Path
 
 LORA_TARGET_MODULES = ["Wqkv", "Wo", "Wi"]
-SENTENCE_TRANSFORMERS_CONFIG_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+SENTENCE_TRANSFORMERS_CONFIG_FILES = (
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+)
 
 
-def make_sentence_transformer(model_dir: str | Path, pooling: str = "mean", max_seq_length: int | None = None) -> Path:
+def make_sentence_transformer(
+    model_dir: str | Path, pooling: str = "mean", max_seq_length: int | None = None
+) -> Path:
     """Write the sentence-transformers configuration for `model_dir` (Transformer + `pooling` Pooling).
 
     Returns `model_dir`. Loading afterwards: `SentenceTransformer(model_dir)` with the `modeling_rexbert`
     package imported, or `SentenceTransformer(repo_or_dir, trust_remote_code=True)` without it.
     """
-    import modeling_rexbert  # noqa: F401  (registers model_type "rexbert" with the Auto classes)
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    import modeling_rexbert  # noqa: F401  (registers model_type "rexbert" with the Auto classes)
 
     model_dir = Path(model_dir)
     transformer = Transformer(str(model_dir), max_seq_length=max_seq_length)
@@ -47,10 +54,20 @@ def make_sentence_transformer(model_dir: str | Path, pooling: str = "mean", max_
     return model_dir
 
 
-def lora_config(task_type: str = "SEQ_CLS", r: int = 8, alpha: int = 16, dropout: float = 0.0,
-                target_modules: list[str] | None = None):
+def lora_config(
+    task_type: str = "SEQ_CLS",
+    r: int = 8,
+    alpha: int = 16,
+    dropout: float = 0.0,
+    target_modules: list[str] | None = None,
+):
     """A `peft.LoraConfig` for a RexBERT head ("SEQ_CLS", "TOKEN_CLS", "FEATURE_EXTRACTION", ...)."""
     from peft import LoraConfig
 
-    return LoraConfig(task_type=task_type, r=r, lora_alpha=alpha, lora_dropout=dropout,
-                      target_modules=list(target_modules or LORA_TARGET_MODULES))
+    return LoraConfig(
+        task_type=task_type,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(target_modules or LORA_TARGET_MODULES),
+    )

@@ -137,8 +137,13 @@ def architecture_rows(config: dict[str, Any], n_parameters: int) -> list[tuple[s
         ("max sequence length", str(config.get("max_position_embeddings"))),
     ]
     if layer_types:
-        rows.append(("attention", f"{n_global} global + {len(layer_types) - n_global} local layers "
-                                  f"(local window {config.get('local_attention')} tokens)"))
+        rows.append(
+            (
+                "attention",
+                f"{n_global} global + {len(layer_types) - n_global} local layers "
+                f"(local window {config.get('local_attention')} tokens)",
+            )
+        )
     return rows
 
 
@@ -168,18 +173,22 @@ def phase_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
         guided = phase.get("guided_mlm")
         if isinstance(guided, (list, tuple)):
             guided = f"{guided[0]} → {guided[1]}"
-        rows.append({
-            "phase": str(phase.get("phase", "")),
-            "name": str(phase.get("name", "")),
-            "tokens": human_count(phase.get("tokens", 0)),
-            "steps": str(phase.get("steps", "")),
-            "seq_len": str(phase.get("seq_len", "")),
-            "mask_rate": _format_mask_rate(phase.get("mask_rate")),
-            "schedule": f"{phase.get('lr_schedule', '?')}, peak {phase.get('peak_lr', 0):.1e}",
-            "mixture": _format_mixture(phase.get("mixture")),
-            "guided_mlm": "no" if not guided else ("yes" if guided is True else f"yes ({guided})"),
-            "final_loss": f"{phase['final_loss']:.3f}" if isinstance(phase.get("final_loss"), (int, float)) else "-",
-        })
+        rows.append(
+            {
+                "phase": str(phase.get("phase", "")),
+                "name": str(phase.get("name", "")),
+                "tokens": human_count(phase.get("tokens", 0)),
+                "steps": str(phase.get("steps", "")),
+                "seq_len": str(phase.get("seq_len", "")),
+                "mask_rate": _format_mask_rate(phase.get("mask_rate")),
+                "schedule": f"{phase.get('lr_schedule', '?')}, peak {phase.get('peak_lr', 0):.1e}",
+                "mixture": _format_mixture(phase.get("mixture")),
+                "guided_mlm": "no" if not guided else ("yes" if guided is True else f"yes ({guided})"),
+                "final_loss": f"{phase['final_loss']:.3f}"
+                if isinstance(phase.get("final_loss"), (int, float))
+                else "-",
+            }
+        )
     return rows
 
 
@@ -191,12 +200,14 @@ def result_rows(results: dict[str, Any] | None) -> list[dict[str, str]]:
     for suite_name, suite in results["suites"].items():
         for metric, value in flatten_metrics(suite["metrics"]).items():
             shown = f"{value:.4f}"
-            rows.append({
-                "suite": suite_name,
-                "dataset": f"{suite['dataset']['name']} ({suite['dataset'].get('split', '-')})",
-                "metric": metric,
-                "value": f"**{shown}**" if metric == suite.get("main_metric") else shown,
-            })
+            rows.append(
+                {
+                    "suite": suite_name,
+                    "dataset": f"{suite['dataset']['name']} ({suite['dataset'].get('split', '-')})",
+                    "metric": metric,
+                    "value": f"**{shown}**" if metric == suite.get("main_metric") else shown,
+                }
+            )
     return rows
 
 
@@ -238,7 +249,9 @@ def build_model_card(
     results = as_mapping(results if results is not None else find_results(model_dir), "eval results")
     summary_path = model_dir / "training_summary.json"
     default_summary = summary_path if summary_path.is_file() else None
-    summary = as_mapping(training_summary if training_summary is not None else default_summary, "training summary")
+    summary = as_mapping(
+        training_summary if training_summary is not None else default_summary, "training summary"
+    )
 
     model_name = options.repo_id or model_dir.resolve().name
     has_sentence_transformers = all((model_dir / name).is_file() for name in SENTENCE_TRANSFORMERS_FILES)
@@ -287,7 +300,9 @@ def write_model_card(model_dir: str | Path, options: CardOptions | None = None, 
 
 def model_index_values(card: ModelCard) -> dict[tuple[str, str], float]:
     """{(task name, metric): value} of a card's parsed model-index, to compare with `results.json`."""
-    return {(result.task_name, result.metric_type): result.metric_value for result in card.data.eval_results or []}
+    return {
+        (result.task_name, result.metric_type): result.metric_value for result in card.data.eval_results or []
+    }
 
 
 def results_values(results: dict[str, Any]) -> dict[tuple[str, str], float]:

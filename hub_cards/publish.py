@@ -70,8 +70,10 @@ class UploadPlan:
     def describe(self) -> str:
         """The dry-run listing: every file with its size and origin, then the skipped files."""
         width = max((len(f.path_in_repo) for f in self.files), default=10)
-        lines = [f"{self.repo_type} repo {self.repo_id}: {len(self.files)} files, "
-                 f"{human_bytes(sum(f.size for f in self.files))}"]
+        lines = [
+            f"{self.repo_type} repo {self.repo_id}: {len(self.files)} files, "
+            f"{human_bytes(sum(f.size for f in self.files))}"
+        ]
         for planned in self.files:
             note = f"  ({planned.note})" if planned.note else ""
             lines.append(f"  {planned.path_in_repo:<{width}}  {human_bytes(planned.size):>10}{note}")
@@ -81,7 +83,9 @@ class UploadPlan:
 
 
 def _is_skipped_directory(relative: Path) -> bool:
-    return any(fnmatch.fnmatch(part, pattern) for part in relative.parts[:-1] for pattern in SKIPPED_DIRECTORIES)
+    return any(
+        fnmatch.fnmatch(part, pattern) for part in relative.parts[:-1] for pattern in SKIPPED_DIRECTORIES
+    )
 
 
 def _collect_files(root: Path, plan: UploadPlan, folders: tuple[str, ...] | None = None) -> None:
@@ -97,10 +101,14 @@ def _collect_files(root: Path, plan: UploadPlan, folders: tuple[str, ...] | None
         if folders is not None and len(relative.parts) > 1 and relative.parts[0] not in folders:
             skipped_folder = relative.parts[0] + "/"
             if all(listed != skipped_folder for listed, _ in plan.skipped):
-                plan.skipped.append((skipped_folder, f"intermediate output; only {', '.join(folders)} are published"))
+                plan.skipped.append(
+                    (skipped_folder, f"intermediate output; only {', '.join(folders)} are published")
+                )
             continue
         if relative.name.endswith(PICKLE_SUFFIXES):
-            plan.skipped.append((relative.as_posix(), "pickle-capable format, only safetensors/JSON/text are uploaded"))
+            plan.skipped.append(
+                (relative.as_posix(), "pickle-capable format, only safetensors/JSON/text are uploaded")
+            )
             continue
         plan.add(PlannedFile(relative.as_posix(), source=path))
 
@@ -150,8 +158,10 @@ def add_remote_code(model_dir: Path, config: dict, plan: UploadPlan) -> None:
         else:
             source = _package_directory() / name
             if not source.is_file():
-                raise FileNotFoundError(f"remote code file {name} named in auto_map is neither in {model_dir} "
-                                        f"nor in the modeling_rexbert package")
+                raise FileNotFoundError(
+                    f"remote code file {name} named in auto_map is neither in {model_dir} "
+                    f"nor in the modeling_rexbert package"
+                )
             plan.add(PlannedFile(name, source=source, note="remote code copied from modeling_rexbert"))
         pending.extend(f"{module}.py" for module in get_relative_imports(str(source)))
 
@@ -166,8 +176,10 @@ def plan_model_upload(model_dir: str | Path, repo_id: str, card_text: str | None
     _collect_files(model_dir, plan)
     if not any(path.endswith(".safetensors") for path in plan.paths):
         pickles = ", ".join(path for path, _ in plan.skipped) or "none"
-        raise ValueError(f"{model_dir} has no .safetensors weights (pickle files: {pickles}); "
-                         "save with save_pretrained(safe_serialization=True) or run `rexbert convert` first")
+        raise ValueError(
+            f"{model_dir} has no .safetensors weights (pickle files: {pickles}); "
+            "save with save_pretrained(safe_serialization=True) or run `rexbert convert` first"
+        )
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("model_type") in REMOTE_CODE_MODEL_TYPES:
         add_remote_code(model_dir, config, plan)
@@ -179,8 +191,12 @@ def plan_model_upload(model_dir: str | Path, repo_id: str, card_text: str | None
 DATASET_FOLDERS = ("corpus", "report")
 
 
-def plan_dataset_upload(dataset_dir: str | Path, repo_id: str, card_text: str | None = None,
-                        data_patterns: tuple[str, ...] = ("*.parquet", "*.jsonl.gz", "*.jsonl")) -> UploadPlan:
+def plan_dataset_upload(
+    dataset_dir: str | Path,
+    repo_id: str,
+    card_text: str | None = None,
+    data_patterns: tuple[str, ...] = ("*.parquet", "*.jsonl.gz", "*.jsonl"),
+) -> UploadPlan:
     """The upload plan of a curated corpus directory: the shards under `corpus/`, the report and its plots
     under `report/`, top-level files and the card."""
     dataset_dir = Path(dataset_dir)

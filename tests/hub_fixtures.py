@@ -47,8 +47,12 @@ def tiny_config(**overrides):
     from modeling_rexbert.tokenization import tokenizer_config_kwargs
 
     fields = dict(
-        hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
-        max_position_embeddings=128, local_attention=16,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        max_position_embeddings=128,
+        local_attention=16,
         **tokenizer_config_kwargs(tiny_tokenizer()),
     )
     fields.update(overrides)
@@ -78,21 +82,57 @@ TRAINING_SUMMARY = {
     "preset": "tiny-test",
     "config": {"hidden_size": 64, "num_hidden_layers": 3},
     "phases": [
-        {"phase": 1, "name": "pretrain", "steps": 40, "tokens": 81920, "seq_len": 128,
-         "mask_rate": 0.3, "lr_schedule": "warmup-stable", "peak_lr": 8e-4,
-         "mixture": {"start": {"general": 0.6, "listing": 0.2, "review": 0.2},
-                     "end": {"general": 0.6, "listing": 0.2, "review": 0.2}},
-         "guided_mlm": False, "final_loss": 5.91, "checkpoint": "phase1"},
-        {"phase": 2, "name": "context-extension", "steps": 20, "tokens": 40960, "seq_len": 256,
-         "mask_rate": [0.3, 0.15], "lr_schedule": "stable", "peak_lr": 4e-4,
-         "mixture": {"start": {"general": 0.5, "listing": 0.25, "review": 0.25},
-                     "end": {"general": 0.3, "listing": 0.4, "review": 0.3}},
-         "guided_mlm": False, "final_loss": 5.42, "checkpoint": "phase2"},
-        {"phase": 3, "name": "domain-annealing", "steps": 20, "tokens": 40960, "seq_len": 256,
-         "mask_rate": 0.15, "lr_schedule": "1-sqrt decay", "peak_lr": 4e-4,
-         "mixture": {"start": {"general": 0.3, "listing": 0.4, "review": 0.3},
-                     "end": {"general": 0.1, "listing": 0.5, "review": 0.4}},
-         "guided_mlm": 0.5, "final_loss": 5.13, "checkpoint": "phase3"},
+        {
+            "phase": 1,
+            "name": "pretrain",
+            "steps": 40,
+            "tokens": 81920,
+            "seq_len": 128,
+            "mask_rate": 0.3,
+            "lr_schedule": "warmup-stable",
+            "peak_lr": 8e-4,
+            "mixture": {
+                "start": {"general": 0.6, "listing": 0.2, "review": 0.2},
+                "end": {"general": 0.6, "listing": 0.2, "review": 0.2},
+            },
+            "guided_mlm": False,
+            "final_loss": 5.91,
+            "checkpoint": "phase1",
+        },
+        {
+            "phase": 2,
+            "name": "context-extension",
+            "steps": 20,
+            "tokens": 40960,
+            "seq_len": 256,
+            "mask_rate": [0.3, 0.15],
+            "lr_schedule": "stable",
+            "peak_lr": 4e-4,
+            "mixture": {
+                "start": {"general": 0.5, "listing": 0.25, "review": 0.25},
+                "end": {"general": 0.3, "listing": 0.4, "review": 0.3},
+            },
+            "guided_mlm": False,
+            "final_loss": 5.42,
+            "checkpoint": "phase2",
+        },
+        {
+            "phase": 3,
+            "name": "domain-annealing",
+            "steps": 20,
+            "tokens": 40960,
+            "seq_len": 256,
+            "mask_rate": 0.15,
+            "lr_schedule": "1-sqrt decay",
+            "peak_lr": 4e-4,
+            "mixture": {
+                "start": {"general": 0.3, "listing": 0.4, "review": 0.3},
+                "end": {"general": 0.1, "listing": 0.5, "review": 0.4},
+            },
+            "guided_mlm": 0.5,
+            "final_loss": 5.13,
+            "checkpoint": "phase3",
+        },
     ],
 }
 
@@ -104,27 +144,45 @@ RESULTS = {
             "task_type": "text-classification",
             "dataset": {"name": "ESCI relevance", "type": "esci", "split": "test"},
             "metrics": {"accuracy": 0.6125, "macro_f1": 0.4871},
-            "main_metric": "macro_f1", "n_examples": 80, "seconds": 1.5, "config": {"epochs": 1},
+            "main_metric": "macro_f1",
+            "n_examples": 80,
+            "seconds": 1.5,
+            "config": {"epochs": 1},
         },
         "esci-similarity": {
             "task_type": "sentence-similarity",
             "dataset": {"name": "ESCI query-product", "type": "esci", "split": "test"},
             "metrics": {"spearman": 0.2311, "ndcg@10": 0.7032},
-            "main_metric": "ndcg@10", "n_examples": 60, "seconds": 0.8, "config": {},
+            "main_metric": "ndcg@10",
+            "n_examples": 60,
+            "seconds": 0.8,
+            "config": {},
         },
         "glue": {
             "task_type": "text-classification",
             "dataset": {"name": "GLUE", "type": "nyu-mll/glue", "split": "validation"},
-            "metrics": {"sst2/accuracy": 0.5321, "stsb/spearman": 0.1042, "stsb/pearson": 0.0977,
-                        "sst2/score": 0.5321, "stsb/score": 0.10095, "average": 0.31652},
-            "main_metric": "average", "n_examples": 200, "seconds": 3.0, "config": {},
+            "metrics": {
+                "sst2/accuracy": 0.5321,
+                "stsb/spearman": 0.1042,
+                "stsb/pearson": 0.0977,
+                "sst2/score": 0.5321,
+                "stsb/score": 0.10095,
+                "average": 0.31652,
+            },
+            "main_metric": "average",
+            "n_examples": 200,
+            "seconds": 3.0,
+            "config": {},
             "skipped": {"mnli": "no files under glue/MNLI", "qqp": "no files under glue/QQP"},
         },
         "ner": {
             "task_type": "token-classification",
             "dataset": {"name": "E-commerce NER", "type": "ecommerce-ner", "split": "test"},
             "metrics": {"f1": 0.1837, "precision": 0.2, "recall": 0.17},
-            "main_metric": "f1", "n_examples": 40, "seconds": 1.1, "config": {},
+            "main_metric": "f1",
+            "n_examples": 40,
+            "seconds": 1.1,
+            "config": {},
         },
     },
 }
@@ -163,25 +221,44 @@ def trained_model_dir() -> Path:
     out = SESSION_DIR / "trained"
     phases = []
     for number, (name, steps, seq_len, mask_rate, schedule, peak_lr) in enumerate(PHASES, start=1):
-        rows = Dataset.from_dict({"text": SENTENCES * 4}).map(
-            lambda batch: tokenizer(batch["text"], truncation=True, max_length=seq_len), batched=True,
-            remove_columns=["text"])
+        rows = Dataset.from_dict(dict(tokenizer(SENTENCES * 4, truncation=True, max_length=seq_len)))
         args = TrainingArguments(
-            output_dir=str(SESSION_DIR / f"trainer-{number}"), max_steps=steps, per_device_train_batch_size=8,
-            learning_rate=peak_lr, lr_scheduler_type=schedule, logging_steps=1, save_strategy="no",
-            report_to=[], use_cpu=True, seed=number, include_num_input_tokens_seen="non_padding",
-            disable_tqdm=True)
+            output_dir=str(SESSION_DIR / f"trainer-{number}"),
+            max_steps=steps,
+            per_device_train_batch_size=8,
+            learning_rate=peak_lr,
+            lr_scheduler_type=schedule,
+            logging_steps=1,
+            save_strategy="no",
+            report_to=[],
+            use_cpu=True,
+            seed=number,
+            include_num_input_tokens_seen="non_padding",
+            disable_tqdm=True,
+        )
         collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mask_rate, seed=number)
         trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator)
         trainer.train()
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-        phases.append({
-            "phase": number, "name": name, "steps": steps, "tokens": int(trainer.state.num_input_tokens_seen),
-            "seq_len": seq_len, "mask_rate": mask_rate, "lr_schedule": schedule, "peak_lr": peak_lr,
-            "mixture": {"start": {"listing": 0.5, "review": 0.3, "general": 0.2},
-                        "end": {"listing": 0.5, "review": 0.3, "general": 0.2}},
-            "guided_mlm": False, "final_loss": losses[-1], "checkpoint": str(out),
-        })
+        phases.append(
+            {
+                "phase": number,
+                "name": name,
+                "steps": steps,
+                "tokens": int(trainer.state.num_input_tokens_seen),
+                "seq_len": seq_len,
+                "mask_rate": mask_rate,
+                "lr_schedule": schedule,
+                "peak_lr": peak_lr,
+                "mixture": {
+                    "start": {"listing": 0.5, "review": 0.3, "general": 0.2},
+                    "end": {"listing": 0.5, "review": 0.3, "general": 0.2},
+                },
+                "guided_mlm": False,
+                "final_loss": losses[-1],
+                "checkpoint": str(out),
+            }
+        )
     model.eval().save_pretrained(out)
     tokenizer.save_pretrained(out)
     summary = {"preset": "tiny-test", "config": model.config.to_diff_dict(), "phases": phases}

@@ -131,14 +131,16 @@ class LocalHub:
         self.unhandled: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def endpoint(self) -> str:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "LocalHub":
+    def start(self) -> LocalHub:
         self.thread.start()
         return self
 
@@ -146,14 +148,22 @@ class LocalHub:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "LocalHub":
+    def __enter__(self) -> LocalHub:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def fail(self, status: int, *, method: str | None = None, path_contains: str | None = None,
-             message: str = "injected error", code: str | None = None, times: int = 1) -> None:
+    def fail(
+        self,
+        status: int,
+        *,
+        method: str | None = None,
+        path_contains: str | None = None,
+        message: str = "injected error",
+        code: str | None = None,
+        times: int = 1,
+    ) -> None:
         """Answer the next `times` matching requests with `status`, an X-Error-Message and, if given, an
         X-Error-Code (e.g. "RepoNotFound", "RevisionNotFound", as the Hub sends them)."""
         self.errors.append(InjectedError(status, method, path_contains, message, code, times))
@@ -168,7 +178,9 @@ class LocalHub:
     def take_injected_error(self, method: str, path: str) -> InjectedError | None:
         with self.lock:
             for error in self.errors:
-                if (error.method in (None, method)) and (error.path_contains is None or error.path_contains in path):
+                if (error.method in (None, method)) and (
+                    error.path_contains is None or error.path_contains in path
+                ):
                     error.times -= 1
                     if error.times <= 0:
                         self.errors.remove(error)
@@ -182,8 +194,13 @@ def _make_handler(hub: LocalHub):
             pass
 
         # ---- plumbing ------------------------------------------------------------------------
-        def _send(self, status: int, body: bytes = b"", headers: dict | None = None,
-                  content_type: str = "application/json") -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes = b"",
+            headers: dict | None = None,
+            content_type: str = "application/json",
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -247,13 +264,24 @@ def _make_handler(hub: LocalHub):
         def create_repo(self) -> None:
             payload = json.loads(self._body())
             repo_type = payload.get("type") or "model"
-            repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
+            repo_id = (
+                f"{payload['organization']}/{payload['name']}"
+                if payload.get("organization")
+                else payload["name"]
+            )
             url = f"{hub.endpoint}/{URL_PREFIX[repo_type]}{repo_id}"
             if (repo_type, repo_id) in hub.repos:
                 return self._json(409, {"error": "You already created this repo", "url": url})
-            repo = Repo(repo_id, repo_type, private=payload.get("visibility") == "private" or bool(payload.get("private")))
-            repo.commit("main", {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"},
-                         "initial commit")
+            repo = Repo(
+                repo_id,
+                repo_type,
+                private=payload.get("visibility") == "private" or bool(payload.get("private")),
+            )
+            repo.commit(
+                "main",
+                {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"},
+                "initial commit",
+            )
             hub.repos[(repo_type, repo_id)] = repo
             self._json(200, {"url": url, "name": repo_id})
 
@@ -273,7 +301,9 @@ def _make_handler(hub: LocalHub):
             files = []
             for item in json.loads(self._body())["files"]:
                 oid = git_blob_sha1(current[item["path"]]) if item["path"] in current else None
-                files.append({"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oid})
+                files.append(
+                    {"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oid}
+                )
             self._json(200, {"files": files, "commitOid": sha})
 
         def commit(self, kind: str, repo_id: str, revision: str) -> None:
@@ -347,11 +377,13 @@ def _make_handler(hub: LocalHub):
             for file_path, content in sorted(repo.commits[sha].items()):
                 if not file_path.startswith(prefix):
                     continue
-                rest = file_path[len(prefix):]
+                rest = file_path[len(prefix) :]
                 if "/" in rest and not recursive:
                     folders.add(prefix + rest.split("/")[0])
                     continue
-                entries.append({"type": "file", "path": file_path, "size": len(content), "oid": git_blob_sha1(content)})
+                entries.append(
+                    {"type": "file", "path": file_path, "size": len(content), "oid": git_blob_sha1(content)}
+                )
             if prefix and not entries and not folders:
                 return self._error(404, f"{path} does not exist", "EntryNotFound")
             entries += [{"type": "directory", "path": folder, "oid": ""} for folder in sorted(folders)]
@@ -380,7 +412,10 @@ def _make_handler(hub: LocalHub):
         (("GET", rf"/api/{kind}/{repo_id}/revision/(?P<revision>[^/]+)"), Handler.repo_info),
         (("GET", rf"/api/{kind}/{repo_id}/tree/(?P<revision>[^/]+)(?:/(?P<path>.*))?"), Handler.tree),
         (("GET", rf"/api/{kind}/{repo_id}"), Handler.repo_info),
-        (("GET", rf"/(?P<kind>datasets|spaces)/{repo_id}/resolve/(?P<revision>[^/]+)/(?P<path>.+)"), Handler.resolve),
+        (
+            ("GET", rf"/(?P<kind>datasets|spaces)/{repo_id}/resolve/(?P<revision>[^/]+)/(?P<path>.+)"),
+            Handler.resolve,
+        ),
         (("GET", rf"/{repo_id}/resolve/(?P<revision>[^/]+)/(?P<path>.+)"), Handler.resolve),
     ]
     return Handler

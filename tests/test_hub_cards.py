@@ -7,10 +7,10 @@ import copy
 import json
 
 import pytest
-from huggingface_hub import DatasetCard, ModelCard
-from huggingface_hub.repocard_data import eval_results_to_model_index
 from hub_fixtures import RESULTS, SESSION_DIR, save_tiny_model, trained_model_dir
 from hub_server import validate_card_metadata
+from huggingface_hub import DatasetCard, ModelCard
+from huggingface_hub.repocard_data import eval_results_to_model_index
 
 from hub_cards import CardOptions, DatasetCardOptions, build_dataset_card, build_model_card, write_model_card
 from hub_cards.dataset_card import size_category
@@ -31,8 +31,12 @@ def card_path(tmp_path_factory, results_path):
 
     model_dir = tmp_path_factory.mktemp("card") / "model"
     shutil.copytree(trained_model_dir(), model_dir)
-    options = CardOptions(repo_id="shop-lab/rexbert-tiny", base_model="answerdotai/ModernBERT-base",
-                          datasets=["shop-lab/ecom-niverse-sample"], tags=["tiny"])
+    options = CardOptions(
+        repo_id="shop-lab/rexbert-tiny",
+        base_model="answerdotai/ModernBERT-base",
+        datasets=["shop-lab/ecom-niverse-sample"],
+        tags=["tiny"],
+    )
     return write_model_card(model_dir, options, results=results_path)
 
 
@@ -85,7 +89,9 @@ def test_card_metadata_round_trips_and_validates(card_path):
     header = card.content.split("---")[1]
     import yaml
 
-    assert yaml.safe_load(header)["model-index"] == eval_results_to_model_index(data.model_name, data.eval_results)
+    assert yaml.safe_load(header)["model-index"] == eval_results_to_model_index(
+        data.model_name, data.eval_results
+    )
     assert validate_card_metadata(card.content, "model") == []
 
 
@@ -117,11 +123,20 @@ def test_card_without_records_and_head_pipeline_tag(tmp_path):
     assert "has not been evaluated yet" in card.text and "No training summary" in card.text
 
 
-@pytest.mark.parametrize("broken, message", [
-    ({"model": "x"}, 'no "suites"'),
-    ({"suites": {"ner": {"task_type": "token-classification", "metrics": {}}}}, 'suite "ner" has no "dataset"'),
-    ({"suites": {"ner": {"task_type": "t", "dataset": {"name": "n"}, "metrics": {}}}}, 'no dataset "type"'),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"model": "x"}, 'no "suites"'),
+        (
+            {"suites": {"ner": {"task_type": "token-classification", "metrics": {}}}},
+            'suite "ner" has no "dataset"',
+        ),
+        (
+            {"suites": {"ner": {"task_type": "t", "dataset": {"name": "n"}, "metrics": {}}}},
+            'no dataset "type"',
+        ),
+    ],
+)
 def test_bad_results_json_is_named(tmp_path, broken, message):
     model_dir = save_tiny_model(tmp_path / "m")
     with pytest.raises(ValueError, match=message):
@@ -129,7 +144,10 @@ def test_bad_results_json_is_named(tmp_path, broken, message):
 
 
 def test_flatten_metrics_keeps_only_finite_numbers():
-    assert flatten_metrics({"a": 1, "b": {"c": 0.5, "d": "x"}, "e": float("nan"), "f": True}) == {"a": 1.0, "b/c": 0.5}
+    assert flatten_metrics({"a": 1, "b": {"c": 0.5, "d": "x"}, "e": float("nan"), "f": True}) == {
+        "a": 1.0,
+        "b/c": 0.5,
+    }
 
 
 def test_validator_rejects_broken_model_index(card_path):
@@ -141,17 +159,47 @@ def test_validator_rejects_broken_model_index(card_path):
 
 REPORT = {
     "stages": [
-        {"name": "language", "docs_in": 470, "docs_kept": 452, "docs_removed": 18, "tokens_in": 61000,
-         "tokens_kept": 59000, "reasons": {"not_english": 18}},
-        {"name": "quality", "docs_in": 452, "docs_kept": 410, "docs_removed": 42, "tokens_in": 59000,
-         "tokens_kept": 55000, "reasons": {"gopher_short_doc": 30, "c4_lorem_ipsum": 12}},
-        {"name": "dedup", "docs_in": 410, "docs_kept": 400, "docs_removed": 10, "tokens_in": 55000,
-         "tokens_kept": 54000, "reasons": {"minhash_duplicate": 10}},
+        {
+            "name": "language",
+            "docs_in": 470,
+            "docs_kept": 452,
+            "docs_removed": 18,
+            "tokens_in": 61000,
+            "tokens_kept": 59000,
+            "reasons": {"not_english": 18},
+        },
+        {
+            "name": "quality",
+            "docs_in": 452,
+            "docs_kept": 410,
+            "docs_removed": 42,
+            "tokens_in": 59000,
+            "tokens_kept": 55000,
+            "reasons": {"gopher_short_doc": 30, "c4_lorem_ipsum": 12},
+        },
+        {
+            "name": "dedup",
+            "docs_in": 410,
+            "docs_kept": 400,
+            "docs_removed": 10,
+            "tokens_in": 55000,
+            "tokens_kept": 54000,
+            "reasons": {"minhash_duplicate": 10},
+        },
     ],
     "domains": {"ecommerce": {"docs": 290, "tokens": 40000}, "general": {"docs": 110, "tokens": 14000}},
-    "sources": {"listing": {"docs_in": 180, "docs_kept": 170}, "review": {"docs_in": 130, "docs_kept": 120},
-                "general": {"docs_in": 160, "docs_kept": 110}},
-    "totals": {"docs_in": 470, "docs_kept": 400, "docs_removed": 70, "docs_rejected": 0, "tokens_kept": 54000},
+    "sources": {
+        "listing": {"docs_in": 180, "docs_kept": 170},
+        "review": {"docs_in": 130, "docs_kept": 120},
+        "general": {"docs_in": 160, "docs_kept": 110},
+    },
+    "totals": {
+        "docs_in": 470,
+        "docs_kept": 400,
+        "docs_removed": 70,
+        "docs_rejected": 0,
+        "tokens_kept": 54000,
+    },
     "plots": [],
 }
 
@@ -163,8 +211,10 @@ def curated_dir(tmp_path):
 
     (tmp_path / "corpus").mkdir()
     (tmp_path / "report").mkdir()
-    rows = [{"id": f"d{i}", "text": f"product {i} in stock", "source": "listing", "domain": "ecommerce"}
-            for i in range(6)]
+    rows = [
+        {"id": f"d{i}", "text": f"product {i} in stock", "source": "listing", "domain": "ecommerce"}
+        for i in range(6)
+    ]
     pd.DataFrame(rows).to_parquet(tmp_path / "corpus" / "00000.parquet")
     (tmp_path / "report" / "report.json").write_text(json.dumps(REPORT))
     return tmp_path
@@ -177,8 +227,9 @@ def test_dataset_card_from_curation_report(curated_dir):
     parsed = DatasetCard.load(curated_dir / "README.md")
     assert parsed.data.size_categories == ["n<1K"]
     assert parsed.data.license == "other" and parsed.data.language == ["en"]
-    assert parsed.data.configs == [{"config_name": "default",
-                                    "data_files": [{"split": "train", "path": "corpus/*.parquet"}]}]
+    assert parsed.data.configs == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "corpus/*.parquet"}]}
+    ]
     text = parsed.text
     assert "| quality | 452 | 410 | 42 | 9.3% | gopher_short_doc: 30, c4_lorem_ipsum: 12 |" in text
     assert "| ecommerce | 290 | 72.5% | 40.0K | 74.1% |" in text
@@ -219,6 +270,8 @@ def test_bad_report_is_named(curated_dir):
         build_dataset_card(curated_dir, report=broken)
 
 
-@pytest.mark.parametrize("n, label", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (2_500_000, "1M<n<10M")])
+@pytest.mark.parametrize(
+    "n, label", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (2_500_000, "1M<n<10M")]
+)
 def test_size_category(n, label):
     assert size_category(n) == label

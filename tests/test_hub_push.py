@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub import ModelCard
 from hub_fixtures import RESULTS, trained_model_dir, write_run_records
 from hub_server import LocalHub
+from huggingface_hub import ModelCard
 
 from hub_cards import make_sentence_transformer
 from hub_cards._io import human_bytes
@@ -75,13 +75,24 @@ def test_dry_run_lists_files_and_sizes_without_network(hub, model_dir, capsys):
 
 
 def test_push_uploads_files_card_and_remote_code(hub, model_dir, capsys):
-    status, out, _ = push(capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN,
-                          "--private")
+    status, out, _ = push(
+        capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN, "--private"
+    )
     assert status == 0, out + _
     files = hub.files(REPO)
-    assert set(files) == {".gitattributes", "README.md", "config.json", "model.safetensors", "tokenizer.json",
-                          "tokenizer_config.json", "training_summary.json", "eval/results.json",
-                          "configuration_rexbert.py", "modeling_rexbert.py", "attention.py"}
+    assert set(files) == {
+        ".gitattributes",
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "training_summary.json",
+        "eval/results.json",
+        "configuration_rexbert.py",
+        "modeling_rexbert.py",
+        "attention.py",
+    }
     for name in ("model.safetensors", "config.json", "modeling_rexbert.py", "eval/results.json"):
         assert files[name] == (model_dir / name).read_bytes()
     assert hub.repo(REPO).private is True
@@ -115,12 +126,15 @@ def test_revision_goes_to_a_branch_and_public_switches_visibility(hub, model_dir
     assert hub.repo(REPO).private is False
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("bad-token", "authentication failed (HTTP 401)"),
-    ("missing-repo", "repository shop-lab/rexbert-tiny not found"),
-    ("server-error", "had a server error (HTTP 503)"),
-    ("unreachable", "cannot reach"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("bad-token", "authentication failed (HTTP 401)"),
+        ("missing-repo", "repository shop-lab/rexbert-tiny not found"),
+        ("server-error", "had a server error (HTTP 503)"),
+        ("unreachable", "cannot reach"),
+    ],
+)
 def test_hub_errors_give_clear_messages(hub, model_dir, capsys, case, expected):
     token, endpoint = TOKEN, hub.endpoint
     if case == "bad-token":
@@ -140,8 +154,9 @@ def test_hub_errors_give_clear_messages(hub, model_dir, capsys, case, expected):
 def test_invalid_card_metadata_is_reported(hub, model_dir, capsys):
     card = model_dir / "README.md"
     card.write_text("---\nmodel-index:\n- name: x\n  results:\n  - task: {type: fill-mask}\n---\n# card\n")
-    status, _, err = push(capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN,
-                          "--no-card")
+    status, _, err = push(
+        capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN, "--no-card"
+    )
     assert status == 1 and "Invalid metadata in README.md" in err and "Traceback" not in err
 
 
@@ -164,7 +179,9 @@ def test_missing_remote_code_is_taken_from_the_package(model_dir):
     assert planned["attention.py"].source.parent.resolve() == Path(modeling_rexbert.__file__).parent.resolve()
     auto_map = json.loads(planned["config.json"].content)["auto_map"]
     assert auto_map["AutoConfig"] == "configuration_rexbert.RexBertConfig"
-    assert auto_map["AutoModelForSequenceClassification"] == "modeling_rexbert.RexBertForSequenceClassification"
+    assert (
+        auto_map["AutoModelForSequenceClassification"] == "modeling_rexbert.RexBertForSequenceClassification"
+    )
 
 
 def test_dataset_push(hub, tmp_path, capsys):
@@ -174,17 +191,24 @@ def test_dataset_push(hub, tmp_path, capsys):
     (tmp_path / "corpus").mkdir()
     (tmp_path / "report").mkdir()
     pd.DataFrame({"id": ["a"], "text": ["t"], "source": ["listing"], "domain": ["ecommerce"]}).to_parquet(
-        tmp_path / "corpus" / "00000.parquet")
+        tmp_path / "corpus" / "00000.parquet"
+    )
     (tmp_path / "report" / "report.json").write_text(json.dumps(REPORT))
     (tmp_path / "report" / "state.pkl").write_bytes(b"\x80\x04")
     for intermediate in ("work", "rejects", "logs"):
         (tmp_path / intermediate).mkdir()
         (tmp_path / intermediate / "00000.jsonl").write_text('{"text": "rejected"}\n')
-    status, out, err = push(capsys, "dataset", str(tmp_path), "shop-lab/ecom-sample", "--endpoint", hub.endpoint,
-                          "--token", TOKEN)
+    status, out, err = push(
+        capsys, "dataset", str(tmp_path), "shop-lab/ecom-sample", "--endpoint", hub.endpoint, "--token", TOKEN
+    )
     assert status == 0, out
     files = hub.files("shop-lab/ecom-sample", repo_type="dataset")
-    assert {"README.md", "corpus/00000.parquet", "report/report.json", "report/domain_distribution.png"} <= set(files)
+    assert {
+        "README.md",
+        "corpus/00000.parquet",
+        "report/report.json",
+        "report/domain_distribution.png",
+    } <= set(files)
     assert "report/state.pkl" not in files
     assert not any(path.split("/")[0] in ("work", "rejects", "logs") for path in files)
     assert "skipping rejects/: intermediate output" in err
@@ -203,8 +227,9 @@ CHILD = textwrap.dedent("""
         logits = model(**batch).logits
     from sentence_transformers import SentenceTransformer
     encoder = SentenceTransformer(sys.argv[1], trust_remote_code=True, device="cpu")
+    embeddings = encoder.encode(json.loads(sys.argv[2]))
     print(json.dumps({"module": type(model).__module__, "ids": batch["input_ids"].tolist(),
-                      "logits": logits.tolist(), "embeddings": encoder.encode(json.loads(sys.argv[2])).tolist()}))
+                      "logits": logits.tolist(), "embeddings": embeddings.tolist()}))
 """)
 
 
@@ -213,17 +238,29 @@ def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path, ca
     """Push, then load the repo by id in a fresh process (HF_ENDPOINT at the local hub, online mode,
     empty cache, `modeling_rexbert` unavailable): the masked-LM logits and the sentence-transformers
     embeddings equal those of the local directory."""
-    import modeling_rexbert
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
+
+    import modeling_rexbert
 
     make_sentence_transformer(model_dir)
     assert push(capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN)[0] == 0
     texts = ["red running shoes", "fast shipping, would buy again"]
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH")
+    }
     env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_TOKEN=TOKEN)
-    child = subprocess.run([sys.executable, "-c", CHILD, REPO, json.dumps(texts)], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, REPO, json.dumps(texts)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     assert child.returncode == 0, child.stderr[-2000:]
     remote = json.loads(child.stdout.strip().splitlines()[-1])
     assert remote["module"].startswith("transformers_modules.")  # loaded from the pushed remote code
@@ -235,5 +272,7 @@ def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path, ca
     torch.testing.assert_close(torch.tensor(remote["logits"]), local, rtol=0, atol=1e-6)
     embeddings = SentenceTransformer(str(model_dir), device="cpu").encode(texts, convert_to_tensor=True)
     torch.testing.assert_close(torch.tensor(remote["embeddings"]), embeddings, rtol=0, atol=1e-6)
-    assert any(path.endswith("/resolve/" + hub.repo(REPO).branches["main"] + "/model.safetensors")
-               for _, path in hub.requests)
+    assert any(
+        path.endswith("/resolve/" + hub.repo(REPO).branches["main"] + "/model.safetensors")
+        for _, path in hub.requests
+    )

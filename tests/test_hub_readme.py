@@ -24,7 +24,7 @@ SST2 = "glue/SST-2/dev.tsv"
 def integrations_section() -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index("<!-- section:integrations")
-    return text[start:text.index("<!-- /section:integrations -->", start)]
+    return text[start : text.index("<!-- /section:integrations -->", start)]
 
 
 def code_blocks(language: str) -> list[str]:
@@ -55,31 +55,50 @@ def localise(code: str, run_dir: Path, shared: Path | None) -> str:
 
 def test_section_has_the_documented_snippets():
     joined = "\n".join(PYTHON_BLOCKS)
-    for needle in ('pipeline("fill-mask"', 'pipeline("feature-extraction"', "SentenceTransformer(",
-                   "get_peft_model", "merge_and_unload", "Trainer(", "torch.compile", "build_model_card"):
+    for needle in (
+        'pipeline("fill-mask"',
+        'pipeline("feature-extraction"',
+        "SentenceTransformer(",
+        "get_peft_model",
+        "merge_and_unload",
+        "Trainer(",
+        "torch.compile",
+        "build_model_card",
+    ):
         assert needle in joined
 
 
 def test_bash_dry_run_commands(run_dir, capsys):
-    commands = [line.split("#")[0] for block in code_blocks("bash") for line in block.splitlines()
-                if line.startswith("rexbert push") and "--dry-run" in line]
+    commands = [
+        line.split("#")[0]
+        for block in code_blocks("bash")
+        for line in block.splitlines()
+        if line.startswith("rexbert push") and "--dry-run" in line
+    ]
     assert commands
     for command in commands:
         assert rexbert(shlex.split(localise(command, run_dir, None))[1:]) == 0
         assert "model.safetensors" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("index", [
-    pytest.param(i, marks=pytest.mark.slow) if "torch.compile" in block else i  # compiling takes tens of seconds
-    for i, block in enumerate(PYTHON_BLOCKS)
-])
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(i, marks=pytest.mark.slow)
+        if "torch.compile" in block
+        else i  # compiling takes tens of seconds
+        for i, block in enumerate(PYTHON_BLOCKS)
+    ],
+)
 def test_python_snippet_runs(index, run_dir, request):
     code = PYTHON_BLOCKS[index]
     shared = None
     if SST2 in code:
         shared = request.getfixturevalue("shared_data")
     namespace: dict = {"__name__": f"readme_snippet_{index}"}
-    exec(compile(localise(code, run_dir, shared), f"README.md integrations snippet {index}", "exec"), namespace)
+    exec(
+        compile(localise(code, run_dir, shared), f"README.md integrations snippet {index}", "exec"), namespace
+    )
     if "torch.compile" in code:
         check_compiled_matches_eager(namespace, run_dir)
 

@@ -32,8 +32,11 @@ def test_lora_train_save_reload_merge(task_type, tmp_path):
         labels = labels.masked_fill(batch["attention_mask"] == 0, -100)
 
     model = get_peft_model(load_head(auto_class, seed=0), lora_config(task_type, r=4))
-    lora_layers = {name.rsplit(".lora_A", 1)[0].rsplit(".", 1)[-1] for name, _ in model.named_modules()
-                   if name.endswith(".lora_A")}
+    lora_layers = {
+        name.rsplit(".lora_A", 1)[0].rsplit(".", 1)[-1]
+        for name, _ in model.named_modules()
+        if name.endswith(".lora_A")
+    }
     assert lora_layers == set(LORA_TARGET_MODULES)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in name or "classifier" in name for name in trainable)
@@ -53,7 +56,9 @@ def test_lora_train_save_reload_merge(task_type, tmp_path):
     assert not torch.allclose(adapted, base, atol=1e-4)
 
     model.save_pretrained(tmp_path / "adapter")
-    assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in (tmp_path / "adapter").iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= {
+        p.name for p in (tmp_path / "adapter").iterdir()
+    }
     reloaded = PeftModel.from_pretrained(load_head(auto_class, seed=1), tmp_path / "adapter").eval()
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**batch).logits, adapted)

@@ -31,7 +31,9 @@ def test_fill_mask_pipeline_matches_modernbert():
         logits = modernbert_reference(ModernBertForMaskedLM, model_dir)(**batch).logits[0, position]
     expected = torch.softmax(logits, dim=-1).topk(5)
     assert [p["token"] for p in predictions] == expected.indices.tolist()
-    torch.testing.assert_close(torch.tensor([p["score"] for p in predictions]), expected.values, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        torch.tensor([p["score"] for p in predictions]), expected.values, atol=1e-5, rtol=0
+    )
     assert all(p["sequence"].startswith("wireless earbuds with") for p in predictions)
 
 

@@ -11,18 +11,35 @@ import modeling_rexbert
 
 
 def test_trainer_fine_tunes_sequence_classification_on_sst2(shared_data, tmp_path):
-    rows = load_dataset("csv", data_files=str(shared_data / "glue" / "SST-2" / "dev.tsv"), delimiter="\t",
-                        split="train[:16]", cache_dir=str(SESSION_DIR / "datasets-cache"))
+    rows = load_dataset(
+        "csv",
+        data_files=str(shared_data / "glue" / "SST-2" / "dev.tsv"),
+        delimiter="\t",
+        split="train[:16]",
+        cache_dir=str(SESSION_DIR / "datasets-cache"),
+    )
     tokenizer = tiny_tokenizer()
     train = rows.map(lambda batch: tokenizer(batch["sentence"], truncation=True, max_length=64), batched=True)
     train = train.rename_column("label", "labels").remove_columns(["sentence"])
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(trained_model_dir(), num_labels=2)
     assert isinstance(model, modeling_rexbert.RexBertForSequenceClassification)
-    args = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=25, per_device_train_batch_size=16,
-                             learning_rate=5e-3, save_strategy="no", report_to=[], use_cpu=True, seed=0,
-                             disable_tqdm=True, logging_steps=5)
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=train, processing_class=tokenizer)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=12,
+        per_device_train_batch_size=16,
+        lr_scheduler_type="constant",
+        learning_rate=5e-3,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+        logging_steps=4,
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train, eval_dataset=train, processing_class=tokenizer
+    )
     before = trainer.evaluate()["eval_loss"]
     trainer.train()
     after = trainer.evaluate()["eval_loss"]
