@@ -232,6 +232,7 @@ def trained_model_dir() -> Path:
             save_strategy="no",
             report_to=[],
             use_cpu=True,
+            dataloader_pin_memory=False,
             seed=number,
             include_num_input_tokens_seen="non_padding",
             disable_tqdm=True,

@@ -24,6 +24,7 @@ from hub_cards.model_card import model_index_values, results_values
 from hub_cards.publish import plan_model_upload
 from trainers.cli import main as rexbert
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "hf_test_write_token"
 REPO = "shop-lab/rexbert-tiny"
 
@@ -234,24 +235,24 @@ CHILD = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path, capsys):
-    """Push, then load the repo by id in a fresh process (HF_ENDPOINT at the local hub, online mode,
-    empty cache, `modeling_rexbert` unavailable): the masked-LM logits and the sentence-transformers
-    embeddings equal those of the local directory."""
+def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path):
+    """`rexbert push` in its own process, told where the Hub is only by HF_ENDPOINT; then the repo is loaded
+    by id in a fresh process (online mode, empty cache, `modeling_rexbert` unavailable): the masked-LM
+    logits and the sentence-transformers embeddings equal those of the local directory."""
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
 
     import modeling_rexbert
 
     make_sentence_transformer(model_dir)
-    assert push(capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN)[0] == 0
-    texts = ["red running shoes", "fast shipping, would buy again"]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_TOKEN=TOKEN)
+    command = [sys.executable, "-m", "trainers.cli", "push", "model", str(model_dir), REPO]
+    pushed = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert pushed.returncode == 0 and "pushed" in pushed.stdout, pushed.stderr[-2000:]
+
+    texts = ["red running shoes", "fast shipping, would buy again"]
+    env.pop("PYTHONPATH", None)
     child = subprocess.run(
         [sys.executable, "-c", CHILD, REPO, json.dumps(texts)],
         env=env,

@@ -33,6 +33,7 @@ def test_trainer_fine_tunes_sequence_classification_on_sst2(shared_data, tmp_pat
         save_strategy="no",
         report_to=[],
         use_cpu=True,
+        dataloader_pin_memory=False,
         seed=0,
         disable_tqdm=True,
         logging_steps=4,
