@@ -209,7 +209,7 @@ def main() -> None:
     )
     from datatrove.pipeline.dedup import MinhashDedupSignature
 
-    rows["MinHash signature (whitespace words, used)"] = measure(
+    rows["MinHash signature (pipeline step: byte words, numpy shingles)"] = measure(
         [minhash_signature(WhitespaceMinhashSignature, MinhashConfig())], slow
     )
     rows["datatrove MinHash signature (spaCy words)"] = measure(
