@@ -1,0 +1,1 @@
+"""Jinja templates of the model and dataset cards (package data, loaded by path)."""
