@@ -145,7 +145,10 @@ def add_remote_code(model_dir: Path, config: dict, plan: UploadPlan) -> None:
         config = {**config, "auto_map": default_auto_map()}
         content = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
         plan.add(PlannedFile("config.json", content=content, note="auto_map added for trust_remote_code"))
-    pending = sorted({_module_file(ref) for ref in config["auto_map"].values() if "--" not in ref})
+    references = []
+    for value in config["auto_map"].values():  # AutoTokenizer maps to a [slow, fast] pair, others to one name
+        references.extend(value if isinstance(value, list) else [value])
+    pending = sorted({_module_file(ref) for ref in references if ref and "--" not in ref})
     done: set[str] = set()
     while pending:
         name = pending.pop()

@@ -185,6 +185,17 @@ def test_missing_remote_code_is_taken_from_the_package(model_dir):
     )
 
 
+def test_auto_map_pairs_and_missing_code_files(model_dir, capsys):
+    """auto_map values may be [slow, fast] pairs (AutoTokenizer); a module file found nowhere is an error."""
+    config = json.loads((model_dir / "config.json").read_text())
+    config["auto_map"]["AutoTokenizer"] = [None, "tokenization_shop.ShopTokenizerFast"]
+    (model_dir / "config.json").write_text(json.dumps(config))
+    status, _, err = push(capsys, "model", str(model_dir), REPO, "--dry-run")
+    assert status == 1 and "remote code file tokenization_shop.py named in auto_map" in err
+    (model_dir / "tokenization_shop.py").write_text("from .modeling_rexbert import RexBertModel\n")
+    assert "tokenization_shop.py" in plan_model_upload(model_dir, REPO).paths
+
+
 def test_dataset_push(hub, tmp_path, capsys):
     import pandas as pd
     from test_hub_cards import REPORT
