@@ -127,7 +127,7 @@ class GuidedMLMCollator:
         rate = self.mask_rate if mask_rate is None else _check_rate(mask_rate)
         weight = self.guidance if guidance is None else _check_guidance(guidance, self.lexicon)
         batch = self.pad(features)
-        maskable = batch["attention_mask"].bool() & ~self.is_special[batch["input_ids"]]
+        maskable = batch["attention_mask"].bool() & ~_lookup(self.is_special, batch["input_ids"])
         masked = self.select_positions(batch["input_ids"], maskable, rate, weight, generator)
         batch["input_ids"], batch["labels"] = self.corrupt(batch["input_ids"], masked, generator)
         return batch
@@ -190,7 +190,7 @@ class GuidedMLMCollator:
         maskable_f = maskable.float()
         if guidance == 0 or self.steer is None:
             return rate * maskable_f
-        steer = self.steer[input_ids]
+        steer = _lookup(self.steer, input_ids)
         if self.whole_word:  # a word is as salient as its most salient piece (exp is monotonic)
             unit = self._unit_index(input_ids, maskable) if unit is None else unit
             per_unit = torch.zeros(int(unit[-1]) + 1).scatter_reduce_(0, unit, steer.flatten(), "amax")
@@ -204,7 +204,7 @@ class GuidedMLMCollator:
 
     def _unit_index(self, input_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:
         """Flat word id per token: words never span rows or non-maskable tokens."""
-        starts = self.starts_word[input_ids] | ~maskable
+        starts = _lookup(self.starts_word, input_ids) | ~maskable
         starts[:, 1:] |= ~maskable[:, :-1]
         starts[:, 0] = True
         return torch.cumsum(starts.flatten(), 0) - 1
@@ -244,6 +244,11 @@ def _scale_to_target(weight: torch.Tensor, row_target: torch.Tensor, rounds: int
         if not bool((free.amax(1) * scale >= 1).any()):  # no uncapped token reaches 1: exact
             break
     return weight.mul_(scale[:, None]).clamp_(max=1)
+
+
+def _lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """`table[ids]` through `index_select`, several times faster than advanced indexing on CPU."""
+    return table.index_select(0, ids.flatten()).view(ids.shape)
 
 
 def _check_rate(rate: float) -> float:
