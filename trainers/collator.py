@@ -168,7 +168,7 @@ class GuidedMLMCollator:
         unit = self._unit_index(input_ids, maskable) if self.whole_word else None
         prob = self.masking_probabilities(input_ids, maskable, rate, guidance, unit)
         if unit is not None:  # one draw per word, shared by its tokens (which share its probability)
-            draw = torch.rand(int(unit[-1]) + 1, generator=generator)[unit].view(input_ids.shape)
+            draw = _lookup(torch.rand(int(unit[-1]) + 1, generator=generator), unit.view(input_ids.shape))
         else:
             draw = torch.rand(input_ids.shape, generator=generator)
         return draw < prob  # prob is 0 wherever the token is not maskable
@@ -194,7 +194,7 @@ class GuidedMLMCollator:
         if self.whole_word:  # a word is as salient as its most salient piece (exp is monotonic)
             unit = self._unit_index(input_ids, maskable) if unit is None else unit
             per_unit = torch.zeros(int(unit[-1]) + 1).scatter_reduce_(0, unit, steer.flatten(), "amax")
-            steer = per_unit[unit].view(input_ids.shape)
+            steer = _lookup(per_unit, unit.view(input_ids.shape))
         steer.mul_(maskable_f)
         row_tokens = maskable_f.sum(1)
         if guidance < 1:  # (1 - guidance) + guidance * steer normalised to a token mean of 1 per row
