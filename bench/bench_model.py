@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -89,11 +90,13 @@ def check_equal(ours, reference, batch) -> dict[str, float]:
     return {"loss_diff": abs(got.loss.item() - want.loss.item()), "logits_diff": logits_diff}
 
 
-def bench_case(ours, reference, batch, backward: bool, reps: int) -> dict[str, float]:
-    """Median seconds over `reps` after one warm-up, alternating the two models to share load drift."""
+def bench_case(ours, reference, batch, backward: bool, reps: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds over `reps` after `warmup` untimed passes, alternating the two models so that load
+    changes on a shared machine hit both alike."""
     times: dict[str, list[float]] = {"rexbert": [], "modernbert": []}
-    for model in (ours, reference):
-        run_once(model, batch, backward)
+    for _ in range(warmup):
+        for model in (ours, reference):
+            run_once(model, batch, backward)
     for _ in range(reps):
         times["rexbert"].append(run_once(ours, batch, backward))
         times["modernbert"].append(run_once(reference, batch, backward))
@@ -124,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", nargs="+", default=["rexbert-17m", "rexbert-150m"])
     parser.add_argument("--sparse", choices=["off", "on", "both"], default="both")
     parser.add_argument("--cases", nargs="+", default=["full", "ragged"], choices=["full", "ragged"])
-    parser.add_argument("--modes", nargs="+", default=["forward", "forward+backward"])
+    parser.add_argument("--modes", nargs="+", default=["forward", "forward+backward"], choices=["forward", "forward+backward"])
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions per case (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed passes per case and model")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="17m only, one repetition")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 batch = make_batch(case, ours.config.vocab_size, seed=1)
                 equal = check_equal(ours, reference, batch)
                 for mode in args.modes:
-                    result = bench_case(ours, reference, batch, mode == "forward+backward", args.reps)
+                    result = bench_case(ours, reference, batch, mode == "forward+backward", args.reps, args.warmup)
                     row = {"preset": preset, "sparse_prediction": sparse, "case": case, "mode": mode, **equal, **result}
                     rows.append(row)
                     print(
@@ -160,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "machine": platform.machine(),
         "reps": args.reps,
+        "warmup": args.warmup,
+        "load_average_1m": os.getloadavg()[0],
         "mask_rate": MASK_RATE,
         "reference": "transformers ModernBertForMaskedLM, attn_implementation=sdpa",
     }

@@ -245,3 +245,17 @@ def test_backends_agree_with_each_other_on_packed_long_batch():
         with torch.no_grad():
             outputs[backend] = model(ids, position_ids=positions).last_hidden_state
     assert (outputs["sdpa"] - outputs["eager"]).abs().max().item() <= TOL
+
+
+def test_gradients_through_returned_logits_match_modernbert():
+    """A custom loss on the returned (batch, seq_len, vocab) logits of a padded batch backpropagates exactly
+    like ModernBERT's (RexBERT writes those logits straight into the padded output)."""
+    ours, reference, _, tol = _pair(RexBertForMaskedLM, ModernBertForMaskedLM, "sdpa")
+    ids, mask = random_batch(BATCHES["ragged"], seed=6)
+    weights = torch.randn(*ids.shape, ours.config.vocab_size, generator=torch.Generator().manual_seed(6))
+    weights = weights * mask[..., None]
+    for model in (ours, reference):
+        (model(ids, attention_mask=mask).logits * weights).sum().backward()
+    reference_grads = dict(reference.named_parameters())
+    for name, param in ours.named_parameters():
+        assert (param.grad - reference_grads[name].grad).abs().max().item() <= 1e-4, name
