@@ -211,6 +211,10 @@ def test_lexicon_scores_match_a_direct_count(corpus, tokenizer, lexicon, tmp_pat
         )
         assert score == pytest.approx(expected, rel=1e-9)
         assert domain[token_id] >= 5
+    # words only: every listed token has a letter or digit, and punctuation-heavy titles had candidates
+    assert all(
+        any(c.isalnum() for c in tokenizer.convert_tokens_to_string([t])) for t in lexicon.tokens.values()
+    )
     top = [tok for tok, _ in lexicon.top(30)]
     assert sum(general_counts[tokenizer.convert_tokens_to_ids(t)] for t in top) < sum(
         domain[tokenizer.convert_tokens_to_ids(t)] for t in top

@@ -74,6 +74,7 @@ class LexiconSpec:
     smoothing: float = 1.0
     min_count: int = 5
     max_tokens: int | None = None
+    words_only: bool = True
 
 
 @dataclass

@@ -7,7 +7,8 @@ A token is domain-salient when it is much more frequent in the domain corpus tha
 
 with c_d, c_g the token's counts, N_d, N_g the corpus sizes, V the vocabulary size and `a` an
 additive (Laplace) prior that keeps rare tokens from getting extreme scores. Only tokens seen at
-least `min_count` times in the domain with a positive score are kept; everything else has
+least `min_count` times in the domain with a positive score (and, by default, with a letter or
+digit: brands, units and attribute words rather than punctuation) are kept; everything else has
 saliency 0, which the collator treats as "not salient".
 
 The lexicon is stored as JSON (`saliency_lexicon.json`, next to the model or checkpoint) with
@@ -134,6 +135,7 @@ def build_saliency_lexicon(
     smoothing: float = 1.0,
     min_count: int = 5,
     max_tokens: int | None = None,
+    words_only: bool = True,
 ) -> SaliencyLexicon:
     """Smoothed log-odds of each token's domain frequency against its general frequency.
 
@@ -144,6 +146,7 @@ def build_saliency_lexicon(
         smoothing: additive prior `a` per token and corpus.
         min_count: a token needs at least this many domain occurrences to be listed.
         max_tokens: keep only the most salient tokens (None keeps all positive scores).
+        words_only: keep only tokens with a letter or digit (no punctuation or whitespace tokens).
     """
     vocab_size = len(tokenizer)
     domain = count_tokens(domain_texts, tokenizer, vocab_size)
@@ -155,20 +158,27 @@ def build_saliency_lexicon(
     log_p_general = np.log(general + smoothing) - math.log(general.sum() + smoothing * vocab_size)
     score = log_p_domain - log_p_general
     special = set(tokenizer.all_special_ids)
-    keep = [i for i in np.flatnonzero((score > 0) & (domain >= min_count)) if int(i) not in special]
+    keep = [int(i) for i in np.flatnonzero((score > 0) & (domain >= min_count)) if int(i) not in special]
+    token_strings = dict(zip(keep, tokenizer.convert_ids_to_tokens(keep)))
+    if words_only:  # punctuation and layout tokens say nothing about the domain's vocabulary
+        keep = [
+            i
+            for i in keep
+            if any(ch.isalnum() for ch in tokenizer.convert_tokens_to_string([token_strings[i]]))
+        ]
     keep.sort(key=lambda i: -score[i])
     if max_tokens is not None:
         keep = keep[:max_tokens]
-    token_strings = tokenizer.convert_ids_to_tokens([int(i) for i in keep])
     return SaliencyLexicon(
         scores={int(i): float(score[i]) for i in keep},
-        tokens={int(i): tok for i, tok in zip(keep, token_strings)},
+        tokens={i: token_strings[i] for i in keep},
         vocab_size=vocab_size,
         settings={
             "statistic": "smoothed log-odds",
             "smoothing": smoothing,
             "min_count": min_count,
             "max_tokens": max_tokens,
+            "words_only": words_only,
             "domain_tokens": int(domain.sum()),
             "general_tokens": int(general.sum()),
         },

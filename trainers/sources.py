@@ -142,6 +142,7 @@ def load_lexicon(spec: LexiconSpec, data: RecipeData, tokenizer) -> SaliencyLexi
         smoothing=spec.smoothing,
         min_count=spec.min_count,
         max_tokens=spec.max_tokens,
+        words_only=spec.words_only,
     )
     lexicon.settings.update({"domain_sources": spec.domain, "general_sources": spec.general})
     logger.info("saliency lexicon: %d tokens, most salient %s", len(lexicon.scores), lexicon.top(10))
