@@ -92,43 +92,46 @@ def sdpa_attention(query, key, value, batch, window, dropout):
     return _sdpa_local_blocks(query, key, value, batch, window, dropout)
 
 
+def take_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`t[index]` along dim 0. On CPU `index_select` is several times faster than `[]` for narrow rows
+    (hidden states, heads) and several times slower for very wide ones (vocabulary logits)."""
+    return t[index] if t[0].numel() > 4096 else t.index_select(0, index)
+
+
 def _sdpa_per_length_group(query, key, value, batch, dropout):
     """Full attention inside each document: documents of similar length are batched into one SDPA call
     (padded to the group's longest, with a key mask), since one batched call is far cheaper on CPU than
     one call per document."""
-    groups, restore = _document_groups(batch)
-    if any(group.key_mask is not None for group in groups):  # a zero row stands in for padding slots
-        query, key, value = (torch.cat([t, t.new_zeros(1, *t.shape[1:])]) for t in (query, key, value))
+    groups, source_slot = _document_groups(batch)
     outputs = []
     for group in groups:
         q, k, v = (_gather_group(t, group) for t in (query, key, value))
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=group.key_mask, dropout_p=dropout)
-        attended = attended.transpose(1, 2).reshape(-1, *query.shape[1:])  # (docs * longest, heads, dim)
-        outputs.append(attended if group.real_rows is None else attended[group.real_rows])
-    out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
-    return out if restore is None else out[restore]
+        outputs.append(attended.transpose(1, 2).reshape(-1, *query.shape[1:]))  # (docs * longest, heads, dim)
+    slots = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+    return slots if source_slot is None else take_rows(slots, source_slot)
 
 
 @dataclass
 class DocumentGroup:
     """Documents attended in one SDPA call, as a `(docs, longest)` grid of stream indices."""
 
-    index: torch.Tensor | slice  # (docs * longest,) stream index per slot (num_tokens = the zero row), or a slice
+    index: torch.Tensor | slice  # (docs * longest,) stream index per slot (padding slots repeat token 0)
     count: int
     longest: int
     key_mask: torch.Tensor | None  # (docs, 1, 1, longest) True on real slots; None when all are real
-    real_rows: torch.Tensor | None  # slots holding real tokens; None when all do
 
 
 def _gather_group(t: torch.Tensor, group: DocumentGroup) -> torch.Tensor:
-    """`(tokens [+ 1 zero row], heads, dim)` -> `(docs, heads, longest, dim)`."""
-    return t[group.index].view(group.count, group.longest, *t.shape[1:]).transpose(1, 2)
+    """`(tokens, heads, dim)` -> `(docs, heads, longest, dim)`."""
+    rows = t[group.index] if isinstance(group.index, slice) else take_rows(t, group.index)
+    return rows.view(group.count, group.longest, *t.shape[1:]).transpose(1, 2)
 
 
 def _document_groups(batch: PackedBatch, max_padding: float = 0.15):
     """Group documents (longest first) so that padding each group to its longest adds at most
-    `max_padding` of its real tokens; returns the groups and the permutation restoring stream order after
-    their outputs are concatenated (None when already in order). Cached per batch."""
+    `max_padding` of its real tokens. Returns the groups and, for each token, its row in the concatenated
+    group outputs (None when those rows are the tokens in stream order). Cached per batch."""
     if "document_groups" in batch.cache:
         return batch.cache["document_groups"]
     bounds = batch.doc_bounds
@@ -145,27 +148,27 @@ def _document_groups(batch: PackedBatch, max_padding: float = 0.15):
         members.append([doc])
 
     device = batch.positions.device
-    groups, order = [], []
+    groups, source_slot, offset = [], torch.empty(batch.num_tokens, dtype=torch.long, device=device), 0
     for group in sorted(members, key=lambda g: bounds[min(g)][0]):
         group.sort()
         starts = torch.tensor([bounds[d][0] for d in group], device=device)
         lengths = torch.tensor([bounds[d][1] - bounds[d][0] for d in group], device=device)
         longest = int(lengths.max())
         offsets = torch.arange(longest, device=device)
-        real = offsets[None, :] < lengths[:, None]
-        grid = torch.where(real, starts[:, None] + offsets[None, :], batch.num_tokens).reshape(-1)
+        real = (offsets[None, :] < lengths[:, None]).reshape(-1)
+        tokens = (starts[:, None] + offsets[None, :]).reshape(-1)
+        source_slot[tokens[real]] = offset + real.nonzero().squeeze(1)
+        offset += tokens.numel()
         if bool(real.all()):
-            contiguous = bool((grid == torch.arange(int(grid[0]), int(grid[0]) + grid.numel(), device=device)).all())
-            index = slice(int(grid[0]), int(grid[0]) + grid.numel()) if contiguous else grid
-            groups.append(DocumentGroup(index, len(group), longest, None, None))
-            order.append(grid)
+            first = int(tokens[0])
+            contiguous = bool((tokens == torch.arange(first, first + tokens.numel(), device=device)).all())
+            index = slice(first, first + tokens.numel()) if contiguous else tokens
+            groups.append(DocumentGroup(index, len(group), longest, None))
         else:
-            real_rows = real.reshape(-1).nonzero().squeeze(1)
-            groups.append(DocumentGroup(grid, len(group), longest, real[:, None, None, :], real_rows))
-            order.append(grid[real_rows])
-    order = torch.cat(order)
-    in_order = bool((order == torch.arange(order.numel(), device=device)).all())
-    batch.cache["document_groups"] = (groups, None if in_order else torch.argsort(order))
+            key_mask = real.view(len(group), 1, 1, longest)
+            groups.append(DocumentGroup(torch.where(real, tokens, 0), len(group), longest, key_mask))
+    in_order = offset == batch.num_tokens and bool((source_slot == torch.arange(offset, device=device)).all())
+    batch.cache["document_groups"] = (groups, None if in_order else source_slot)
     return batch.cache["document_groups"]
 
 

@@ -35,7 +35,7 @@ from transformers.modeling_outputs import (
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.utils.generic import can_return_tuple
 
-from .attention import attention_forward
+from .attention import attention_forward, take_rows
 from .configuration_rexbert import RexBertConfig
 
 # --------------------------------------------------------------------------------------------------------
@@ -91,18 +91,20 @@ class PackedBatch:
         return int(self.positions.max())
 
     def unpad(self, grid: torch.Tensor) -> torch.Tensor:
-        """`(batch, seq_len, *rest)` -> `(tokens, *rest)`: keep the real tokens (plain indexing: on CPU,
-        `index_select`/`index_copy` are several times slower than `[]` for wide rows such as logits)."""
+        """`(batch, seq_len, *rest)` -> `(tokens, *rest)`: keep the real tokens."""
         flat = grid.reshape(self.batch_size * self.seq_len, *grid.shape[2:])
-        return flat if self.indices is None else flat[self.indices]
+        return flat if self.indices is None else take_rows(flat, self.indices)
 
     def repad(self, packed: torch.Tensor) -> torch.Tensor:
         """`(tokens, *rest)` -> `(batch, seq_len, *rest)`, with zeros where the grid holds padding."""
         rest = packed.shape[1:]
         if self.indices is not None:
             grid = packed.new_zeros(self.batch_size * self.seq_len, *rest)
-            grid[self.indices] = packed
-            packed = grid
+            if packed[0].numel() > 4096:  # wide rows: see take_rows
+                grid[self.indices] = packed
+                packed = grid
+            else:
+                packed = grid.index_copy(0, self.indices, packed)
         return packed.view(self.batch_size, self.seq_len, *rest)
 
     def packed_index_of(self, flat_positions: torch.Tensor) -> torch.Tensor:
@@ -574,13 +576,13 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
             labelled = (flat_labels != self.config.sparse_pred_ignore_index).nonzero().squeeze(1)
             packed_labelled = batch.packed_index_of(labelled)
             if sparse:
-                logits = masked_logits = self.decoder(self.head(hidden[packed_labelled]))
+                logits = masked_logits = self.decoder(self.head(take_rows(hidden, packed_labelled)))
             elif torch.is_grad_enabled() and features.requires_grad:
                 # Training: the loss gets its own decoder pass over the labelled rows, so its backward works
                 # on (labelled, vocab) instead of (batch * seq_len, vocab) gradients.
-                masked_logits = self.decoder(features[packed_labelled])
+                masked_logits = self.decoder(take_rows(features, packed_labelled))
             else:
-                masked_logits = logits.view(-1, logits.shape[-1])[labelled]
+                masked_logits = take_rows(logits.view(-1, logits.shape[-1]), labelled)
             target = flat_labels[labelled]
             loss = self.loss_function(masked_logits, target, vocab_size=self.config.vocab_size, **kwargs)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=_repad_hidden_states(encoded))
