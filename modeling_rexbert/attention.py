@@ -5,10 +5,14 @@ Every backend computes the same thing: each token attends to the tokens of its o
 
 - `"flash_attention_2"`: flash-attn's varlen kernel (GPU, fp16/bf16), which takes the packed layout as is.
 - `"sdpa"` (default): `torch.nn.functional.scaled_dot_product_attention`. Global layers batch documents
-  of similar length into one call each (padded to the group's longest, at most 15% padding, key mask). Local layers cut the stream into blocks of
-  `window` queries; each block sees its own keys plus one `window`-wide halo on each side, with a small
-  boolean mask for document boundaries and the exact window. Cost per token is about `3 * window` keys
-  instead of the document length, and there is one call per layer whatever the number of documents.
+  of similar length into one call each (padded to the group's longest, at most 15% padding, key mask).
+  Local layers cut the stream into blocks of `window` queries; each block sees its own keys plus one
+  `window`-wide halo on each side, with a small boolean mask for document boundaries and the exact window.
+  Cost per token is about `3 * window` keys instead of the document length, and there is one call per
+  layer whatever the number of documents.
+
+The sdpa and eager windows compare position ids; flash-attn's compares offsets in the stream. The two agree
+whenever positions within a document are consecutive (padded, packed or plain batches).
 - `"eager"`: a readable per-document reference (explicit softmax), used to check the others.
 """
 
@@ -175,7 +179,7 @@ def _document_groups(batch: PackedBatch, max_padding: float = 0.15):
 def _sdpa_local_blocks(query, key, value, batch, window, dropout):
     """Sliding-window attention in blocks of `window` queries, each seeing a halo of `window` keys per side."""
     tokens, heads, dim = query.shape
-    block = window
+    block = max(window, 1)
     num_blocks = -(-tokens // block)
     padded = num_blocks * block
     span = 3 * block
