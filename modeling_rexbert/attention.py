@@ -96,46 +96,76 @@ def sdpa_attention(query, key, value, batch, window, dropout):
     return _sdpa_local_blocks(query, key, value, batch, window, dropout)
 
 
-def take_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """`t[index]` along dim 0. On CPU `index_select` is several times faster than `[]` for narrow rows
-    (hidden states, heads) and several times slower for very wide ones (vocabulary logits)."""
-    return t[index] if t[0].numel() > 4096 else t.index_select(0, index)
+def take_rows(t: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor | None = None) -> torch.Tensor:
+    """`t[index]` along dim 0, fast on CPU in both directions.
+
+    `[]` is used for very wide rows (vocabulary logits), where it beats `index_select` several times. For
+    narrow rows the gather is `index_select`, and under autograd its backward is a copy or a gather
+    (`_TakeRows`) instead of torch's `index_add`, which costs more than the layer matmuls on CPU.
+    `inverse` is needed when `index` repeats rows: for each row of `t`, the one output row whose gradient
+    it receives (the other copies must get zero gradient, as padding slots do).
+    """
+    if t[0].numel() > 4096:
+        return t[index]
+    if torch.is_grad_enabled() and t.requires_grad:
+        return _TakeRows.apply(t, index, inverse)
+    return t.index_select(0, index)
+
+
+class _TakeRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t, index, inverse):
+        ctx.save_for_backward(index, inverse)
+        ctx.num_rows = t.shape[0]
+        return t.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        index, inverse = ctx.saved_tensors
+        if inverse is not None:
+            return grad.index_select(0, inverse), None, None
+        grad_rows = grad.new_zeros(ctx.num_rows, *grad.shape[1:])
+        return grad_rows.index_copy_(0, index, grad), None, None
 
 
 def _sdpa_per_length_group(query, key, value, batch, dropout):
     """Full attention inside each document: documents of similar length are batched into one SDPA call
     (padded to the group's longest, with a key mask), since one batched call is far cheaper on CPU than
-    one call per document."""
-    groups, source_slot = _document_groups(batch)
-    outputs = []
+    one call per document. All groups are laid out in one gathered tensor, so each of query, key, value and
+    the output is moved once per layer."""
+    groups, slot_tokens, token_slots = _document_groups(batch)
+    if slot_tokens is not None:
+        query, key, value = (take_rows(t, slot_tokens, token_slots) for t in (query, key, value))
+    outputs, offset = [], 0
     for group in groups:
-        q, k, v = (_gather_group(t, group) for t in (query, key, value))
+        size = group.count * group.longest
+        q, k, v = (
+            t[offset : offset + size].view(group.count, group.longest, *t.shape[1:]).transpose(1, 2)
+            for t in (query, key, value)
+        )
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=group.key_mask, dropout_p=dropout)
-        outputs.append(attended.transpose(1, 2).reshape(-1, *query.shape[1:]))  # (docs * longest, heads, dim)
+        outputs.append(attended.transpose(1, 2).reshape(size, *query.shape[1:]))
+        offset += size
     slots = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
-    return slots if source_slot is None else take_rows(slots, source_slot)
+    return slots if token_slots is None else take_rows(slots, token_slots)
 
 
 @dataclass
 class DocumentGroup:
-    """Documents attended in one SDPA call, as a `(docs, longest)` grid of stream indices."""
+    """Documents attended in one SDPA call, padded to a `(docs, longest)` grid."""
 
-    index: torch.Tensor | slice  # (docs * longest,) stream index per slot (padding slots repeat token 0)
     count: int
     longest: int
     key_mask: torch.Tensor | None  # (docs, 1, 1, longest) True on real slots; None when all are real
 
 
-def _gather_group(t: torch.Tensor, group: DocumentGroup) -> torch.Tensor:
-    """`(tokens, heads, dim)` -> `(docs, heads, longest, dim)`."""
-    rows = t[group.index] if isinstance(group.index, slice) else take_rows(t, group.index)
-    return rows.view(group.count, group.longest, *t.shape[1:]).transpose(1, 2)
-
-
 def _document_groups(batch: PackedBatch, max_padding: float = 0.15):
     """Group documents (longest first) so that padding each group to its longest adds at most
-    `max_padding` of its real tokens. Returns the groups and, for each token, its row in the concatenated
-    group outputs (None when those rows are the tokens in stream order). Cached per batch."""
+    `max_padding` of its real tokens, and lay the groups' grids out one after the other.
+
+    Returns the groups, `slot_tokens` (the token held by each slot; padding slots repeat token 0) and
+    `token_slots` (the slot of each token); both None when the layout is the stream itself. Cached per batch.
+    """
     if "document_groups" in batch.cache:
         return batch.cache["document_groups"]
     bounds = batch.doc_bounds
@@ -152,28 +182,29 @@ def _document_groups(batch: PackedBatch, max_padding: float = 0.15):
         members.append([doc])
 
     device = batch.positions.device
-    groups, source_slot, offset = [], torch.empty(batch.num_tokens, dtype=torch.long, device=device), 0
+    groups, slot_tokens, real_slots = [], [], []
     for group in sorted(members, key=lambda g: bounds[min(g)][0]):
         group.sort()
         starts = torch.tensor([bounds[d][0] for d in group], device=device)
         lengths = torch.tensor([bounds[d][1] - bounds[d][0] for d in group], device=device)
         longest = int(lengths.max())
         offsets = torch.arange(longest, device=device)
-        real = (offsets[None, :] < lengths[:, None]).reshape(-1)
-        tokens = (starts[:, None] + offsets[None, :]).reshape(-1)
-        source_slot[tokens[real]] = offset + real.nonzero().squeeze(1)
-        offset += tokens.numel()
-        if bool(real.all()):
-            first = int(tokens[0])
-            contiguous = bool((tokens == torch.arange(first, first + tokens.numel(), device=device)).all())
-            index = slice(first, first + tokens.numel()) if contiguous else tokens
-            groups.append(DocumentGroup(index, len(group), longest, None))
-        else:
-            key_mask = real.view(len(group), 1, 1, longest)
-            groups.append(DocumentGroup(torch.where(real, tokens, 0), len(group), longest, key_mask))
-    in_order = offset == batch.num_tokens and bool((source_slot == torch.arange(offset, device=device)).all())
-    batch.cache["document_groups"] = (groups, None if in_order else source_slot)
-    return batch.cache["document_groups"]
+        real = offsets[None, :] < lengths[:, None]
+        key_mask = None if bool(real.all()) else real.view(len(group), 1, 1, longest)
+        groups.append(DocumentGroup(len(group), longest, key_mask))
+        slot_tokens.append(torch.where(real, starts[:, None] + offsets[None, :], 0).reshape(-1))
+        real_slots.append(real.reshape(-1))
+    slot_tokens, real_slots = torch.cat(slot_tokens), torch.cat(real_slots)
+    if slot_tokens.numel() == batch.num_tokens and bool(
+        (slot_tokens == torch.arange(batch.num_tokens, device=device)).all()
+    ):
+        result = (groups, None, None)
+    else:
+        token_slots = torch.empty(batch.num_tokens, dtype=torch.long, device=device)
+        token_slots[slot_tokens[real_slots]] = real_slots.nonzero().squeeze(1)
+        result = (groups, slot_tokens, token_slots)
+    batch.cache["document_groups"] = result
+    return result
 
 
 def _sdpa_local_blocks(query, key, value, batch, window, dropout):
