@@ -54,7 +54,9 @@ def build_pair(preset: str, sparse: bool) -> tuple[RexBertForMaskedLM, ModernBer
     torch.manual_seed(0)
     config = rexbert_config(preset, sparse_prediction=sparse)
     ours = RexBertForMaskedLM(config)
-    fields = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "auto_map", "architectures")}
+    fields = {
+        k: v for k, v in config.to_dict().items() if k not in ("model_type", "auto_map", "architectures")
+    }
     reference_config = ModernBertConfig(**fields)
     reference_config._attn_implementation = "sdpa"
     reference = ModernBertForMaskedLM(reference_config)
@@ -123,11 +125,15 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--presets", nargs="+", default=["rexbert-17m", "rexbert-150m"])
     parser.add_argument("--sparse", choices=["off", "on", "both"], default="both")
     parser.add_argument("--cases", nargs="+", default=["full", "ragged"], choices=["full", "ragged"])
-    parser.add_argument("--modes", nargs="+", default=["forward", "forward+backward"], choices=["forward", "forward+backward"])
+    parser.add_argument(
+        "--modes", nargs="+", default=["forward", "forward+backward"], choices=["forward", "forward+backward"]
+    )
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions per case (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed passes per case and model")
     parser.add_argument("--threads", type=int, default=2)
@@ -147,8 +153,17 @@ def main(argv: list[str] | None = None) -> int:
                 batch = make_batch(case, ours.config.vocab_size, seed=1)
                 equal = check_equal(ours, reference, batch)
                 for mode in args.modes:
-                    result = bench_case(ours, reference, batch, mode == "forward+backward", args.reps, args.warmup)
-                    row = {"preset": preset, "sparse_prediction": sparse, "case": case, "mode": mode, **equal, **result}
+                    result = bench_case(
+                        ours, reference, batch, mode == "forward+backward", args.reps, args.warmup
+                    )
+                    row = {
+                        "preset": preset,
+                        "sparse_prediction": sparse,
+                        "case": case,
+                        "mode": mode,
+                        **equal,
+                        **result,
+                    }
                     rows.append(row)
                     print(
                         f"{preset} sparse={sparse} {case} {mode}: {row['rexbert_tokens_per_s']:,.0f} vs "

@@ -78,8 +78,12 @@ PRESETS: dict[str, dict[str, int]] = {
     "rexbert-17m": dict(num_hidden_layers=7, hidden_size=256, intermediate_size=384, num_attention_heads=4),
     "rexbert-32m": dict(num_hidden_layers=10, hidden_size=384, intermediate_size=576, num_attention_heads=6),
     "rexbert-68m": dict(num_hidden_layers=19, hidden_size=512, intermediate_size=768, num_attention_heads=8),
-    "rexbert-150m": dict(num_hidden_layers=22, hidden_size=768, intermediate_size=1152, num_attention_heads=12),
-    "rexbert-400m": dict(num_hidden_layers=28, hidden_size=1024, intermediate_size=2624, num_attention_heads=16),
+    "rexbert-150m": dict(
+        num_hidden_layers=22, hidden_size=768, intermediate_size=1152, num_attention_heads=12
+    ),
+    "rexbert-400m": dict(
+        num_hidden_layers=28, hidden_size=1024, intermediate_size=2624, num_attention_heads=16
+    ),
 }
 
 # Nominal size of each preset in parameters (the number in its name).

@@ -53,7 +53,9 @@ class PackedBatch:
 
     batch_size: int
     seq_len: int
-    indices: torch.Tensor | None  # (tokens,) flat grid index of each real token; None when there is no padding
+    indices: (
+        torch.Tensor | None
+    )  # (tokens,) flat grid index of each real token; None when there is no padding
     positions: torch.Tensor  # (tokens,) RoPE position of each real token
     cu_seqlens: torch.Tensor  # (documents + 1,) int32 cumulative document lengths
     max_seqlen: int  # longest document
@@ -111,7 +113,9 @@ class PackedBatch:
         """Map flat grid indices (which must hold real tokens) to indices into the packed stream."""
         if self.indices is None:
             return flat_positions
-        lookup = torch.full((self.batch_size * self.seq_len,), -1, dtype=torch.long, device=self.indices.device)
+        lookup = torch.full(
+            (self.batch_size * self.seq_len,), -1, dtype=torch.long, device=self.indices.device
+        )
         lookup[self.indices] = torch.arange(self.num_tokens, device=self.indices.device)
         packed = lookup[flat_positions]
         if (packed < 0).any():
@@ -145,12 +149,20 @@ def _check_ids_and_mask(
     if 0 in shape:
         raise ValueError(f"empty batch: inputs have shape {shape}")
     if attention_mask is not None and tuple(attention_mask.shape) != shape:
-        raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} does not match input shape {shape}")
+        raise ValueError(
+            f"attention_mask shape {tuple(attention_mask.shape)} does not match input shape {shape}"
+        )
     if position_ids is not None:
         if position_ids.dtype.is_floating_point or position_ids.dtype == torch.bool:
             raise TypeError(f"position_ids must be an integer tensor, got dtype {position_ids.dtype}")
-        if position_ids.dim() != 2 or position_ids.shape[1] != shape[1] or position_ids.shape[0] not in (1, shape[0]):
-            raise ValueError(f"position_ids shape {tuple(position_ids.shape)} does not match input shape {shape}")
+        if (
+            position_ids.dim() != 2
+            or position_ids.shape[1] != shape[1]
+            or position_ids.shape[0] not in (1, shape[0])
+        ):
+            raise ValueError(
+                f"position_ids shape {tuple(position_ids.shape)} does not match input shape {shape}"
+            )
     elif shape[1] > config.max_position_embeddings:
         raise ValueError(
             f"sequence length {shape[1]} exceeds max_position_embeddings={config.max_position_embeddings}"
@@ -247,11 +259,15 @@ class RexBertEmbeddings(nn.Module):
 
     def __init__(self, config: RexBertConfig):
         super().__init__()
-        self.tok_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.tok_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
         self.drop = nn.Dropout(config.embedding_dropout)
 
-    def forward(self, input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None
+    ) -> torch.Tensor:
         embeds = self.tok_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         return self.drop(self.norm(embeds))
 
@@ -284,10 +300,14 @@ class RexBertAttention(nn.Module):
         self.config = config
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
-        self.window = config.local_attention // 2 if config.layer_types[layer_idx] == "sliding_attention" else None
+        self.window = (
+            config.local_attention // 2 if config.layer_types[layer_idx] == "sliding_attention" else None
+        )
         self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
         self.Wo = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
-        self.out_drop = nn.Dropout(config.attention_dropout) if config.attention_dropout > 0.0 else nn.Identity()
+        self.out_drop = (
+            nn.Dropout(config.attention_dropout) if config.attention_dropout > 0.0 else nn.Identity()
+        )
 
     def forward(
         self, hidden_states: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor], batch: PackedBatch
@@ -483,7 +503,11 @@ class RexBertModel(RexBertPreTrainedModel):
         output_hidden_states: also return the embedding output and every layer's output (repadded).
         """
         encoded = self.encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, _wants_hidden_states(self, output_hidden_states)
+            input_ids,
+            attention_mask,
+            position_ids,
+            inputs_embeds,
+            _wants_hidden_states(self, output_hidden_states),
         )
         _refuse_attentions(output_attentions)
         return _base_output(encoded)
@@ -509,13 +533,16 @@ def _repad_hidden_states(encoded: EncodedBatch) -> tuple[torch.Tensor, ...] | No
 
 def _base_output(encoded: EncodedBatch) -> BaseModelOutput:
     return BaseModelOutput(
-        last_hidden_state=encoded.batch.repad(encoded.last_hidden_state), hidden_states=_repad_hidden_states(encoded)
+        last_hidden_state=encoded.batch.repad(encoded.last_hidden_state),
+        hidden_states=_repad_hidden_states(encoded),
     )
 
 
 def _check_labels_shape(labels: torch.Tensor | None, expected: tuple[int, ...], what: str) -> None:
     if labels is not None and tuple(labels.shape) != tuple(expected):
-        raise ValueError(f"{what} shape {tuple(labels.shape)} does not match expected shape {tuple(expected)}")
+        raise ValueError(
+            f"{what} shape {tuple(labels.shape)} does not match expected shape {tuple(expected)}"
+        )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -561,7 +588,11 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         """labels: `(batch, seq_len)` token ids to predict, `sparse_pred_ignore_index` (-100) elsewhere."""
         _refuse_attentions(output_attentions)
         encoded = self.model.encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, _wants_hidden_states(self, output_hidden_states)
+            input_ids,
+            attention_mask,
+            position_ids,
+            inputs_embeds,
+            _wants_hidden_states(self, output_hidden_states),
         )
         batch = encoded.batch
         _check_labels_shape(labels, (batch.batch_size, batch.seq_len), "labels")
@@ -595,7 +626,11 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         about as much as the matmul itself on CPU.
         """
         runs = batch.grid_runs
-        if batch.indices is None or type(self.decoder) is not nn.Linear or len(runs) > 4 * batch.batch_size + 16:
+        if (
+            batch.indices is None
+            or type(self.decoder) is not nn.Linear
+            or len(runs) > 4 * batch.batch_size + 16
+        ):
             return batch.repad(self.decoder(features))
         grid = _DecodeIntoGrid.apply(features, self.decoder.weight, self.decoder.bias, batch)
         return grid.view(batch.batch_size, batch.seq_len, -1)
@@ -665,7 +700,9 @@ class _RexBertClassifierModel(RexBertPreTrainedModel):
         weights = attention_mask.to(device=hidden.device, dtype=hidden.dtype).unsqueeze(-1)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1)
 
-    def _encode(self, input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions):
+    def _encode(
+        self, input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
+    ):
         _refuse_attentions(output_attentions)
         return self.model(
             input_ids,
@@ -706,7 +743,9 @@ class RexBertForSequenceClassification(_RexBertClassifierModel):
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Pick regression / single-label / multi-label from `config.problem_type` or the labels, as BERT does."""
         if labels.shape[0] != logits.shape[0]:
-            raise ValueError(f"labels batch size {labels.shape[0]} does not match input batch size {logits.shape[0]}")
+            raise ValueError(
+                f"labels batch size {labels.shape[0]} does not match input batch size {logits.shape[0]}"
+            )
         if self.config.problem_type is None:
             if self.num_labels == 1:
                 self.config.problem_type = "regression"

@@ -33,13 +33,17 @@ def tiny_config(**overrides) -> RexBertConfig:
 
 def as_modernbert_config(config: RexBertConfig, attn_implementation: str = "sdpa") -> ModernBertConfig:
     """The same hyper-parameters as a transformers ModernBertConfig."""
-    fields = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "auto_map", "architectures")}
+    fields = {
+        k: v for k, v in config.to_dict().items() if k not in ("model_type", "auto_map", "architectures")
+    }
     reference = ModernBertConfig(**fields)
     reference._attn_implementation = attn_implementation
     return reference
 
 
-def paired_models(ours_class, reference_class, config: RexBertConfig, attn_implementation: str, seed: int = 0):
+def paired_models(
+    ours_class, reference_class, config: RexBertConfig, attn_implementation: str, seed: int = 0
+):
     """(ours, reference) in eval mode with identical random weights (ours initialised, copied into theirs)."""
     torch.manual_seed(seed)
     config._attn_implementation = attn_implementation
@@ -49,7 +53,9 @@ def paired_models(ours_class, reference_class, config: RexBertConfig, attn_imple
     return ours, reference
 
 
-def random_batch(lengths: list[int], seq_len: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(
+    lengths: list[int], seq_len: int | None = None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded `(input_ids, attention_mask)` with [CLS] ... [SEP] rows of the given lengths."""
     generator = torch.Generator().manual_seed(seed)
     seq_len = seq_len or max(lengths)

@@ -18,7 +18,12 @@ def test_defaults_equal_modernbert():
     assert ours == theirs
     config = RexBertConfig()
     assert config.local_attention == 128 and config.max_position_embeddings == 8192
-    assert config.layer_types[:4] == ["full_attention", "sliding_attention", "sliding_attention", "full_attention"]
+    assert config.layer_types[:4] == [
+        "full_attention",
+        "sliding_attention",
+        "sliding_attention",
+        "full_attention",
+    ]
     assert config.rope_parameters["full_attention"]["rope_theta"] == 160_000.0
     assert config.rope_parameters["sliding_attention"]["rope_theta"] == 10_000.0
 

@@ -65,7 +65,9 @@ def test_save_load_round_trip(saved_mlm):
     assert loaded.decoder.weight.data_ptr() == loaded.model.embeddings.tok_embeddings.weight.data_ptr()
     with torch.no_grad():
         assert torch.equal(loaded(ids, attention_mask=mask).logits, logits)
-    assert {"configuration_rexbert.py", "modeling_rexbert.py", "attention.py"} <= {p.name for p in folder.iterdir()}
+    assert {"configuration_rexbert.py", "modeling_rexbert.py", "attention.py"} <= {
+        p.name for p in folder.iterdir()
+    }
 
 
 @pytest.mark.parametrize("auto_class, expected", AUTO_PAIRS)
@@ -106,7 +108,12 @@ def test_trust_remote_code_in_fresh_process(saved_mlm, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["HF_HOME"] = str(tmp_path / "hf_home")
     result = subprocess.run(
-        [sys.executable, "-I", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-I", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     names = json.loads(result.stdout.strip().splitlines()[-1])
@@ -168,7 +175,10 @@ def test_bfloat16_runs_close_to_float32(backend):
 def test_attn_implementation_is_chosen_like_transformers(saved_mlm):
     folder = saved_mlm[0]
     assert RexBertForMaskedLM.from_pretrained(folder).config._attn_implementation == "sdpa"
-    assert RexBertForMaskedLM.from_pretrained(folder, attn_implementation="eager").config._attn_implementation == "eager"
+    assert (
+        RexBertForMaskedLM.from_pretrained(folder, attn_implementation="eager").config._attn_implementation
+        == "eager"
+    )
 
 
 # ---- bad input -----------------------------------------------------------------------------------------
@@ -184,14 +194,28 @@ def tiny_mlm():
     "kwargs, error, message",
     [
         (dict(input_ids=torch.ones(2, 8)), TypeError, "input_ids must be an integer tensor"),
-        (dict(input_ids=torch.ones(2, 8, dtype=torch.long), attention_mask=torch.ones(2, 7)), ValueError, "attention_mask shape"),
         (
-            dict(input_ids=torch.ones(2, 8, dtype=torch.long), position_ids=torch.zeros(2, 9, dtype=torch.long)),
+            dict(input_ids=torch.ones(2, 8, dtype=torch.long), attention_mask=torch.ones(2, 7)),
+            ValueError,
+            "attention_mask shape",
+        ),
+        (
+            dict(
+                input_ids=torch.ones(2, 8, dtype=torch.long), position_ids=torch.zeros(2, 9, dtype=torch.long)
+            ),
             ValueError,
             "position_ids shape",
         ),
-        (dict(input_ids=torch.ones(2, 8, dtype=torch.long), labels=torch.ones(2, 9, dtype=torch.long)), ValueError, "labels shape"),
-        (dict(input_ids=torch.ones(2, 65, dtype=torch.long)), ValueError, "exceeds max_position_embeddings=64"),
+        (
+            dict(input_ids=torch.ones(2, 8, dtype=torch.long), labels=torch.ones(2, 9, dtype=torch.long)),
+            ValueError,
+            "labels shape",
+        ),
+        (
+            dict(input_ids=torch.ones(2, 65, dtype=torch.long)),
+            ValueError,
+            "exceeds max_position_embeddings=64",
+        ),
         (
             dict(input_ids=torch.ones(1, 8, dtype=torch.long), position_ids=torch.arange(60, 68)[None]),
             ValueError,
@@ -201,7 +225,11 @@ def tiny_mlm():
         (dict(input_ids=torch.ones(2, 0, dtype=torch.long)), ValueError, "empty batch"),
         (dict(input_ids=torch.ones(8, dtype=torch.long)), ValueError, r"shape \(batch_size, seq_len\)"),
         (dict(input_ids=torch.full((1, 4), 500)), ValueError, "vocab_size=101"),
-        (dict(input_ids=torch.ones(1, 4, dtype=torch.long), attention_mask=torch.zeros(1, 4)), ValueError, "masks every token"),
+        (
+            dict(input_ids=torch.ones(1, 4, dtype=torch.long), attention_mask=torch.zeros(1, 4)),
+            ValueError,
+            "masks every token",
+        ),
         (dict(), ValueError, "exactly one of input_ids or inputs_embeds"),
         (
             dict(input_ids=torch.ones(1, 4, dtype=torch.long), output_attentions=True),

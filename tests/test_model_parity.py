@@ -196,7 +196,9 @@ def test_packed_row_equals_documents_alone(backend):
     mask[0, : sum(lengths)] = 1
     ids[1, :20], positions[1, :20], mask[1, :20] = docs[2][:20], torch.arange(20), 1
     with torch.no_grad():
-        packed = ours(ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device)).logits
+        packed = ours(
+            ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device)
+        ).logits
         offset = 0
         for doc in docs:
             alone = doc[None].to(device)
