@@ -104,20 +104,23 @@ def test_run_writes_every_promised_artefact(finished_run):
     assert len(links) >= 10 and all((out / link).exists() for link in links), links
 
 
-def _kill_during_phase_two(output: Path) -> int:
-    """Start the run in a subprocess, SIGKILL it once phase 2 has a complete checkpoint; returns its step."""
+def _complete_checkpoints(output: Path) -> list[int]:
+    return sorted(int(c.name.split("-")[1]) for c in (output / PHASE2_CHECKPOINTS).glob("checkpoint-*")
+                  if (c / "mixture_state.json").is_file() and (c / "trainer_state.json").is_file())
+
+
+def _kill_during_phase_two(output: Path) -> None:
+    """Start the run in a subprocess and SIGKILL it as soon as phase 2 has a complete checkpoint."""
     process = subprocess.Popen([sys.executable, "-m", "trainers.cli", *run_command(output)], cwd=REPO_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
-    checkpoints = output / PHASE2_CHECKPOINTS
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and process.poll() is None:
-            complete = [c for c in checkpoints.glob("checkpoint-*") if (c / "mixture_state.json").is_file()]
-            if complete:
+            if _complete_checkpoints(output):
                 process.send_signal(signal.SIGKILL)
                 process.wait()
-                return max(int(c.name.split("-")[1]) for c in complete)
-            time.sleep(0.05)
+                return
+            time.sleep(0.02)
     finally:
         if process.poll() is None:
             process.kill()
@@ -129,7 +132,8 @@ def test_killed_during_phase_two_resumes_and_matches_uninterrupted(finished_run,
     from safetensors.torch import load_file
 
     output = tmp_path / "demo"
-    step = _kill_during_phase_two(output)
+    _kill_during_phase_two(output)
+    step = _complete_checkpoints(output)[-1]  # the last checkpoint the kill left complete
     assert not (output / "pretrain" / "phase2-context" / "phase_summary.json").exists(), "killed too late"
     assert not (output / "stages" / "pretrain.done").exists()
     curated_at = (output / "stages" / "curate.done").stat().st_mtime
