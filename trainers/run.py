@@ -45,7 +45,7 @@ logger = logging.getLogger("rexbert.run")
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "run_default.yaml"
-SECTIONS = ("seed", "output", "data", "classifier", "curation", "pretrain", "eval", "cards")
+SECTIONS = ("seed", "output", "threads", "data", "classifier", "curation", "pretrain", "eval", "cards")
 STAGES = ("data", "classifier", "curate", "pretrain", "model", "eval", "cards", "report")
 
 
@@ -499,14 +499,26 @@ def restart(layout: Layout) -> None:
 
 def run(config: dict, output: str | Path, *, stop_after: str | None = None) -> dict[str, dict]:
     """Run the stages not yet done, in order; returns each stage's outputs (from its done-marker)."""
-    layout = Layout(Path(output))
+    import torch
+
+    layout = Layout(Path(output).resolve())
     layout.root.mkdir(parents=True, exist_ok=True)
     _check_same_config(config, layout)
     layout.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     layout.stages.mkdir(exist_ok=True)
     last = STAGES.index(stop_after) if stop_after else len(STAGES) - 1
+    threads = torch.get_num_threads()
+    if config.get("threads"):
+        torch.set_num_threads(int(config["threads"]))
+    try:
+        return _run_stages(config, layout, STAGES[:last + 1])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_stages(config: dict, layout: Layout, stages: tuple[str, ...]) -> dict[str, dict]:
     outputs = {}
-    for index, stage in enumerate(STAGES[:last + 1], 1):
+    for index, stage in enumerate(stages, 1):
         marker = layout.done_marker(stage)
         if marker.is_file():
             logger.info("[%d/%d] %s: done earlier, skipping", index, len(STAGES), stage)
