@@ -23,7 +23,7 @@ def test_default_config_loads_and_overrides_apply():
     config = load_run_config(None, ["pretrain.overrides.phases.general.steps=7", "eval.suites=[ner]"])
     assert config["data"]["sample_corpus"] is True
     assert config["pretrain"]["overrides"]["phases"]["general"]["steps"] == 7
-    assert config["pretrain"]["overrides"]["phases"]["context"]["save_steps"] == 5  # untouched siblings kept
+    assert config["pretrain"]["overrides"]["phases"]["context"]["save_steps"] == 20  # untouched siblings kept
     assert config["eval"]["suites"] == ["ner"]
 
 
