@@ -20,6 +20,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Union
 
 import yaml
@@ -258,20 +259,32 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     )
 
 
-def read_recipe_dict(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
-    """The merged mapping of a recipe file and the files it extends."""
-    path = resolve_recipe_path(path).resolve()
+def read_extending_yaml(
+    path: str | Path,
+    resolve: Callable[[str | Path], Path],
+    error: type[Exception],
+    what: str,
+    _seen: tuple[Path, ...] = (),
+) -> dict:
+    """The mapping of a YAML file merged over the file its `extends` key names (a sibling file, or whatever
+    `resolve` makes of the name). Shared by recipes and run configs; `error` and `what` word the errors."""
+    path = resolve(path).resolve()
     if path in _seen:
-        raise RecipeError(f"recipe {path} extends itself (cycle: {[str(p) for p in _seen]})")
+        raise error(f"{what} {path} extends itself (cycle: {[str(p) for p in _seen]})")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(data).__name__}")
+        raise error(f"{path}: a {what} is a YAML mapping, got {type(data).__name__}")
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    parent_path = path.parent / parent
-    base = read_recipe_dict(parent_path if parent_path.is_file() else parent, _seen + (path,))
+    sibling = path.parent / parent
+    base = read_extending_yaml(sibling if sibling.is_file() else parent, resolve, error, what, _seen + (path,))
     return deep_merge(base, data)
+
+
+def read_recipe_dict(path: str | Path) -> dict:
+    """The merged mapping of a recipe file (or shipped recipe name) and the files it extends."""
+    return read_extending_yaml(path, resolve_recipe_path, RecipeError, "recipe")
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from .recipes import apply_overrides, deep_merge, read_recipe_dict
+from .recipes import apply_overrides, deep_merge, read_extending_yaml, read_recipe_dict
 
 logger = logging.getLogger("rexbert.run")
 
@@ -56,23 +56,19 @@ class RunConfigError(ValueError):
 # ---- config ---------------------------------------------------------------------------------------
 
 
-def _read_config_dict(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    """The mapping of a run config, merged over the config it `extends`."""
+def _resolve_config_path(path: str | Path) -> Path:
+    """A run config file, or the name of a shipped one in `trainers/configs/`."""
+    path = Path(path)
     if not path.is_file() and (CONFIG_DIR / path.name).is_file():
         path = CONFIG_DIR / path.name
     if not path.is_file():
         raise FileNotFoundError(f"run config not found: {path}")
-    path = path.resolve()
-    if path in seen:
-        raise RunConfigError(f"{path} extends itself")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise RunConfigError(f"{path}: a run config is a YAML mapping")
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    parent_path = path.parent / parent
-    return deep_merge(_read_config_dict(parent_path if parent_path.is_file() else Path(parent), seen + (path,)), data)
+    return path
+
+
+def _read_config_dict(path: Path) -> dict:
+    """The mapping of a run config, merged over the config it `extends`."""
+    return read_extending_yaml(path, _resolve_config_path, RunConfigError, "run config")
 
 
 def load_run_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
