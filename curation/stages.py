@@ -171,7 +171,7 @@ class QualityFilter(CountingFilter):
             return False, "too_few_words"
         if n_words > s.max_words:
             return False, "too_many_words"
-        n_chars = sum(map(len, tokens))
+        n_chars = len("".join(tokens))  # a C-level pass, faster than summing word lengths
         if not s.min_mean_word_length <= n_chars / n_words <= s.max_mean_word_length:
             return False, "mean_word_length"
         if (text.count("#") + text.count("...") + text.count("…")) / n_words > s.max_symbol_word_ratio:
@@ -180,7 +180,7 @@ class QualityFilter(CountingFilter):
             return False, "alpha_words"
         if s.drop_lorem_ipsum and "lorem ipsum" in text.lower():
             return False, "lorem_ipsum"
-        lines = [line.strip() for line in text.split("\n") if line.strip()]
+        lines = [line for line in map(str.strip, text.split("\n")) if line]
         if len(lines) > 1:
             if sum(line.startswith(_BULLETS) for line in lines) / len(lines) > s.max_bullet_line_fraction:
                 return False, "bullet_lines"
@@ -189,13 +189,27 @@ class QualityFilter(CountingFilter):
                 return False, "ellipsis_lines"
             if 1 - len(set(lines)) / len(lines) > s.max_duplicate_line_fraction:
                 return False, "duplicate_lines"
-        if n_words >= s.min_words_for_repetition:
-            head = tokens[:REPETITION_WORDS]
-            (first, second), count = Counter(itertools.pairwise(head)).most_common(1)[0]
-            head_chars = n_chars if len(head) == n_words else sum(map(len, head))
-            if count > 1 and count * (len(first) + len(second)) / head_chars > s.max_top_bigram_char_fraction:
-                return False, "top_bigram"
+        if n_words >= s.min_words_for_repetition and self._top_bigram_too_frequent(tokens, n_chars):
+            return False, "top_bigram"
         return True
+
+    def _top_bigram_too_frequent(self, tokens: list[str], n_chars: int) -> bool:
+        """Whether the most frequent bigram of the first `REPETITION_WORDS` words covers more than
+        ``max_top_bigram_char_fraction`` of their characters.
+
+        A bigram (a, b) occurs at most as often as each of its words, so its characters are at most
+        the characters of every occurrence of a plus those of b: twice the largest per-word share bounds
+        it. Counting words is about twice as fast as counting bigrams, and on ordinary text that bound
+        already settles the check.
+        """
+        limit = self.settings.max_top_bigram_char_fraction
+        head = tokens[:REPETITION_WORDS]
+        head_chars = n_chars if len(head) == len(tokens) else len("".join(head))
+        word_chars = max(count * len(word) for word, count in Counter(head).items())
+        if 2 * word_chars / head_chars <= limit:
+            return False
+        (first, second), count = Counter(itertools.pairwise(head)).most_common(1)[0]
+        return count > 1 and count * (len(first) + len(second)) / head_chars > limit
 
 
 DATATROVE_FILTERS = {
@@ -349,7 +363,7 @@ class LanguageFilter(CountingFilter):
     def _plainly_english(self, head_words: list[str]) -> bool:
         if self.english_stopword_share is None:
             return False
-        stopwords = sum(word in ENGLISH_FUNCTION_WORDS for word in head_words)
+        stopwords = sum(map(ENGLISH_FUNCTION_WORDS.__contains__, head_words))
         return stopwords >= self.english_stopword_share * len(head_words)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
