@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import operator
 import os
 import re
 import string
@@ -205,7 +206,8 @@ class QualityFilter(CountingFilter):
         limit = self.settings.max_top_bigram_char_fraction
         head = tokens[:REPETITION_WORDS]
         head_chars = n_chars if len(head) == len(tokens) else len("".join(head))
-        word_chars = max(count * len(word) for word, count in Counter(head).items())
+        word_counts = Counter(head)
+        word_chars = max(map(operator.mul, word_counts.values(), map(len, word_counts)))
         if 2 * word_chars / head_chars <= limit:
             return False
         (first, second), count = Counter(itertools.pairwise(head)).most_common(1)[0]
