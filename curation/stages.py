@@ -32,13 +32,31 @@ def stage_step_name(stage: str) -> str:
     return f"curation:{stage}"
 
 
-class CountingFilter(BaseFilter):
-    """A BaseFilter that also records ``tokens_in`` and ``tokens_kept`` for the stage report."""
+MODEL_BATCH_SIZE = 256  # documents a model-backed stage scores back to back (see CountingFilter)
 
-    def __init__(self, stage: str, token_counter: TokenCounter, exclusion_writer: DiskWriter | None = None):
+
+class CountingFilter(BaseFilter):
+    """A BaseFilter that also records ``tokens_in`` and ``tokens_kept`` for the stage report.
+
+    With `batch_size` > 1, datatrove hands the stage that many documents at a time and the stage
+    scores them back to back. The model stages (classifier, language id) use this: alternating two
+    fastText models document by document keeps evicting each other's tables from the CPU cache, which
+    cost about 10% of the chain's throughput. Decisions do not depend on the batch size.
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        token_counter: TokenCounter,
+        exclusion_writer: DiskWriter | None = None,
+        batch_size: int = 1,
+    ):
         self.name = stage_step_name(stage)
-        super().__init__(exclusion_writer)
+        super().__init__(exclusion_writer, batch_size)
         self.token_counter = token_counter
+
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        return [self.filter(doc) for doc in batch]
 
     def recount(self, doc: Document) -> None:
         """Refresh the token count after the stage edited the text."""
@@ -86,8 +104,9 @@ class EcomClassifierFilter(CountingFilter):
         min_line_words: int = 4,
         max_chars: int = 5000,
         exclusion_writer=None,
+        batch_size: int = MODEL_BATCH_SIZE,
     ):
-        super().__init__("classifier", token_counter, exclusion_writer)
+        super().__init__("classifier", token_counter, exclusion_writer, batch_size)
         self.model_path = model_path
         self.threshold = threshold
         self.line_level = line_level
@@ -349,8 +368,9 @@ class LanguageFilter(CountingFilter):
         english_stopword_share: float | None = 0.25,
         max_chars: int = 2000,
         exclusion_writer=None,
+        batch_size: int = MODEL_BATCH_SIZE,
     ):
-        super().__init__("language", token_counter, exclusion_writer)
+        super().__init__("language", token_counter, exclusion_writer, batch_size)
         self.languages = frozenset(languages)
         self.threshold = threshold
         self.model_path = model_path or bundled_lid_model()
