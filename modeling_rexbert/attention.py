@@ -136,16 +136,14 @@ def _sdpa_per_length_group(query, key, value, batch, dropout):
     groups, slot_tokens, token_slots = _document_groups(batch)
     if slot_tokens is not None:
         query, key, value = (take_rows(t, slot_tokens, token_slots) for t in (query, key, value))
-    outputs, offset = [], 0
-    for group in groups:
-        size = group.count * group.longest
-        q, k, v = (
-            t[offset : offset + size].view(group.count, group.longest, *t.shape[1:]).transpose(1, 2)
-            for t in (query, key, value)
-        )
+    # `split` rather than slicing: a slice's backward writes into a zero tensor of the full stream, once per
+    # group and tensor, while `split`'s backward is a single concatenation.
+    sizes = [group.count * group.longest for group in groups]
+    outputs = []
+    for group, q, k, v in zip(groups, *(t.split(sizes) for t in (query, key, value))):
+        q, k, v = (t.view(group.count, group.longest, *t.shape[1:]).transpose(1, 2) for t in (q, k, v))
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=group.key_mask, dropout_p=dropout)
-        outputs.append(attended.transpose(1, 2).reshape(size, *query.shape[1:]))
-        offset += size
+        outputs.append(attended.transpose(1, 2).reshape(-1, *query.shape[1:]))
     slots = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
     return slots if token_slots is None else take_rows(slots, token_slots)
 
