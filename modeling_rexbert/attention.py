@@ -5,7 +5,7 @@ Every backend computes the same thing: each token attends to the tokens of its o
 
 - `"flash_attention_2"`: flash-attn's varlen kernel (GPU, fp16/bf16), which takes the packed layout as is.
 - `"sdpa"` (default): `torch.nn.functional.scaled_dot_product_attention`. Global layers batch documents
-  of similar length into one call each (padded to the group's longest, at most 15% padding, key mask).
+  of similar length into one call each (padded to the group's longest, at most 5% padding, key mask).
   Local layers cut the stream into blocks of `window` queries; each block sees its own keys plus one
   `window`-wide halo on each side, with a small boolean mask for document boundaries and the exact window.
   Cost per token is about `3 * window` keys instead of the document length, and there is one call per
@@ -157,9 +157,13 @@ class DocumentGroup:
     key_mask: torch.Tensor | None  # (docs, 1, 1, longest) True on real slots; None when all are real
 
 
-def _document_groups(batch: PackedBatch, max_padding: float = 0.15):
+def _document_groups(batch: PackedBatch, max_padding: float = 0.05):
     """Group documents (longest first) so that padding each group to its longest adds at most
     `max_padding` of its real tokens, and lay the groups' grids out one after the other.
+
+    Padded slots cost full attention work, while an extra SDPA call costs little once documents hold a few
+    dozen tokens: on the ragged benchmark batch (32 documents of 32..512 tokens, 17m shapes) 5% (12 groups)
+    ran a global layer about 15% faster, forward and backward, than 15% (7 groups).
 
     Returns the groups, `slot_tokens` (the token held by each slot; padding slots repeat token 0) and
     `token_slots` (the slot of each token); both None when the layout is the stream itself. Cached per batch.
