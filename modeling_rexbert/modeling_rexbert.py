@@ -23,6 +23,7 @@ from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
+from transformers.loss.loss_utils import LOSS_MAPPING
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutput,
@@ -37,6 +38,7 @@ from transformers.utils.generic import can_return_tuple
 
 from .attention import attention_forward, take_rows
 from .configuration_rexbert import RexBertConfig
+from .mlm_decoder import decode, decode_with_loss
 
 # --------------------------------------------------------------------------------------------------------
 # The packed batch: which grid cells hold real tokens, where each document starts, each token's position.
@@ -599,75 +601,53 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         batch = encoded.batch
         _check_labels_shape(labels, (batch.batch_size, batch.seq_len), "labels")
         hidden = encoded.last_hidden_state
-        sparse = labels is not None and self.config.sparse_prediction
-        if not sparse:
-            features = self.head(hidden)
-            logits = self._decode_into_grid(features, batch)
-        loss = None
-        if labels is not None:
-            flat_labels = labels.to(hidden.device).reshape(-1)
-            labelled = (flat_labels != self.config.sparse_pred_ignore_index).nonzero().squeeze(1)
-            packed_labelled = batch.packed_index_of(labelled)
-            if sparse:
-                logits = masked_logits = self.decoder(self.head(take_rows(hidden, packed_labelled)))
-            elif torch.is_grad_enabled() and features.requires_grad:
-                # Training: the loss gets its own decoder pass over the labelled rows, so its backward works
-                # on (labelled, vocab) instead of (batch * seq_len, vocab) gradients.
-                masked_logits = self.decoder(take_rows(features, packed_labelled))
-            else:
-                masked_logits = take_rows(logits.view(-1, logits.shape[-1]), labelled)
-            target = flat_labels[labelled]
+        if labels is None:
+            logits = self._decode(self.head(hidden), batch)
+            return MaskedLMOutput(logits=logits, hidden_states=_repad_hidden_states(encoded))
+
+        flat_labels = labels.to(hidden.device).reshape(-1)
+        labelled = (flat_labels != self.config.sparse_pred_ignore_index).nonzero().squeeze(1)  # grid indices
+        packed_labelled = batch.packed_index_of(labelled)
+        target = flat_labels[labelled]
+        sparse = self.config.sparse_prediction
+        # Sparse prediction: only labelled tokens reach the decoder; logits are (labelled, vocab).
+        features = self.head(take_rows(hidden, packed_labelled) if sparse else hidden)
+        if self._fused_loss_applies(target):
+            logits, loss = decode_with_loss(
+                features,
+                self.decoder.weight,
+                self.decoder.bias,
+                target,
+                batch=None if sparse else batch,
+                feature_rows=None if sparse else packed_labelled,
+                logit_rows=None if sparse else labelled,
+                num_items_in_batch=kwargs.get("num_items_in_batch"),
+            )
+            logits = logits if sparse else logits.view(batch.batch_size, batch.seq_len, -1)
+        else:
+            logits = self._decode(features, None if sparse else batch)
+            masked_logits = logits if sparse else take_rows(logits.view(-1, logits.shape[-1]), labelled)
             loss = self.loss_function(masked_logits, target, vocab_size=self.config.vocab_size, **kwargs)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=_repad_hidden_states(encoded))
 
-    def _decode_into_grid(self, features: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
-        """Decoder logits `(batch, seq_len, vocab)` for the real tokens, zeros at padding.
+    def _decode(self, features: torch.Tensor, batch: PackedBatch | None) -> torch.Tensor:
+        """Decoder logits: `(rows, vocab)`, or with `batch` `(batch, seq_len, vocab)` with zeros at padding."""
+        if type(self.decoder) is nn.Linear:
+            logits = decode(features, self.decoder.weight, self.decoder.bias, batch)
+        else:  # a wrapped decoder (e.g. by an adapter library): run it, then scatter
+            logits = self.decoder(features)
+            logits = logits if batch is None else batch.repad(logits)
+        return logits if batch is None else logits.view(batch.batch_size, batch.seq_len, -1)
 
-        With padding, the logits of each run of real tokens are written straight into the output instead of
-        being computed packed and then scattered: at 50k vocabulary entries per token, the scatter costs
-        about as much as the matmul itself on CPU.
-        """
-        runs = batch.grid_runs
-        if (
-            batch.indices is None
-            or type(self.decoder) is not nn.Linear
-            or len(runs) > 4 * batch.batch_size + 16
-        ):
-            return batch.repad(self.decoder(features))
-        grid = _DecodeIntoGrid.apply(features, self.decoder.weight, self.decoder.bias, batch)
-        return grid.view(batch.batch_size, batch.seq_len, -1)
-
-
-class _DecodeIntoGrid(torch.autograd.Function):
-    """`linear(features, weight, bias)` for the packed tokens, written into a zero-padded `(grid rows, out)`
-    tensor run by run; the backward reads the gradient of the real rows only."""
-
-    @staticmethod
-    def forward(ctx, features, weight, bias, batch: PackedBatch):
-        out = features.new_empty(batch.batch_size * batch.seq_len, weight.shape[0])
-        cursor = 0
-        for grid_start, packed_start, length in batch.grid_runs:
-            out[cursor:grid_start].zero_()
-            rows = features[packed_start : packed_start + length]
-            target = out[grid_start : grid_start + length]
-            if bias is None:
-                torch.mm(rows, weight.t(), out=target)
-            else:
-                torch.addmm(bias, rows, weight.t(), out=target)
-            cursor = grid_start + length
-        out[cursor:].zero_()
-        ctx.save_for_backward(features, weight, batch.indices)
-        ctx.has_bias = bias is not None
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        features, weight, indices = ctx.saved_tensors
-        grad_rows = grad_out[indices]
-        grad_features = grad_rows @ weight if ctx.needs_input_grad[0] else None
-        grad_weight = grad_rows.t() @ features if ctx.needs_input_grad[1] else None
-        grad_bias = grad_rows.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return grad_features, grad_weight, grad_bias, None
+    def _fused_loss_applies(self, target: torch.Tensor) -> bool:
+        """The fused decoder + cross-entropy (`mlm_decoder.decode_with_loss`) computes exactly what
+        `self.decoder` + transformers' masked-LM loss would: a plain linear decoder, the default loss, and
+        at least one labelled token (with none, the default loss returns NaN as ModernBERT's does)."""
+        return (
+            type(self.decoder) is nn.Linear
+            and self.loss_function is LOSS_MAPPING["ForMaskedLM"]
+            and target.numel() > 0
+        )
 
 
 # --------------------------------------------------------------------------------------------------------
