@@ -222,10 +222,11 @@ def pack_batch(
 def rotary_cos_sin(
     config: RexBertConfig, layer_type: str, positions: torch.Tensor, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables `(tokens, head_dim)` for one layer type, computed as ModernBERT does.
+    """cos/sin tables `(tokens, head_dim // 2)` for one layer type, computed as ModernBERT does.
 
-    The inverse frequencies are recomputed on the CPU at each call (a few dozen numbers) instead of kept in a
-    buffer, so models materialised from the meta device need no special re-initialisation.
+    ModernBERT's tables repeat the same angles for both halves of a head; one half is kept here. The inverse
+    frequencies are recomputed on the CPU at each call (a few dozen numbers) instead of kept in a buffer, so
+    models materialised from the meta device need no special re-initialisation.
     """
     rope = config.rope_parameters[layer_type]
     head_dim = config.hidden_size // config.num_attention_heads
@@ -234,21 +235,42 @@ def rotary_cos_sin(
         scaling = 1.0
     else:
         inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope["rope_type"]](config, None, layer_type=layer_type)
-    freqs = positions[:, None].float() * inv_freq.to(positions.device)
-    angles = torch.cat((freqs, freqs), dim=-1)
+    angles = positions[:, None].float() * inv_freq.to(positions.device)
     return (angles.cos() * scaling).to(dtype), (angles.sin() * scaling).to(dtype)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    first, second = x.chunk(2, dim=-1)
-    return torch.cat((-second, first), dim=-1)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate `(tokens, ..., head_dim)` vectors (queries and keys together) in float32, as ModernBERT does."""
-    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+    return _Rotary.apply(x, cos, sin)
+
+
+class _Rotary(torch.autograd.Function):
+    """(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin) on the two halves of each head vector: ModernBERT's
+    `x * cos + rotate_half(x) * sin` without its negated and concatenated copies. The backward is the inverse
+    rotation, which needs only the tables."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        ctx.save_for_backward(cos, sin)
+        return _rotate(x, cos, sin, sign=1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin = ctx.saved_tensors
+        return _rotate(grad, cos, sin, sign=-1.0), None, None
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (half,)
+    cos, sin = cos.view(shape), sin.view(shape)
     x32 = x.float()
-    return (x32 * cos.view(shape) + _rotate_half(x32) * sin.view(shape)).to(x.dtype)
+    first, second = x32[..., :half], x32[..., half:]
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    out_first, out_second = out[..., :half], out[..., half:]
+    torch.mul(first, cos, out=out_first).addcmul_(second, sin, value=-sign)
+    torch.mul(second, cos, out=out_second).addcmul_(first, sin, value=sign)
+    return out.to(x.dtype)
 
 
 # --------------------------------------------------------------------------------------------------------
