@@ -92,6 +92,29 @@ def check_equal(ours, reference, batch) -> dict[str, float]:
     return {"loss_diff": abs(got.loss.item() - want.loss.item()), "logits_diff": logits_diff}
 
 
+def reference_training_bytes(config, batch: dict[str, torch.Tensor]) -> int:
+    """Rough peak memory of ModernBERT's forward+backward on the padded grid: saved activations per layer,
+    plus, without sparse prediction, four (batch * seq_len, vocab) float32 tensors (logits, log-probabilities
+    and their two gradients). An underestimate (150m ragged sparse: 19 GiB estimated, killed with 22 GiB free),
+    used only to skip rows this machine cannot hold."""
+    grid_tokens = batch["input_ids"].numel()
+    per_token = config.num_hidden_layers * (10 * config.hidden_size + 6 * config.intermediate_size)
+    if not config.sparse_prediction:
+        per_token += 4 * config.vocab_size
+    return 4 * grid_tokens * per_token
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None elsewhere."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def bench_case(ours, reference, batch, backward: bool, reps: int, warmup: int = 1) -> dict[str, float]:
     """Median seconds over `reps` after `warmup` untimed passes, alternating the two models so that load
     changes on a shared machine hit both alike."""
@@ -145,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     sparse_settings = {"off": [False], "on": [True], "both": [False, True]}[args.sparse]
 
-    rows = []
+    rows, skipped = [], []
     for preset in args.presets:
         for sparse in sparse_settings:
             ours, reference = build_pair(preset, sparse)
@@ -153,6 +176,15 @@ def main(argv: list[str] | None = None) -> int:
                 batch = make_batch(case, ours.config.vocab_size, seed=1)
                 equal = check_equal(ours, reference, batch)
                 for mode in args.modes:
+                    needed, available = reference_training_bytes(ours.config, batch), available_memory_bytes()
+                    if mode == "forward+backward" and available is not None and needed > 0.75 * available:
+                        print(
+                            f"{preset} sparse={sparse} {case} {mode}: skipped, ModernBERT would need about "
+                            f"{needed / 2**30:.0f} GiB, {available / 2**30:.0f} GiB available",
+                            flush=True,
+                        )
+                        skipped.append(f"{preset} sparse={sparse} {case} {mode} (~{needed / 2**30:.0f} GiB)")
+                        continue
                     result = bench_case(
                         ours, reference, batch, mode == "forward+backward", args.reps, args.warmup
                     )
@@ -172,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
     table = markdown_table(rows)
-    print("\n" + table)
+    print("\n" + table + ("\nskipped: " + "; ".join(skipped) if skipped else ""))
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {
         "torch": torch.__version__,
@@ -184,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         "mask_rate": MASK_RATE,
         "reference": "transformers ModernBertForMaskedLM, attn_implementation=sdpa",
     }
-    (args.out / "bench_model.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    if skipped:
+        table += "\n\nSkipped (not enough memory for ModernBERT): " + "; ".join(skipped)
+    (args.out / "bench_model.json").write_text(
+        json.dumps({"meta": meta, "rows": rows, "skipped": skipped}, indent=2)
+    )
     (args.out / "bench_model.md").write_text(table + "\n")
     return 0
 

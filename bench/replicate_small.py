@@ -197,7 +197,7 @@ def markdown(record: dict) -> str:
     lines += ["", "## Budget (identical for every variant)", "",
               f"- model: {budget['model']} ({budget['parameters']:,} parameters), BPE vocabulary "
               f"{budget['vocab_size']:,} trained on the corpus",
-              f"- phases: " + "; ".join(f"{p['name']} {p['steps']} steps x {p['batch_size']} x {p['seq_len']} tokens"
+              "- phases: " + "; ".join(f"{p['name']} {p['steps']} steps x {p['batch_size']} x {p['seq_len']} tokens"
                                          for p in budget["phases"]),
               f"- tokens seen per variant: {budget['tokens']:,} (from each run's training_summary.json: "
               f"{', '.join(f'{v} {t:,}' for v, t in budget['tokens_by_variant'].items())})",

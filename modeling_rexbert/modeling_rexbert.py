@@ -8,7 +8,8 @@ the end. Padding costs nothing, documents packed into one row never see each oth
 only runs on real (or, with `sparse_prediction`, on labelled) tokens.
 
 Reading order: input checks and the packed-batch description, rotary embeddings, the attention backends
-(see `attention.py`), modules, the base model, then the task heads and their Auto registration.
+(see `attention.py`), modules, the base model, then the task heads and their Auto registration. The MLM
+decoder and its fused cross-entropy live in `mlm_decoder.py`.
 """
 
 from __future__ import annotations

@@ -160,3 +160,12 @@ def test_batch_without_labelled_tokens_gives_nan_loss_as_modernbert():
     unlabelled = torch.full_like(labels, -100)
     assert torch.isnan(ours(ids, attention_mask=mask, labels=unlabelled).loss)
     assert torch.isnan(reference(ids, attention_mask=mask, labels=unlabelled).loss)
+
+
+@pytest.mark.parametrize("bad_label", [-1, 10**6])
+def test_labels_outside_the_vocabulary_are_refused(bad_label):
+    model = RexBertForMaskedLM(tiny_config())
+    ids, mask, labels = _labelled_batch(seed=14)
+    labels[0, 1] = bad_label
+    with pytest.raises(ValueError, match="labels must be -100 or token ids"):
+        model(ids, attention_mask=mask, labels=labels)
