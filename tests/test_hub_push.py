@@ -93,6 +93,7 @@ def test_push_uploads_files_card_and_remote_code(hub, model_dir, capsys):
         "configuration_rexbert.py",
         "modeling_rexbert.py",
         "attention.py",
+        "mlm_decoder.py",
     }
     for name in ("model.safetensors", "config.json", "modeling_rexbert.py", "eval/results.json"):
         assert files[name] == (model_dir / name).read_bytes()

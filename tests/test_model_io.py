@@ -65,7 +65,7 @@ def test_save_load_round_trip(saved_mlm):
     assert loaded.decoder.weight.data_ptr() == loaded.model.embeddings.tok_embeddings.weight.data_ptr()
     with torch.no_grad():
         assert torch.equal(loaded(ids, attention_mask=mask).logits, logits)
-    assert {"configuration_rexbert.py", "modeling_rexbert.py", "attention.py"} <= {
+    assert {"configuration_rexbert.py", "modeling_rexbert.py", "attention.py", "mlm_decoder.py"} <= {
         p.name for p in folder.iterdir()
     }
 
