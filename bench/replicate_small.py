@@ -55,13 +55,28 @@ VARIANTS = ("general-only", "curriculum", "curriculum-no-guided")
 GLUE_TASKS = ("sst2", "mrpc", "rte")
 SUITES = ("esci-tokens", "ner", "glue")
 # The tiny preset for this comparison: small enough for CPU, same for every variant.
-MODEL = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
-         "local_attention": 64}
+MODEL = {
+    "hidden_size": 128,
+    "intermediate_size": 256,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "local_attention": 64,
+}
 PHASES = {  # steps are multiplied by --scale
-    "general": {"steps": 200, "seq_len": 128, "batch_size": 16, "save_steps": 0,
-                "model": {"max_position_embeddings": 512}},
-    "context": {"steps": 40, "seq_len": 512, "batch_size": 4, "save_steps": 0,
-                "model": {"max_position_embeddings": 512}},
+    "general": {
+        "steps": 200,
+        "seq_len": 128,
+        "batch_size": 16,
+        "save_steps": 0,
+        "model": {"max_position_embeddings": 512},
+    },
+    "context": {
+        "steps": 40,
+        "seq_len": 512,
+        "batch_size": 4,
+        "save_steps": 0,
+        "model": {"max_position_embeddings": 512},
+    },
     "anneal": {"steps": 80, "seq_len": 512, "batch_size": 4, "save_steps": 0},
 }
 TOKENIZER = {"path": None, "train_vocab_size": 8192, "train_max_docs": 5000}
@@ -117,14 +132,18 @@ def variant_recipe(config: dict, run_dir: Path, variant: str, scale: float) -> d
 
     recipe = pretrain_recipe_dict(config, Layout(run_dir))
     phases = {name: {**spec, "steps": max(2, round(spec["steps"] * scale))} for name, spec in PHASES.items()}
-    recipe = deep_merge(recipe, {"model": MODEL, "tokenizer": TOKENIZER, "phases": phases,
-                                 "lexicon": {"max_docs": 5000}})
+    recipe = deep_merge(
+        recipe, {"model": MODEL, "tokenizer": TOKENIZER, "phases": phases, "lexicon": {"max_docs": 5000}}
+    )
     if variant == "general-only":
         for phase in recipe["phases"].values():
             phase["mixture"] = {"start": {"general": 1.0}, "end": None, "shape": "linear"}
             phase["guided_mlm"] = {"weight": 0.0}
     elif variant == "curriculum-no-guided":
-        recipe["phases"]["anneal"]["guided_mlm"] = {**recipe["phases"]["anneal"].get("guided_mlm", {}), "weight": 0.0}
+        recipe["phases"]["anneal"]["guided_mlm"] = {
+            **recipe["phases"]["anneal"].get("guided_mlm", {}),
+            "weight": 0.0,
+        }
     elif variant != "curriculum":
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
     return recipe
@@ -152,16 +171,22 @@ def evaluate(model_dir: Path, shared: Path, heldout: Path, glue_tasks: list[str]
     from eval_suites.runner import default_budget, evaluate_model, results_document
 
     fixtures = shared / "esci_fixtures"
-    data = {"products": [str(heldout), str(fixtures / "vespa_esci_sample_products.parquet"),
-                         str(fixtures / "parthu_query_esci_lookup.csv")],
-            "ner": [str(shared / "ecommerce_ner_lenovo" / "lenovo_ner_test.jsonl.gz")],
-            "glue": [str(shared / "glue")]}
+    data = {
+        "products": [
+            str(heldout),
+            str(fixtures / "vespa_esci_sample_products.parquet"),
+            str(fixtures / "parthu_query_esci_lookup.csv"),
+        ],
+        "ner": [str(shared / "ecommerce_ner_lenovo" / "lenovo_ner_test.jsonl.gz")],
+        "glue": [str(shared / "glue")],
+    }
     n_train, n_eval = max(64, round(600 * scale)), max(64, round(400 * scale))
     budgets = {
         "esci-tokens": default_budget("esci-tokens").override(max_eval_examples=None),
         "ner": default_budget("ner").override(epochs=3, learning_rate=5e-4, batch_size=16),
-        "glue": default_budget("glue").override(max_train_examples=n_train, max_eval_examples=n_eval, epochs=2,
-                                                learning_rate=5e-4, batch_size=16),
+        "glue": default_budget("glue").override(
+            max_train_examples=n_train, max_eval_examples=n_eval, epochs=2, learning_rate=5e-4, batch_size=16
+        ),
     }
     results = evaluate_model(str(model_dir), list(SUITES), data, budgets, glue_tasks=glue_tasks)
     return results_document(str(model_dir), results)
@@ -174,10 +199,14 @@ def headline(document: dict) -> dict[str, float]:
     """The compared numbers of one variant."""
     suites = document["suites"]
     tokens, ner, glue = suites["esci-tokens"]["metrics"], suites["ner"]["metrics"], suites["glue"]["metrics"]
-    row = {"esci title top-1": tokens["title/top1_accuracy"], "esci title top-5": tokens["title/top5_accuracy"],
-           "esci description top-1": tokens["description/top1_accuracy"],
-           "esci description top-5": tokens["description/top5_accuracy"], "ner f1": ner["f1"],
-           "glue average": glue["average"]}
+    row = {
+        "esci title top-1": tokens["title/top1_accuracy"],
+        "esci title top-5": tokens["title/top5_accuracy"],
+        "esci description top-1": tokens["description/top1_accuracy"],
+        "esci description top-5": tokens["description/top5_accuracy"],
+        "ner f1": ner["f1"],
+        "glue average": glue["average"],
+    }
     row.update({f"glue {k.split('/')[0]}": v for k, v in glue.items() if k.endswith("/score")})
     return row
 
@@ -186,36 +215,55 @@ def markdown(record: dict) -> str:
     """The comparison table, the budget and the caveats."""
     variants = list(record["variants"])
     metrics = list(next(iter(record["variants"].values()))["headline"])
-    lines = ["# Small-scale replication: general-only vs curriculum vs curriculum without Guided MLM", "",
-             "| metric | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
+    lines = [
+        "# Small-scale replication: general-only vs curriculum vs curriculum without Guided MLM",
+        "",
+        "| metric | " + " | ".join(variants) + " |",
+        "|---|" + "---:|" * len(variants),
+    ]
     for metric in metrics:
         values = [record["variants"][v]["headline"][metric] for v in variants]
         best = max(values)
-        lines.append(f"| {metric} | " + " | ".join(f"**{x:.4f}**" if x == best and values.count(best) == 1
-                                                    else f"{x:.4f}" for x in values) + " |")
+        lines.append(
+            f"| {metric} | "
+            + " | ".join(
+                f"**{x:.4f}**" if x == best and values.count(best) == 1 else f"{x:.4f}" for x in values
+            )
+            + " |"
+        )
     budget = record["budget"]
-    lines += ["", "## Budget (identical for every variant)", "",
-              f"- model: {budget['model']} ({budget['parameters']:,} parameters), BPE vocabulary "
-              f"{budget['vocab_size']:,} trained on the corpus",
-              "- phases: " + "; ".join(f"{p['name']} {p['steps']} steps x {p['batch_size']} x {p['seq_len']} tokens"
-                                         for p in budget["phases"]),
-              f"- tokens seen per variant: {budget['tokens']:,} (from each run's training_summary.json: "
-              f"{', '.join(f'{v} {t:,}' for v, t in budget['tokens_by_variant'].items())})",
-              f"- corpora: {budget['corpora']}",
-              f"- evaluation: esci-tokens on {budget['n_products']} products held out from training plus the ESCI "
-              f"fixture products; NER fine-tuned on part of the Lenovo set; GLUE {', '.join(budget['glue_tasks'])} "
-              f"fine-tuned with capped examples",
-              f"- wall time: {record['seconds_total']:.0f} s on {record['machine']} "
-              f"(pretraining {', '.join(f'{v} {s:.0f} s' for v, s in record['pretrain_seconds'].items())})",
-              "", "## Reading it", "",
-              "One seed per variant, a few hundred thousand tokens per run and a few hundred evaluation "
-              "examples: differences of a few points are within run-to-run noise, so this table checks that "
-              "the three set-ups run end to end at equal compute and shows which way they lean, not the "
-              "paper's effect sizes. The paper trains on trillions of tokens (about 2.3T, with 350B of "
-              "e-commerce text in the annealing phase); reproducing its comparison needs at least the 17m "
-              "preset at full sequence lengths (1,024 / 8,192) for billions of tokens per variant, several "
-              "seeds per variant, and the full ESCI product text and GLUE training sets; that is GPU work "
-              "(`torchrun` / `accelerate launch` around `rexbert pretrain`).", ""]
+    lines += [
+        "",
+        "## Budget (identical for every variant)",
+        "",
+        f"- model: {budget['model']} ({budget['parameters']:,} parameters), BPE vocabulary "
+        f"{budget['vocab_size']:,} trained on the corpus",
+        "- phases: "
+        + "; ".join(
+            f"{p['name']} {p['steps']} steps x {p['batch_size']} x {p['seq_len']} tokens"
+            for p in budget["phases"]
+        ),
+        f"- tokens seen per variant: {budget['tokens']:,} (from each run's training_summary.json: "
+        f"{', '.join(f'{v} {t:,}' for v, t in budget['tokens_by_variant'].items())})",
+        f"- corpora: {budget['corpora']}",
+        f"- evaluation: esci-tokens on {budget['n_products']} products held out from training plus the ESCI "
+        f"fixture products; NER fine-tuned on part of the Lenovo set; GLUE {', '.join(budget['glue_tasks'])} "
+        f"fine-tuned with capped examples",
+        f"- wall time: {record['seconds_total']:.0f} s on {record['machine']} "
+        f"(pretraining {', '.join(f'{v} {s:.0f} s' for v, s in record['pretrain_seconds'].items())})",
+        "",
+        "## Reading it",
+        "",
+        "One seed per variant, a few hundred thousand tokens per run and a few hundred evaluation "
+        "examples: differences of a few points are within run-to-run noise, so this table checks that "
+        "the three set-ups run end to end at equal compute and shows which way they lean, not the "
+        "paper's effect sizes. The paper trains on trillions of tokens (about 2.3T, with 350B of "
+        "e-commerce text in the annealing phase); reproducing its comparison needs at least the 17m "
+        "preset at full sequence lengths (1,024 / 8,192) for billions of tokens per variant, several "
+        "seeds per variant, and the full ESCI product text and GLUE training sets; that is GPU work "
+        "(`torchrun` / `accelerate launch` around `rexbert pretrain`).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -256,13 +304,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="runs/replicate_small")
     parser.add_argument("--shared-data", default=str(REPO_ROOT.parent / "shared" / "data"))
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply every phase's steps (and GLUE caps)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every phase's steps (and GLUE caps)"
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--glue-tasks", default=",".join(GLUE_TASKS))
     parser.add_argument("--heldout-products", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1 is fastest for this model size on a shared 2-core machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 is fastest for this model size on a shared 2-core machine)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -277,13 +331,18 @@ def main(argv: list[str] | None = None) -> int:
     train_products, heldout = split_products(shared, out / "inputs", args.heldout_products, args.seed)
     config = curation_config(shared, train_products)
     run_dir = curate(config, out / "corpus_run")
-    record = {"variants": {}, "pretrain_seconds": {}, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-              f"torch threads {args.threads}", "scale": args.scale}
+    record = {
+        "variants": {},
+        "pretrain_seconds": {},
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, " f"torch threads {args.threads}",
+        "scale": args.scale,
+    }
     summaries = {}
     for variant in args.variants.split(","):
         logger.info("variant %s: pretraining", variant)
-        model_dir, summary, seconds = pretrain_variant(variant_recipe(config, run_dir, variant, args.scale),
-                                                       out / "pretrain" / variant)
+        model_dir, summary, seconds = pretrain_variant(
+            variant_recipe(config, run_dir, variant, args.scale), out / "pretrain" / variant
+        )
         results_path = out / "pretrain" / variant / "results.json"
         if results_path.is_file():  # a rerun reuses finished evaluations (delete the file to redo one)
             document = json.loads(results_path.read_text(encoding="utf-8"))
@@ -295,17 +354,25 @@ def main(argv: list[str] | None = None) -> int:
         record["pretrain_seconds"][variant] = seconds
         summaries[variant] = summary
     first = next(iter(summaries.values()))
-    reports = {name: json.loads((run_dir / "curation" / name / "report" / "report.json").read_text())["totals"]
-               for name in config["curation"]["corpora"]}
+    reports = {
+        name: json.loads((run_dir / "curation" / name / "report" / "report.json").read_text())["totals"]
+        for name in config["curation"]["corpora"]
+    }
     record["budget"] = {
-        "model": MODEL, "vocab_size": first["config"]["vocab_size"],
+        "model": MODEL,
+        "vocab_size": first["config"]["vocab_size"],
         "parameters": count_parameters(out / "pretrain" / next(iter(summaries)) / "model"),
-        "phases": [{k: p[k] for k in ("name", "steps", "seq_len")} | {"batch_size": PHASES[p["name"]]["batch_size"]}
-                   for p in first["phases"]],
+        "phases": [
+            {k: p[k] for k in ("name", "steps", "seq_len")} | {"batch_size": PHASES[p["name"]]["batch_size"]}
+            for p in first["phases"]
+        ],
         "tokens": sum(p["tokens"] for p in first["phases"]),
         "tokens_by_variant": {v: sum(p["tokens"] for p in s["phases"]) for v, s in summaries.items()},
-        "corpora": {name: f"{t['docs_kept']:,} documents, {t['tokens_kept']:,} words" for name, t in reports.items()},
-        "n_products": args.heldout_products, "glue_tasks": args.glue_tasks.split(","),
+        "corpora": {
+            name: f"{t['docs_kept']:,} documents, {t['tokens_kept']:,} words" for name, t in reports.items()
+        },
+        "n_products": args.heldout_products,
+        "glue_tasks": args.glue_tasks.split(","),
     }
     record["seconds_total"] = time.perf_counter() - started
     (out / "replicate_small.json").write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")

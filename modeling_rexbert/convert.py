@@ -44,8 +44,17 @@ logger = logging.getLogger(__name__)
 FAMILIES = {"rexbert": "RexBert", "modernbert": "ModernBert"}
 """model_type -> class-name prefix."""
 
-WEIGHT_SUFFIXES = (".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json", ".pt", ".pth", ".ckpt")
+WEIGHT_SUFFIXES = (
+    ".safetensors",
+    ".safetensors.index.json",
+    ".bin",
+    ".bin.index.json",
+    ".pt",
+    ".pth",
+    ".ckpt",
+)
 HUB_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
 
 def _family_classes(model_type: str) -> tuple[type, Any]:
     """(config class, namespace holding the model classes) of a family."""
@@ -88,7 +97,7 @@ def _target_class_name(architecture: str, source_type: str, target_type: str) ->
     source_prefix, target_prefix = FAMILIES[source_type], FAMILIES[target_type]
     if not architecture.startswith(source_prefix):
         raise ValueError(f"architecture {architecture!r} is not a {source_prefix} class")
-    return target_prefix + architecture[len(source_prefix):]
+    return target_prefix + architecture[len(source_prefix) :]
 
 
 def _load_as(src: Path, source_config: dict[str, Any], target_type: str, use_safetensors: bool):
@@ -102,10 +111,16 @@ def _load_as(src: Path, source_config: dict[str, Any], target_type: str, use_saf
     fields = {k: v for k, v in source_config.items() if k not in ("model_type", "architectures", "auto_map")}
     config = config_class.from_dict(fields)
     model, info = model_class.from_pretrained(
-        src, config=config, dtype="auto", use_safetensors=use_safetensors, weights_only=True,
+        src,
+        config=config,
+        dtype="auto",
+        use_safetensors=use_safetensors,
+        weights_only=True,
         output_loading_info=True,
     )
-    problems = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+    problems = {
+        k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v
+    }
     if problems:
         raise ValueError(f"{src} does not fit {class_name}: {problems}")
     return model
@@ -125,14 +140,18 @@ def _resolve_source(src: str | Path, allow_pickle: bool) -> Path:
     try:
         return Path(snapshot_download(str(src), ignore_patterns=ignore))
     except Exception as error:  # offline, missing repo, no access: all reported the same way
-        raise FileNotFoundError(f"{src} is not a directory and could not be downloaded from the Hub: {error}") from error
+        raise FileNotFoundError(
+            f"{src} is not a directory and could not be downloaded from the Hub: {error}"
+        ) from error
 
 
 def _prepare_destination(src: Path, dst: Path, overwrite: bool) -> None:
     if dst.resolve() == src.resolve():
         raise ValueError("the destination must differ from the source directory")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
-        raise FileExistsError(f"{dst} exists and is not empty; pass --overwrite (overwrite=True) to write into it")
+        raise FileExistsError(
+            f"{dst} exists and is not empty; pass --overwrite (overwrite=True) to write into it"
+        )
     dst.mkdir(parents=True, exist_ok=True)
 
 
@@ -176,7 +195,14 @@ def convert(
     model = _load_as(src, source_config, target_type, use_safetensors)
     copied = _copy_other_files(src, dst)
     model.save_pretrained(dst)  # RexBERT classes add the remote code and the auto_map
-    logger.info("converted %s (%s) -> %s (%s); also copied %s", src, source_type, dst, target_type, copied or "nothing")
+    logger.info(
+        "converted %s (%s) -> %s (%s); also copied %s",
+        src,
+        source_type,
+        dst,
+        target_type,
+        copied or "nothing",
+    )
     return dst
 
 
@@ -196,7 +222,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", help="source checkpoint directory (or Hub repo id)")
     parser.add_argument("dst", help="output directory")
     parser.add_argument(
-        "--to", choices=sorted(FAMILIES), default=None, help="target family (default: the other one than the source's)"
+        "--to",
+        choices=sorted(FAMILIES),
+        default=None,
+        help="target family (default: the other one than the source's)",
     )
     parser.add_argument(
         "--allow-pickle",

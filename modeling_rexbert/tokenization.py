@@ -28,7 +28,16 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    AddedToken,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 from transformers import PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = {"unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "mask": "[MASK]"}
@@ -67,7 +76,9 @@ def _add_specials_and_filler(tokenizer: Tokenizer, padded_vocab_size: int | None
     )
     ids = [tokenizer.token_to_id(text) for text in SPECIAL_TOKENS.values()]
     if ids != list(range(ids[0], ids[0] + len(ids))):
-        raise ValueError(f"special tokens did not get consecutive ids: {dict(zip(SPECIAL_TOKENS.values(), ids))}")
+        raise ValueError(
+            f"special tokens did not get consecutive ids: {dict(zip(SPECIAL_TOKENS.values(), ids))}"
+        )
 
 
 def _set_bert_post_processor(tokenizer: Tokenizer) -> None:
@@ -163,7 +174,9 @@ def train_bpe_tokenizer(
     return _wrap(tokenizer, model_max_length)
 
 
-def tokenizer_config_kwargs(tokenizer: PreTrainedTokenizerFast, multiple: int = VOCAB_MULTIPLE) -> dict[str, int]:
+def tokenizer_config_kwargs(
+    tokenizer: PreTrainedTokenizerFast, multiple: int = VOCAB_MULTIPLE
+) -> dict[str, int]:
     """Model-config fields that must agree with `tokenizer`: the vocabulary size (rounded up to a
     multiple of `multiple`) and the pad/cls/sep/bos/eos ids, named as in `ModernBertConfig`, so
     `RexBertConfig(**tokenizer_config_kwargs(tokenizer), ...)` cannot disagree with the tokenizer."""

@@ -26,8 +26,15 @@ TEXTS = [
     "running shoes for men, breathable mesh, size 10",
 ] * 20
 HEADS = ["ForMaskedLM", "ForSequenceClassification", "ForTokenClassification"]
-AUTO_CLASSES = {"AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
-                "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForMultipleChoice"}
+AUTO_CLASSES = {
+    "AutoConfig",
+    "AutoModel",
+    "AutoModelForMaskedLM",
+    "AutoModelForSequenceClassification",
+    "AutoModelForTokenClassification",
+    "AutoModelForQuestionAnswering",
+    "AutoModelForMultipleChoice",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +45,23 @@ def tokenizer():
 def _modernbert_config(tokenizer, **overrides) -> ModernBertConfig:
     return ModernBertConfig(
         **tokenizer_config_kwargs(tokenizer),
-        hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
-        max_position_embeddings=256, local_attention=16, attn_implementation="eager", **overrides,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        max_position_embeddings=256,
+        local_attention=16,
+        attn_implementation="eager",
+        **overrides,
     )
 
 
 def _save_modernbert(tokenizer, path: Path, head: str = "ForMaskedLM", **overrides):
     """A randomly initialised transformers ModernBERT with `head`, saved with its tokenizer."""
     torch.manual_seed(0)
-    model = getattr(transformers, "ModernBert" + head)(_modernbert_config(tokenizer, num_labels=3, **overrides))
+    model = getattr(transformers, "ModernBert" + head)(
+        _modernbert_config(tokenizer, num_labels=3, **overrides)
+    )
     with torch.no_grad():  # non-zero biases/norms so the comparison sees every tensor
         for param in model.parameters():
             param.add_(torch.randn_like(param) * 0.02)
@@ -91,7 +106,10 @@ def test_round_trip_keeps_outputs_and_weights(head, tokenizer, tmp_path):
     assert set(config["auto_map"]) == AUTO_CLASSES
     assert (rex_dir / "modeling_rexbert.py").is_file() and (rex_dir / "configuration_rexbert.py").is_file()
     assert (rex_dir / "tokenizer.json").is_file()
-    assert AutoTokenizer.from_pretrained(rex_dir)("a [MASK] phone").input_ids == tokenizer("a [MASK] phone").input_ids
+    assert (
+        AutoTokenizer.from_pretrained(rex_dir)("a [MASK] phone").input_ids
+        == tokenizer("a [MASK] phone").input_ids
+    )
 
     rexbert = getattr(modeling_rexbert, "RexBert" + head).from_pretrained(rex_dir).eval()
     with torch.no_grad():
@@ -104,7 +122,9 @@ def test_round_trip_keeps_outputs_and_weights(head, tokenizer, tmp_path):
             # the converted folder is complete: a fill-mask pipeline runs from it alone
             predictions = transformers.pipeline("fill-mask", model=str(rex_dir), top_k=3)("a [MASK] phone")
             assert len(predictions) == 3
-            assert all(p["sequence"].startswith("a") and p["sequence"].endswith(" phone") for p in predictions)
+            assert all(
+                p["sequence"].startswith("a") and p["sequence"].endswith(" phone") for p in predictions
+            )
 
     back_dir = rexbert_to_modernbert(rex_dir, tmp_path / "back")
     config = _config(back_dir)
@@ -123,8 +143,13 @@ def test_bfloat16_and_legacy_hub_config(tokenizer, tmp_path):
     original = _save_modernbert(tokenizer, src, global_attn_every_n_layers=2, global_rope_theta=80000.0)
     original.to(torch.bfloat16).save_pretrained(src)
     legacy = {k: v for k, v in _config(src).items() if k not in ("layer_types", "rope_parameters", "dtype")}
-    legacy.update(global_attn_every_n_layers=2, global_rope_theta=80000.0, local_rope_theta=10000.0,
-                  torch_dtype="bfloat16", transformers_version="4.48.0")
+    legacy.update(
+        global_attn_every_n_layers=2,
+        global_rope_theta=80000.0,
+        local_rope_theta=10000.0,
+        torch_dtype="bfloat16",
+        transformers_version="4.48.0",
+    )
     (src / "config.json").write_text(json.dumps(legacy))
 
     rex_dir = modernbert_to_rexbert(src, tmp_path / "rexbert")
@@ -134,7 +159,9 @@ def test_bfloat16_and_legacy_hub_config(tokenizer, tmp_path):
     assert loaded.rope_parameters["full_attention"]["rope_theta"] == 80000.0
     weights = load_file(rex_dir / "model.safetensors")
     assert {t.dtype for t in weights.values()} == {torch.bfloat16}
-    back = transformers.ModernBertForMaskedLM.from_pretrained(rexbert_to_modernbert(rex_dir, tmp_path / "back"))
+    back = transformers.ModernBertForMaskedLM.from_pretrained(
+        rexbert_to_modernbert(rex_dir, tmp_path / "back")
+    )
     _state_dicts_equal(back.state_dict(), original.state_dict())
 
 
@@ -174,7 +201,12 @@ def test_converted_mlm_fine_tunes_through_remote_code(tokenizer, tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": "", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     result = subprocess.run(
-        [sys.executable, "-c", script, str(rex_dir)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, str(rex_dir)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     module, name = result.stdout.split()

@@ -53,7 +53,8 @@ def test_a_repeated_phrase_is_removed_as_top_bigram():
     stage = QualityFilter(QualityConfig(), TokenCounter())
     spam = Document(text=" ".join(["buy cheap"] * 40 + ["watches today with free shipping"] * 3), id="spam")
     prose = Document(
-        text=" ".join(f"The river town {w} grew slowly around its old stone bridge." for w in range(12)), id="ok"
+        text=" ".join(f"The river town {w} grew slowly around its old stone bridge." for w in range(12)),
+        id="ok",
     )
     assert stage.filter(spam) == (False, "top_bigram")
     assert stage.filter(prose) is True

@@ -27,11 +27,14 @@ def test_default_config_loads_and_overrides_apply():
     assert config["eval"]["suites"] == ["ner"]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("evaluation.suites=[ner]", "unknown section"),
-    ("curation.corpora=null", "curation.corpora"),
-    ("data.sample_corpus=false", "data: set sample_corpus"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("evaluation.suites=[ner]", "unknown section"),
+        ("curation.corpora=null", "curation.corpora"),
+        ("data.sample_corpus=false", "data: set sample_corpus"),
+    ],
+)
 def test_bad_configs_name_the_problem(override, message):
     with pytest.raises(RunConfigError, match=message):
         load_run_config(None, [override])
@@ -51,7 +54,9 @@ def test_corpora_and_pretrain_sources_point_at_the_run_directory(tmp_path):
     with pytest.raises(RunConfigError, match="classifier stage has not trained"):
         curation_config_dict(config, layout, "ecom")
     layout.stages.mkdir()
-    layout.done_marker("classifier").write_text(json.dumps({"outputs": {"model": "ecom.bin", "threshold": 0.4}}))
+    layout.done_marker("classifier").write_text(
+        json.dumps({"outputs": {"model": "ecom.bin", "threshold": 0.4}})
+    )
     ecom = curation_config_dict(config, layout, "ecom")
     assert ecom["stages"]["classifier"] == {"enabled": True, "model": "ecom.bin", "threshold": 0.4}
     general = curation_config_dict(config, layout, "general")
@@ -60,17 +65,23 @@ def test_corpora_and_pretrain_sources_point_at_the_run_directory(tmp_path):
     assert ecom["output_dir"] == str(tmp_path / "curation" / "ecom")
     assert general["stages"]["classifier"]["enabled"] is False
     recipe = pretrain_recipe_dict(config, layout)
-    assert recipe["sources"]["ecom"]["data_files"] == str(tmp_path / "curation" / "ecom" / "corpus" / "*.parquet")
+    assert recipe["sources"]["ecom"]["data_files"] == str(
+        tmp_path / "curation" / "ecom" / "corpus" / "*.parquet"
+    )
     assert "sample_corpus" not in recipe["sources"]["general"]
     with pytest.raises(RunConfigError, match="not a curated corpus"):
         pretrain_recipe_dict(load_run_config(None, ["pretrain.sources.ecom=shopping"]), layout)
     with pytest.raises(RunConfigError, match="unknown sources"):
-        curation_config_dict(load_run_config(None, ["curation.corpora.general.sources=[news]"]), layout, "general")
+        curation_config_dict(
+            load_run_config(None, ["curation.corpora.general.sources=[news]"]), layout, "general"
+        )
 
 
 def test_rerun_with_a_different_config_is_refused(tmp_path):
     run(load_run_config(), tmp_path, stop_after="data")
-    assert (tmp_path / "stages" / "data.done").is_file() and (tmp_path / "data" / "corpus" / "listing.jsonl").is_file()
+    assert (tmp_path / "stages" / "data.done").is_file() and (
+        tmp_path / "data" / "corpus" / "listing.jsonl"
+    ).is_file()
     run(load_run_config(), tmp_path, stop_after="data")  # same config: fine, nothing redone
     with pytest.raises(RunConfigError, match="different config"):
         run(load_run_config(None, ["seed=5"]), tmp_path, stop_after="data")

@@ -26,13 +26,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The default config, cut to a few steps per phase and a few dozen examples per suite. Phase 2 saves a
 # checkpoint every 3 steps so a kill lands between checkpoints.
 TINY_BUDGET = [
-    "--set", "pretrain.overrides.phases.general.steps=6",
-    "--set", "pretrain.overrides.phases.context.steps=9",
-    "--set", "pretrain.overrides.phases.context.save_steps=3",
-    "--set", "pretrain.overrides.phases.anneal.steps=4",
-    "--set", "pretrain.overrides.phases.anneal.save_steps=0",
-    "--set", "eval.budget.all={max_train_examples: 24, max_eval_examples: 24, epochs: 1, batch_size: 8}",
-    "--set", "eval.budget.esci-tokens.max_eval_examples=16",
+    "--set",
+    "pretrain.overrides.phases.general.steps=6",
+    "--set",
+    "pretrain.overrides.phases.context.steps=9",
+    "--set",
+    "pretrain.overrides.phases.context.save_steps=3",
+    "--set",
+    "pretrain.overrides.phases.anneal.steps=4",
+    "--set",
+    "pretrain.overrides.phases.anneal.save_steps=0",
+    "--set",
+    "eval.budget.all={max_train_examples: 24, max_eval_examples: 24, epochs: 1, batch_size: 8}",
+    "--set",
+    "eval.budget.esci-tokens.max_eval_examples=16",
 ]
 PHASE2_CHECKPOINTS = "pretrain/phase2-context/checkpoints"
 
@@ -63,8 +70,9 @@ def test_run_writes_every_promised_artefact(finished_run):
 
     for corpus in config["curation"]["corpora"]:
         shards = sorted(str(p) for p in (out / "curation" / corpus / "corpus").glob("*.parquet"))
-        rows = datasets.load_dataset("parquet", data_files=shards, split="train",
-                                     cache_dir=str(out / "hf-cache"))
+        rows = datasets.load_dataset(
+            "parquet", data_files=shards, split="train", cache_dir=str(out / "hf-cache")
+        )
         assert rows.num_rows > 50 and {"id", "text", "source", "domain"} <= set(rows.column_names)
         report = json.loads((out / "curation" / corpus / "report" / "report.json").read_text())
         assert report["totals"]["docs_kept"] == rows.num_rows
@@ -76,7 +84,9 @@ def test_run_writes_every_promised_artefact(finished_run):
     summary = json.loads((out / "model" / "training_summary.json").read_text())
     assert [p["name"] for p in summary["phases"]] == ["general", "context", "anneal"]
     for phase in summary["phases"]:
-        assert (out / "pretrain" / f"phase{phase['phase']}-{phase['name']}" / "final" / "config.json").is_file()
+        assert (
+            out / "pretrain" / f"phase{phase['phase']}-{phase['name']}" / "final" / "config.json"
+        ).is_file()
     assert list((out / PHASE2_CHECKPOINTS).glob("checkpoint-*"))
 
     model = AutoModel.from_pretrained(out / "model")
@@ -105,14 +115,22 @@ def test_run_writes_every_promised_artefact(finished_run):
 
 
 def _complete_checkpoints(output: Path) -> list[int]:
-    return sorted(int(c.name.split("-")[1]) for c in (output / PHASE2_CHECKPOINTS).glob("checkpoint-*")
-                  if (c / "mixture_state.json").is_file() and (c / "trainer_state.json").is_file())
+    return sorted(
+        int(c.name.split("-")[1])
+        for c in (output / PHASE2_CHECKPOINTS).glob("checkpoint-*")
+        if (c / "mixture_state.json").is_file() and (c / "trainer_state.json").is_file()
+    )
 
 
 def _kill_during_phase_two(output: Path) -> None:
     """Start the run in a subprocess and SIGKILL it as soon as phase 2 has a complete checkpoint."""
-    process = subprocess.Popen([sys.executable, "-m", "trainers.cli", *run_command(output)], cwd=REPO_ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trainers.cli", *run_command(output)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and process.poll() is None:
@@ -140,11 +158,16 @@ def test_killed_during_phase_two_resumes_and_matches_uninterrupted(finished_run,
 
     with caplog.at_level(logging.INFO):
         assert cli.main(run_command(output)) == 0
-    assert re.search(rf"phase 2 \(context\): resuming from .*checkpoint-{step}\b", caplog.text), caplog.text[-2000:]
+    assert re.search(rf"phase 2 \(context\): resuming from .*checkpoint-{step}\b", caplog.text), caplog.text[
+        -2000:
+    ]
     assert "phase 1 (general) already finished" in caplog.text
     assert (output / "stages" / "curate.done").stat().st_mtime == curated_at  # finished stages not rerun
 
-    resumed, reference = load_file(output / "model" / "model.safetensors"), load_file(finished_run / "model" / "model.safetensors")
+    resumed, reference = (
+        load_file(output / "model" / "model.safetensors"),
+        load_file(finished_run / "model" / "model.safetensors"),
+    )
     assert resumed.keys() == reference.keys()
     for name in reference:
         torch.testing.assert_close(resumed[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
@@ -154,4 +177,7 @@ def test_killed_during_phase_two_resumes_and_matches_uninterrupted(finished_run,
     for suite, record in reference_results.items():
         for metric, value in record["metrics"].items():
             if isinstance(value, float):
-                assert resumed_results[suite]["metrics"][metric] == pytest.approx(value, abs=1e-4), (suite, metric)
+                assert resumed_results[suite]["metrics"][metric] == pytest.approx(value, abs=1e-4), (
+                    suite,
+                    metric,
+                )

@@ -10,7 +10,7 @@ from curation.sample_corpus import SOURCES, classifier_examples, sample_document
 
 def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
     words = text.lower().split()
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def test_documents_are_deterministic_and_well_formed():
@@ -41,8 +41,9 @@ def test_write_sample_corpus_loads_with_datasets(tmp_path):
 
     paths = write_sample_corpus(tmp_path)
     assert sorted(p.name for p in paths) == sorted(f"{s}.jsonl" for s in SOURCES)
-    loaded = load_dataset("json", data_files=[str(p) for p in paths], split="train",
-                          cache_dir=str(tmp_path / "cache"))
+    loaded = load_dataset(
+        "json", data_files=[str(p) for p in paths], split="train", cache_dir=str(tmp_path / "cache")
+    )
     assert loaded.num_rows == len(sample_documents(seed=0))
     assert set(loaded.unique("source")) == set(SOURCES)
 
@@ -57,10 +58,12 @@ def test_classifier_examples_are_balanced_learnable_and_not_the_corpus():
     assert not corpus_texts & {e["text"] for e in examples}
     train, test = examples[:300], examples[300:]
     vectorizer = TfidfVectorizer(max_features=100)
-    model = LogisticRegression(max_iter=1000).fit(vectorizer.fit_transform([e["text"] for e in train]),
-                                                  [e["label"] for e in train])
-    accuracy = (model.predict(vectorizer.transform([e["text"] for e in test])) ==
-                [e["label"] for e in test]).mean()
+    model = LogisticRegression(max_iter=1000).fit(
+        vectorizer.fit_transform([e["text"] for e in train]), [e["label"] for e in train]
+    )
+    accuracy = (
+        model.predict(vectorizer.transform([e["text"] for e in test])) == [e["label"] for e in test]
+    ).mean()
     assert accuracy > 0.85  # a bag of words learns the labels: they follow the text, not noise
 
 
@@ -81,6 +84,6 @@ def test_eval_sets_follow_the_benchmark_formats(tmp_path):
     for line in paths["ner"].read_text().splitlines():
         record = json.loads(line)
         for span in record["spans"]:
-            assert record["sentences"][span["start"]:span["end"]] == span["term"]
+            assert record["sentences"][span["start"] : span["end"]] == span["term"]
     dev = pd.read_csv(paths["glue"] / "SST-2" / "dev.tsv", sep="\t")
     assert list(dev.columns) == ["sentence", "label"] and set(dev["label"]) == {0, 1}

@@ -47,15 +47,23 @@ def small_tok(real_texts):
 def test_modernbert_special_ids_and_vocab(modernbert_tok):
     tok = modernbert_tok
     assert (tok.unk_token_id, tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, tok.mask_token_id) == (
-        50280, 50281, 50282, 50283, 50284,
+        50280,
+        50281,
+        50282,
+        50283,
+        50284,
     )
     assert len(tok) == MODERNBERT_VOCAB_SIZE == 50368
     assert tok.convert_ids_to_tokens([50285, 50367]) == ["[unused0]", "[unused82]"]
     assert tok.model_input_names == ["input_ids", "attention_mask"]
     assert tok.model_max_length == 8192
     assert tokenizer_config_kwargs(tok) == {
-        "vocab_size": 50368, "pad_token_id": 50283, "cls_token_id": 50281, "sep_token_id": 50282,
-        "bos_token_id": 50281, "eos_token_id": 50282,
+        "vocab_size": 50368,
+        "pad_token_id": 50283,
+        "cls_token_id": 50281,
+        "sep_token_id": 50282,
+        "bos_token_id": 50281,
+        "eos_token_id": 50282,
     }
 
 
@@ -129,7 +137,11 @@ def test_save_load_round_trip_with_autotokenizer(which, request, tmp_path, real_
 def test_trained_tokenizer_specials_and_size(small_tok):
     tok = small_tok
     assert (tok.unk_token_id, tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, tok.mask_token_id) == (
-        0, 1, 2, 3, 4,
+        0,
+        1,
+        2,
+        3,
+        4,
     )
     assert len(tok) % 64 == 0 and 1024 <= len(tok) < 1024 + 64
     assert tokenizer_config_kwargs(tok)["vocab_size"] == len(tok)

@@ -278,7 +278,9 @@ def read_extending_yaml(
     if parent is None:
         return data
     sibling = path.parent / parent
-    base = read_extending_yaml(sibling if sibling.is_file() else parent, resolve, error, what, _seen + (path,))
+    base = read_extending_yaml(
+        sibling if sibling.is_file() else parent, resolve, error, what, _seen + (path,)
+    )
     return deep_merge(base, data)
 
 

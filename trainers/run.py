@@ -86,7 +86,9 @@ def load_run_config(path: str | Path | None = None, overrides: list[str] | None 
     if not data.get("sample_corpus") and not data.get("sources"):
         raise RunConfigError("data: set sample_corpus: true or list curation `sources`")
     if not data.get("sample_corpus") and not config["eval"].get("data"):
-        raise RunConfigError("eval.data: without the sample corpus, name the evaluation files (esci, glue, ner)")
+        raise RunConfigError(
+            "eval.data: without the sample corpus, name the evaluation files (esci, glue, ner)"
+        )
     return config
 
 
@@ -167,8 +169,11 @@ def stage_data(config: dict, layout: Layout) -> dict:
     corpus = write_sample_corpus(layout.sample_corpus, seed=seed)
     examples = write_classifier_examples(layout.classifier_examples, seed=seed + 1)
     evaluation = write_sample_eval_data(layout.sample_eval)
-    return {"corpus": [str(p) for p in corpus], "classifier_examples": str(examples),
-            "eval": {k: str(v) for k, v in evaluation.items()}}
+    return {
+        "corpus": [str(p) for p in corpus],
+        "classifier_examples": str(examples),
+        "eval": {k: str(v) for k, v in evaluation.items()},
+    }
 
 
 def _classifier_settings(config: dict) -> dict:
@@ -177,8 +182,10 @@ def _classifier_settings(config: dict) -> dict:
 
 def corpus_settings(config: dict, corpus: str) -> dict:
     """`curation.settings` merged with `curation.corpora.<corpus>` (its `sources` list included)."""
-    return deep_merge(copy.deepcopy(config["curation"].get("settings") or {}),
-                      copy.deepcopy(config["curation"]["corpora"][corpus] or {}))
+    return deep_merge(
+        copy.deepcopy(config["curation"].get("settings") or {}),
+        copy.deepcopy(config["curation"]["corpora"][corpus] or {}),
+    )
 
 
 def _needs_trained_classifier(config: dict, corpus: str) -> bool:
@@ -194,10 +201,15 @@ def stage_classifier(config: dict, layout: Layout) -> dict:
 
     settings = _classifier_settings(config)
     texts, labels, groups = classifier_examples(config, layout)
-    summary = train_and_evaluate(texts, labels, layout.classifier, settings=TrainSettings(**settings.get("train", {})),
-                                 groups=groups)
-    return {"model": str(layout.classifier), "threshold": summary["threshold"], "sizes": summary["sizes"],
-            "test": summary.get("test")}
+    summary = train_and_evaluate(
+        texts, labels, layout.classifier, settings=TrainSettings(**settings.get("train", {})), groups=groups
+    )
+    return {
+        "model": str(layout.classifier),
+        "threshold": summary["threshold"],
+        "sizes": summary["sizes"],
+        "test": summary.get("test"),
+    }
 
 
 def classifier_examples(config: dict, layout: Layout) -> tuple[list[str], list[bool], list[str] | None]:
@@ -208,22 +220,30 @@ def classifier_examples(config: dict, layout: Layout) -> tuple[list[str], list[b
     if settings.get("shared_pool"):
         from curation.pool import load_shared_pool
 
-        pool = load_shared_pool(settings["shared_pool"], max_per_source=settings.get("max_per_source", 4000),
-                                seed=int(config.get("seed", 0)))
+        pool = load_shared_pool(
+            settings["shared_pool"],
+            max_per_source=settings.get("max_per_source", 4000),
+            seed=int(config.get("seed", 0)),
+        )
         return [e.text for e in pool], [e.is_ecommerce for e in pool], [e.source for e in pool]
     from curation.readers import iter_records
 
-    files = settings.get("examples") or ([str(layout.classifier_examples)] if config["data"].get("sample_corpus")
-                                         else None)
+    files = settings.get("examples") or (
+        [str(layout.classifier_examples)] if config["data"].get("sample_corpus") else None
+    )
     if not files:
-        raise RunConfigError("classifier: name `examples` (jsonl/parquet of text + label) or `shared_pool`, give "
-                             "curation.stages.classifier.model, or disable that stage")
+        raise RunConfigError(
+            "classifier: name `examples` (jsonl/parquet of text + label) or `shared_pool`, give "
+            "curation.stages.classifier.model, or disable that stage"
+        )
     positive = settings.get("positive_label", "ecommerce")
     texts, labels = [], []
     for path in [files] if isinstance(files, str) else files:
         for row, record in enumerate(iter_records(str(path))):
             if not isinstance(record.get("text"), str) or "label" not in record:
-                raise RunConfigError(f"classifier.examples: {path} row {row} needs a 'text' string and a 'label'")
+                raise RunConfigError(
+                    f"classifier.examples: {path} row {row} needs a 'text' string and a 'label'"
+                )
             texts.append(record["text"])
             labels.append(str(record["label"]) == positive)
     return texts, labels, None
@@ -236,8 +256,15 @@ def all_sources(config: dict, layout: Layout) -> list[dict]:
     if config["data"].get("sample_corpus"):
         from curation.sample_corpus import DOMAIN_OF_SOURCE, SOURCES
 
-        sources = [{"name": s, "path": str(layout.sample_corpus / f"{s}.jsonl"), "format": "jsonl",
-                    "domain": DOMAIN_OF_SOURCE[s]} for s in SOURCES] + sources
+        sources = [
+            {
+                "name": s,
+                "path": str(layout.sample_corpus / f"{s}.jsonl"),
+                "format": "jsonl",
+                "domain": DOMAIN_OF_SOURCE[s],
+            }
+            for s in SOURCES
+        ] + sources
     return sources
 
 
@@ -249,14 +276,18 @@ def curation_config_dict(config: dict, layout: Layout, corpus: str) -> dict:
     sources = all_sources(config, layout)
     unknown = sorted(set(wanted or []) - {s["name"] for s in sources})
     if unknown:
-        raise RunConfigError(f"curation.corpora.{corpus}.sources: unknown sources {unknown}; "
-                             f"known: {[s['name'] for s in sources]}")
+        raise RunConfigError(
+            f"curation.corpora.{corpus}.sources: unknown sources {unknown}; "
+            f"known: {[s['name'] for s in sources]}"
+        )
     curation["sources"] = [s for s in sources if wanted is None or s["name"] in wanted]
     curation["output_dir"] = str(layout.corpus(corpus))
     if _needs_trained_classifier(config, corpus):
         trained = _read_done(layout, "classifier")
         if "model" not in trained:
-            raise RunConfigError(f"curation.corpora.{corpus}: the classifier stage has not trained a model yet")
+            raise RunConfigError(
+                f"curation.corpora.{corpus}: the classifier stage has not trained a model yet"
+            )
         classifier = curation.setdefault("stages", {}).setdefault("classifier", {})
         classifier["model"] = trained["model"]
         classifier.setdefault("threshold", trained["threshold"])
@@ -271,13 +302,19 @@ def stage_curate(config: dict, layout: Layout) -> dict:
     outputs = {}
     for corpus in config["curation"]["corpora"]:
         curation_config = config_from_dict(curation_config_dict(config, layout, corpus), base_dir=Path.cwd())
-        report = run_pipeline(curation_config, on_step=lambda i, n, step, corpus=corpus: logger.info(
-            "curate %s %d/%d: %s", corpus, i, n, step))
+        report = run_pipeline(
+            curation_config,
+            on_step=lambda i, n, step, corpus=corpus: logger.info("curate %s %d/%d: %s", corpus, i, n, step),
+        )
         if not report["totals"].get("docs_kept"):
-            raise RuntimeError(f"curation of {corpus!r} kept no documents; see "
-                               f"{layout.corpus(corpus) / 'report' / 'report.md'}")
-        outputs[corpus] = {"totals": report["totals"],
-                           "shards": sorted(str(p) for p in (layout.corpus(corpus) / "corpus").glob("*"))}
+            raise RuntimeError(
+                f"curation of {corpus!r} kept no documents; see "
+                f"{layout.corpus(corpus) / 'report' / 'report.md'}"
+            )
+        outputs[corpus] = {
+            "totals": report["totals"],
+            "shards": sorted(str(p) for p in (layout.corpus(corpus) / "corpus").glob("*")),
+        }
     return outputs
 
 
@@ -288,11 +325,19 @@ def pretrain_recipe_dict(config: dict, layout: Layout) -> dict:
     recipe = deep_merge(read_recipe_dict(settings.get("recipe", "tiny")), settings.get("overrides") or {})
     for source, corpus in (settings.get("sources") or {}).items():
         if corpus not in config["curation"]["corpora"]:
-            raise RunConfigError(f"pretrain.sources.{source}: {corpus!r} is not a curated corpus "
-                                 f"({list(config['curation']['corpora'])})")
-        kept = {k: v for k, v in recipe.get("sources", {}).get(source, {}).items()
-                if k not in ("data_files", "dataset", "dataset_config", "sample_corpus", "where")}
-        recipe.setdefault("sources", {})[source] = {**kept, "data_files": str(layout.corpus(corpus) / "corpus" / "*.parquet")}
+            raise RunConfigError(
+                f"pretrain.sources.{source}: {corpus!r} is not a curated corpus "
+                f"({list(config['curation']['corpora'])})"
+            )
+        kept = {
+            k: v
+            for k, v in recipe.get("sources", {}).get(source, {}).items()
+            if k not in ("data_files", "dataset", "dataset_config", "sample_corpus", "where")
+        }
+        recipe.setdefault("sources", {})[source] = {
+            **kept,
+            "data_files": str(layout.corpus(corpus) / "corpus" / "*.parquet"),
+        }
     recipe["seed"] = recipe.get("seed", int(config.get("seed", 0)))
     return recipe
 
@@ -320,11 +365,17 @@ def stage_pretrain(config: dict, layout: Layout) -> dict:
 
     layout.pretrain.mkdir(parents=True, exist_ok=True)
     recipe_path = layout.pretrain / "recipe.yaml"
-    recipe_path.write_text(yaml.safe_dump(pretrain_recipe_dict(config, layout), sort_keys=False), encoding="utf-8")
+    recipe_path.write_text(
+        yaml.safe_dump(pretrain_recipe_dict(config, layout), sort_keys=False), encoding="utf-8"
+    )
     recipe = load_recipe(recipe_path)
     set_aside_incomplete_checkpoints(layout.pretrain)
     summary = pretrain(recipe, layout.pretrain, resume=True)
-    return {"phases": [{k: p[k] for k in ("phase", "name", "steps", "tokens", "final_loss")} for p in summary["phases"]]}
+    return {
+        "phases": [
+            {k: p[k] for k in ("phase", "name", "steps", "tokens", "final_loss")} for p in summary["phases"]
+        ]
+    }
 
 
 def stage_model(config: dict, layout: Layout) -> dict:
@@ -343,9 +394,16 @@ def eval_data(config: dict, layout: Layout) -> dict[str, list[str]]:
     """{data key: paths} for the suites: `eval.data`, or the embedded sets in sample mode."""
     given = config["eval"].get("data")
     if given:
-        return {key: [str(v) for v in (value if isinstance(value, list) else [value])] for key, value in given.items()}
+        return {
+            key: [str(v) for v in (value if isinstance(value, list) else [value])]
+            for key, value in given.items()
+        }
     sets = _read_done(layout, "data")["eval"]
-    return {"esci": [sets["esci_examples"], sets["esci_products"]], "glue": [sets["glue"]], "ner": [sets["ner"]]}
+    return {
+        "esci": [sets["esci_examples"], sets["esci_products"]],
+        "glue": [sets["glue"]],
+        "ner": [sets["ner"]],
+    }
 
 
 def eval_budgets(config: dict, suites: list[str]) -> dict:
@@ -356,8 +414,10 @@ def eval_budgets(config: dict, suites: list[str]) -> dict:
     unknown = sorted(set(budget) - set(suites) - {"all"})
     if unknown:
         raise RunConfigError(f"eval.budget: {unknown} are not configured suites ({suites})")
-    return {suite: default_budget(suite).override(**{**budget.get("all", {}), **budget.get(suite, {})})
-            for suite in suites}
+    return {
+        suite: default_budget(suite).override(**{**budget.get("all", {}), **budget.get(suite, {})})
+        for suite in suites
+    }
 
 
 def stage_eval(config: dict, layout: Layout) -> dict:
@@ -365,16 +425,23 @@ def stage_eval(config: dict, layout: Layout) -> dict:
     from eval_suites.runner import comparison_plot, evaluate_model, results_document, write_results
 
     suites = list(config["eval"]["suites"])
-    results = evaluate_model(str(layout.model), suites, eval_data(config, layout), eval_budgets(config, suites),
-                             glue_tasks=config["eval"].get("glue_tasks"))
+    results = evaluate_model(
+        str(layout.model),
+        suites,
+        eval_data(config, layout),
+        eval_budgets(config, suites),
+        glue_tasks=config["eval"].get("glue_tasks"),
+    )
     document = results_document(str(layout.model), results)
     if config["data"].get("sample_corpus") and not config["eval"].get("data"):
         for record in document["suites"].values():  # say so wherever the scores are shown (cards included)
             record["dataset"]["name"] += " (generated sample set)"
     write_results(document, layout.eval)
     comparison_plot([document], layout.eval / "results.png")
-    return {suite: {"main_metric": record["main_metric"], "value": record["metrics"][record["main_metric"]]}
-            for suite, record in document["suites"].items()}
+    return {
+        suite: {"main_metric": record["main_metric"], "value": record["metrics"][record["main_metric"]]}
+        for suite, record in document["suites"].items()
+    }
 
 
 def stage_cards(config: dict, layout: Layout) -> dict:
@@ -382,11 +449,14 @@ def stage_cards(config: dict, layout: Layout) -> dict:
     from hub_cards import CardOptions, DatasetCardOptions, write_dataset_card, write_model_card
 
     cards = config.get("cards") or {}
-    model_card = write_model_card(layout.model, CardOptions(**cards.get("model", {})),
-                                  results=layout.eval / "results.json")
+    model_card = write_model_card(
+        layout.model, CardOptions(**cards.get("model", {})), results=layout.eval / "results.json"
+    )
     dataset_cards = {}
     for corpus in config["curation"]["corpora"]:
-        options = DatasetCardOptions(**{"pretty_name": f"RexBERT {corpus} corpus", **cards.get("dataset", {})})
+        options = DatasetCardOptions(
+            **{"pretty_name": f"RexBERT {corpus} corpus", **cards.get("dataset", {})}
+        )
         dataset_cards[corpus] = str(write_dataset_card(layout.corpus(corpus), options))
     return {"model_card": str(model_card), "dataset_cards": dataset_cards}
 
@@ -403,53 +473,116 @@ def _link(layout: Layout, path: Path, text: str | None = None) -> str:
 
 def report_markdown(config: dict, layout: Layout) -> str:
     """report.md: what ran, how long each stage took, the corpus, the phases, the scores, and links."""
-    markers = {stage: json.loads(layout.done_marker(stage).read_text(encoding="utf-8"))
-               for stage in STAGES if layout.done_marker(stage).is_file()}
+    markers = {
+        stage: json.loads(layout.done_marker(stage).read_text(encoding="utf-8"))
+        for stage in STAGES
+        if layout.done_marker(stage).is_file()
+    }
     summary = json.loads((layout.model / "training_summary.json").read_text(encoding="utf-8"))
     results = json.loads((layout.eval / "results.json").read_text(encoding="utf-8"))
     sample = bool(config["data"].get("sample_corpus"))
-    lines = ["# RexBERT run report", "",
-             f"Output directory `{layout.root}`; config {_link(layout, layout.config)}. Data: "
-             + ("the embedded sample corpus and evaluation sets (generated text, so the scores only show that "
-                "the pipeline works end to end)." if sample else "the sources named in the config."), "",
-             "## Stages", ""]
-    lines += _table(["stage", "seconds", "finished"],
-                    [[s, f"{m['seconds']:.1f}", m["finished"]] for s, m in markers.items()] +
-                    [["report", "-", "now"]] * ("report" not in markers))
+    lines = [
+        "# RexBERT run report",
+        "",
+        f"Output directory `{layout.root}`; config {_link(layout, layout.config)}. Data: "
+        + (
+            "the embedded sample corpus and evaluation sets (generated text, so the scores only show that "
+            "the pipeline works end to end)."
+            if sample
+            else "the sources named in the config."
+        ),
+        "",
+        "## Stages",
+        "",
+    ]
+    lines += _table(
+        ["stage", "seconds", "finished"],
+        [[s, f"{m['seconds']:.1f}", m["finished"]] for s, m in markers.items()]
+        + [["report", "-", "now"]] * ("report" not in markers),
+    )
     lines += ["", "## Corpora", ""]
     for name in config["curation"]["corpora"]:
         corpus = json.loads(layout.corpus_report(name).read_text(encoding="utf-8"))
         totals, directory = corpus["totals"], layout.corpus(name)
-        lines += [f"### {name}", "",
-                  f"{totals.get('docs_in', 0):,} documents in, {totals.get('docs_kept', 0):,} kept "
-                  f"({totals.get('tokens_kept', 0):,} tokens), {totals.get('docs_removed', 0):,} removed by "
-                  f"filters, {totals.get('docs_rejected', 0):,} rejected as bad input. Shards: "
-                  f"{_link(layout, directory / 'corpus')}; report: {_link(layout, directory / 'report' / 'report.md')}; "
-                  f"dataset card: {_link(layout, directory / 'README.md')}.", ""]
-        lines += _table(["source", "documents in", "kept"],
-                        [[s, f"{v.get('docs_in', 0):,}", f"{v.get('docs_kept', 0):,}"]
-                         for s, v in sorted(corpus["sources"].items())]) + [""]
-    lines += ["", "## Pretraining", "",
-              f"Preset `{summary['preset']}`, recipe {_link(layout, layout.pretrain / 'recipe.yaml')}, curves "
-              f"{_link(layout, layout.pretrain / 'training_curves.png')}.", ""]
-    lines += _table(["phase", "name", "steps", "tokens", "seq len", "mask rate", "guided MLM", "final loss"],
-                    [[p["phase"], p["name"], p["steps"], f"{p['tokens']:,}", p["seq_len"], p["mask_rate"],
-                      p["guided_mlm"], f"{p['final_loss']:.4f}"] for p in summary["phases"]])
-    lines += ["", "## Evaluation", "",
-              f"{_link(layout, layout.eval / 'results.json')}, {_link(layout, layout.eval / 'results.md')}, "
-              f"{_link(layout, layout.eval / 'results.png')}.", ""]
-    lines += _table(["suite", "dataset", "main metric", "score", "examples"],
-                    [[name, r["dataset"]["name"], r["main_metric"], f"{r['metrics'][r['main_metric']]:.4f}",
-                      r["n_examples"]] for name, r in results["suites"].items()])
-    lines += ["", "## Model", "",
-              f"{_link(layout, layout.model)} (weights, tokenizer, saliency lexicon, sentence-transformers "
-              f"config), model card {_link(layout, layout.model / 'README.md')}. Load it with:", "",
-              "```python", "import modeling_rexbert  # registers the rexbert model type",
-              "from transformers import AutoModel, AutoTokenizer",
-              f'model = AutoModel.from_pretrained("{layout.model}")',
-              f'tokenizer = AutoTokenizer.from_pretrained("{layout.model}")', "```", "",
-              f"Publish with `rexbert push model {layout.model} <repo_id>` and "
-              f"`rexbert push dataset {layout.corpus('<corpus>')} <repo_id>`."]
+        lines += [
+            f"### {name}",
+            "",
+            f"{totals.get('docs_in', 0):,} documents in, {totals.get('docs_kept', 0):,} kept "
+            f"({totals.get('tokens_kept', 0):,} tokens), {totals.get('docs_removed', 0):,} removed by "
+            f"filters, {totals.get('docs_rejected', 0):,} rejected as bad input. Shards: "
+            f"{_link(layout, directory / 'corpus')}; report: {_link(layout, directory / 'report' / 'report.md')}; "
+            f"dataset card: {_link(layout, directory / 'README.md')}.",
+            "",
+        ]
+        lines += _table(
+            ["source", "documents in", "kept"],
+            [
+                [s, f"{v.get('docs_in', 0):,}", f"{v.get('docs_kept', 0):,}"]
+                for s, v in sorted(corpus["sources"].items())
+            ],
+        ) + [""]
+    lines += [
+        "",
+        "## Pretraining",
+        "",
+        f"Preset `{summary['preset']}`, recipe {_link(layout, layout.pretrain / 'recipe.yaml')}, curves "
+        f"{_link(layout, layout.pretrain / 'training_curves.png')}.",
+        "",
+    ]
+    lines += _table(
+        ["phase", "name", "steps", "tokens", "seq len", "mask rate", "guided MLM", "final loss"],
+        [
+            [
+                p["phase"],
+                p["name"],
+                p["steps"],
+                f"{p['tokens']:,}",
+                p["seq_len"],
+                p["mask_rate"],
+                p["guided_mlm"],
+                f"{p['final_loss']:.4f}",
+            ]
+            for p in summary["phases"]
+        ],
+    )
+    lines += [
+        "",
+        "## Evaluation",
+        "",
+        f"{_link(layout, layout.eval / 'results.json')}, {_link(layout, layout.eval / 'results.md')}, "
+        f"{_link(layout, layout.eval / 'results.png')}.",
+        "",
+    ]
+    lines += _table(
+        ["suite", "dataset", "main metric", "score", "examples"],
+        [
+            [
+                name,
+                r["dataset"]["name"],
+                r["main_metric"],
+                f"{r['metrics'][r['main_metric']]:.4f}",
+                r["n_examples"],
+            ]
+            for name, r in results["suites"].items()
+        ],
+    )
+    lines += [
+        "",
+        "## Model",
+        "",
+        f"{_link(layout, layout.model)} (weights, tokenizer, saliency lexicon, sentence-transformers "
+        f"config), model card {_link(layout, layout.model / 'README.md')}. Load it with:",
+        "",
+        "```python",
+        "import modeling_rexbert  # registers the rexbert model type",
+        "from transformers import AutoModel, AutoTokenizer",
+        f'model = AutoModel.from_pretrained("{layout.model}")',
+        f'tokenizer = AutoTokenizer.from_pretrained("{layout.model}")',
+        "```",
+        "",
+        f"Publish with `rexbert push model {layout.model} <repo_id>` and "
+        f"`rexbert push dataset {layout.corpus('<corpus>')} <repo_id>`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -460,8 +593,14 @@ def stage_report(config: dict, layout: Layout) -> dict:
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[dict, Layout], dict]] = {
-    "data": stage_data, "classifier": stage_classifier, "curate": stage_curate, "pretrain": stage_pretrain,
-    "model": stage_model, "eval": stage_eval, "cards": stage_cards, "report": stage_report,
+    "data": stage_data,
+    "classifier": stage_classifier,
+    "curate": stage_curate,
+    "pretrain": stage_pretrain,
+    "model": stage_model,
+    "eval": stage_eval,
+    "cards": stage_cards,
+    "report": stage_report,
 }
 
 
@@ -480,14 +619,23 @@ def _check_same_config(config: dict, layout: Layout) -> None:
     previous = yaml.safe_load(layout.config.read_text(encoding="utf-8"))
     if previous != config:
         changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
-        raise RunConfigError(f"{layout.root} holds a run started with a different config (sections {changed} "
-                             "differ); use another --output, or --restart to start this one over")
+        raise RunConfigError(
+            f"{layout.root} holds a run started with a different config (sections {changed} "
+            "differ); use another --output, or --restart to start this one over"
+        )
 
 
 def restart(layout: Layout) -> None:
     """Remove what an earlier run wrote into the output directory (only the run's own paths)."""
-    for path in (layout.stages, layout.root / "data", layout.classifier.parent, layout.curation, layout.pretrain,
-                 layout.model, layout.eval):
+    for path in (
+        layout.stages,
+        layout.root / "data",
+        layout.classifier.parent,
+        layout.curation,
+        layout.pretrain,
+        layout.model,
+        layout.eval,
+    ):
         shutil.rmtree(path, ignore_errors=True)
     for path in (layout.config, layout.report):
         path.unlink(missing_ok=True)
@@ -507,7 +655,7 @@ def run(config: dict, output: str | Path, *, stop_after: str | None = None) -> d
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
     try:
-        return _run_stages(config, layout, STAGES[:last + 1])
+        return _run_stages(config, layout, STAGES[: last + 1])
     finally:
         torch.set_num_threads(threads)
 
@@ -523,8 +671,12 @@ def _run_stages(config: dict, layout: Layout, stages: tuple[str, ...]) -> dict[s
             started = time.perf_counter()
             result = STAGE_FUNCTIONS[stage](config, layout)
             seconds = time.perf_counter() - started
-            record = {"stage": stage, "seconds": round(seconds, 2),
-                      "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "outputs": result}
+            record = {
+                "stage": stage,
+                "seconds": round(seconds, 2),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "outputs": result,
+            }
             marker.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
             logger.info("[%d/%d] %s finished in %.1f s", index, len(STAGES), stage, seconds)
         outputs[stage] = _read_done(layout, stage)
@@ -537,12 +689,25 @@ def _run_stages(config: dict, layout: Layout, stages: tuple[str, ...]) -> dict[s
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Curate -> pretrain (three phases) -> evaluate -> cards, into one output directory."
     parser.add_argument("--config", help=f"run config YAML (default: the embedded {DEFAULT_CONFIG.name})")
-    parser.add_argument("--output", help="output directory (default: the config's `output`, else runs/rexbert)")
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
-                        help="override a config field, e.g. pretrain.overrides.phases.general.steps=200")
-    parser.add_argument("--restart", action="store_true",
-                        help="discard what an earlier run wrote into the output directory and start over")
-    parser.add_argument("--stop-after", choices=STAGES, help="stop after this stage (rerun later to continue)")
+    parser.add_argument(
+        "--output", help="output directory (default: the config's `output`, else runs/rexbert)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. pretrain.overrides.phases.general.steps=200",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard what an earlier run wrote into the output directory and start over",
+    )
+    parser.add_argument(
+        "--stop-after", choices=STAGES, help="stop after this stage (rerun later to continue)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
