@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import datasets
 import numpy as np
@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from transformers import DataCollatorWithPadding, PreTrainedModel, Trainer, TrainingArguments
 
+from eval_suites.data import load_esci_pairs, split_by_query
 from eval_suites.models import load_for_fine_tuning, load_tokenizer
 
 
@@ -38,6 +39,11 @@ class Budget:
     def override(self, **changes: Any) -> "Budget":
         """A copy with the given fields replaced (None values are ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def fine_tune_config(self) -> dict[str, Any]:
+        """The fine-tuning settings a suite records in its results config."""
+        names = ("epochs", "batch_size", "learning_rate", "max_seq_length", "seed")
+        return {name: getattr(self, name) for name in names}
 
 
 @dataclass
@@ -90,6 +96,20 @@ def require_examples(name: str, split: str, count: int) -> None:
         raise ValueError(
             f"{name}: the {split} split is empty; nothing to {'train' if split == 'train' else 'score'}"
         )
+
+
+def esci_train_test(suite: str, data: Sequence[str], budget: Budget):
+    """ESCI pairs with product text, split by query into budget-capped train/test frames (neither empty).
+
+    Returns `(pairs, train, test)`; `pairs` keeps the loading counts the suites report.
+    """
+    pairs = load_esci_pairs(data)
+    train, test = split_by_query(pairs.frame, budget.test_fraction, budget.seed)
+    train = sample_rows(train, budget.max_train_examples, budget.seed)
+    test = sample_rows(test, budget.max_eval_examples, budget.seed)
+    require_examples(suite, "train", len(train))
+    require_examples(suite, "test", len(test))
+    return pairs, train, test
 
 
 def training_arguments(

@@ -13,14 +13,8 @@ from typing import Sequence
 import datasets
 import pandas as pd
 
-from eval_suites.common import (
-    Budget,
-    SuiteResult,
-    fine_tune_sequence_classifier,
-    require_examples,
-    sample_rows,
-)
-from eval_suites.data import ESCI_LABELS, load_esci_pairs, split_by_query
+from eval_suites.common import Budget, SuiteResult, esci_train_test, fine_tune_sequence_classifier
+from eval_suites.data import ESCI_LABELS
 from eval_suites.metrics import compute_metric
 
 SUITE = "esci-classification"
@@ -48,12 +42,7 @@ def as_dataset(pairs: pd.DataFrame) -> datasets.Dataset:
 
 def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -> SuiteResult:
     """Fine-tune a cross-encoder on ESCI labels and score micro/macro F1 on held-out queries."""
-    pairs = load_esci_pairs(data)
-    train, test = split_by_query(pairs.frame, budget.test_fraction, budget.seed)
-    train = sample_rows(train, budget.max_train_examples, budget.seed)
-    test = sample_rows(test, budget.max_eval_examples, budget.seed)
-    require_examples(SUITE, "train", len(train))
-    require_examples(SUITE, "test", len(test))
+    pairs, train, test = esci_train_test(SUITE, data, budget)
     logits = fine_tune_sequence_classifier(
         model_path,
         as_dataset(train),
@@ -78,11 +67,7 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
             "test_pairs": len(test),
             "test_queries": int(test["query_id"].nunique()),
             "dropped_without_text": pairs.dropped_without_text,
-            "epochs": budget.epochs,
-            "batch_size": budget.batch_size,
-            "learning_rate": budget.learning_rate,
-            "max_seq_length": budget.max_seq_length,
-            "seed": budget.seed,
+            **budget.fine_tune_config(),
         },
         predictions={"classification": {"predictions": predicted, "references": gold}},
     )

@@ -24,8 +24,8 @@ from sentence_transformers.sentence_transformer.losses import CoSENTLoss
 from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 from sentence_transformers.util import pairwise_cos_sim
 
-from eval_suites.common import Budget, SuiteResult, require_examples, sample_rows, training_arguments
-from eval_suites.data import ESCI_GAINS, load_esci_pairs, split_by_query
+from eval_suites.common import Budget, SuiteResult, esci_train_test, training_arguments
+from eval_suites.data import ESCI_GAINS
 from eval_suites.metrics import compute_metric
 from eval_suites.models import load_tokenizer, register_model_types
 
@@ -74,12 +74,7 @@ def fine_tune(model: SentenceTransformer, train: pd.DataFrame, budget: Budget) -
 
 def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -> SuiteResult:
     """Zero-shot and CoSENT-fine-tuned Spearman/Pearson of cosine similarity on held-out queries."""
-    pairs = load_esci_pairs(data)
-    train, test = split_by_query(pairs.frame, budget.test_fraction, budget.seed)
-    train = sample_rows(train, budget.max_train_examples, budget.seed)
-    test = sample_rows(test, budget.max_eval_examples, budget.seed)
-    require_examples(SUITE, "train", len(train))
-    require_examples(SUITE, "test", len(test))
+    pairs, train, test = esci_train_test(SUITE, data, budget)
     model = bi_encoder(model_path, budget.max_seq_length)
     gold = graded(test)
     zero_shot = cosine_scores(model, test, budget.batch_size)
@@ -103,11 +98,7 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
             "gains": ESCI_GAINS,
             "loss": "CoSENTLoss",
             "pooling": "mean",
-            "epochs": budget.epochs,
-            "batch_size": budget.batch_size,
-            "learning_rate": budget.learning_rate,
-            "max_seq_length": budget.max_seq_length,
-            "seed": budget.seed,
+            **budget.fine_tune_config(),
         },
         predictions={
             "fine_tuned": {"predictions": tuned, "references": gold},

@@ -131,11 +131,7 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
             "test_sentences": len(test_idx),
             "span_issues": ner.span_issues,
             "truncated_words": truncated,
-            "epochs": budget.epochs,
-            "batch_size": budget.batch_size,
-            "learning_rate": budget.learning_rate,
-            "max_seq_length": budget.max_seq_length,
-            "seed": budget.seed,
+            **budget.fine_tune_config(),
         },
         predictions={"entities": {"predictions": predicted, "references": gold}},
     )
