@@ -79,6 +79,14 @@ class RecordChecks:
         self.domain_from_dir = domain_from_dir
         self.rejects = RejectSink(rejects_folder, source.name)
 
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """The reader's own run (next in the MRO), with this rank's reject file open around it."""
+        self.rejects.open(rank)
+        try:
+            yield from super().run(data, rank, world_size)
+        finally:
+            self.rejects.close()
+
     def _reject(self, file: str, row: int | str, reason: str, raw: Any) -> None:
         self.rejects.write(file, row, reason, raw)
         self.stat_update("rejected", f"rejected_{reason}")
@@ -162,13 +170,6 @@ class JsonlRecordReader(RecordChecks, BaseDiskReader):
                 if document is not None:
                     yield document
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        self.rejects.open(rank)
-        try:
-            yield from super().run(data, rank, world_size)
-        finally:
-            self.rejects.close()
-
 
 class ParquetRecordReader(JsonlRecordReader):
     """Parquet files read in record batches; a file without the text column rejects all its rows."""
@@ -212,13 +213,6 @@ class DatasetsRecordReader(RecordChecks, HuggingFaceDatasetReader):
 
     def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int | str) -> Document | None:
         return self._document(data, source_file, id_in_file)
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        self.rejects.open(rank)
-        try:
-            yield from super().run(data, rank, world_size)
-        finally:
-            self.rejects.close()
 
 
 def build_reader(
