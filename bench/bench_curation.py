@@ -132,15 +132,19 @@ def measure(steps: list, documents: list[Document]) -> dict:
             block = [doc for doc in block if check(doc)]
         kept += len(block)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    size = megabytes(d.text for d in documents)
+    return throughput(megabytes(d.text for d in documents), cpu, wall, len(documents), kept)
+
+
+def throughput(size: float, cpu: float, wall: float, docs_in: int, docs_kept: int) -> dict:
+    """One result row: megabytes, seconds and megabytes per CPU / wall second."""
     return {
         "megabytes": size,
         "cpu_s": cpu,
         "wall_s": wall,
         "mb_per_cpu_s": size / cpu,
         "mb_per_wall_s": size / wall,
-        "docs_in": len(documents),
-        "docs_kept": kept,
+        "docs_in": docs_in,
+        "docs_kept": docs_kept,
     }
 
 
@@ -182,16 +186,7 @@ def full_pipeline(texts: list[str], model: Path) -> dict:
         cpu, wall = time.process_time(), time.perf_counter()
         report = run_pipeline(config)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    size = megabytes(texts)
-    return {
-        "megabytes": size,
-        "cpu_s": cpu,
-        "wall_s": wall,
-        "mb_per_cpu_s": size / cpu,
-        "mb_per_wall_s": size / wall,
-        "docs_in": len(texts),
-        "docs_kept": report["totals"]["docs_kept"],
-    }
+    return throughput(megabytes(texts), cpu, wall, len(texts), report["totals"]["docs_kept"])
 
 
 def main() -> None:
