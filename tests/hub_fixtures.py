@@ -43,20 +43,10 @@ def tiny_tokenizer():
 
 def tiny_config(**overrides):
     """A 3-layer RexBERT config that agrees with `tiny_tokenizer()`."""
-    from modeling_rexbert import RexBertConfig
-    from modeling_rexbert.tokenization import tokenizer_config_kwargs
+    from tests.model_helpers import config_for_tokenizer
 
-    fields = dict(
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        max_position_embeddings=128,
-        local_attention=16,
-        **tokenizer_config_kwargs(tiny_tokenizer()),
-    )
-    fields.update(overrides)
-    return RexBertConfig(**fields)
+    fields = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4)
+    return config_for_tokenizer(tiny_tokenizer(), **{**fields, **overrides})
 
 
 def save_tiny_model(path: str | Path, head: str = "masked-lm", seed: int = 0, **config_overrides) -> Path:

@@ -31,6 +31,22 @@ def tiny_config(**overrides) -> RexBertConfig:
     return RexBertConfig(**fields)
 
 
+def config_for_tokenizer(tokenizer, **overrides) -> RexBertConfig:
+    """A small RexBERT config (2 layers, 32 wide) whose vocabulary and special ids are the tokenizer's."""
+    from modeling_rexbert.tokenization import tokenizer_config_kwargs
+
+    fields = dict(
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=128,
+        local_attention=16,
+    )
+    fields.update(overrides)
+    return RexBertConfig(**tokenizer_config_kwargs(tokenizer), **fields)
+
+
 def as_modernbert_config(config: RexBertConfig, attn_implementation: str = "sdpa") -> ModernBertConfig:
     """The same hyper-parameters as a transformers ModernBertConfig."""
     fields = {

@@ -113,20 +113,11 @@ def test_packed_row_encodes_like_its_documents_alone(tokenizer):
     hidden states it gets on its own (no attention across the boundary)."""
     import torch
 
-    from modeling_rexbert import RexBertConfig, RexBertModel
-    from modeling_rexbert.tokenization import tokenizer_config_kwargs
+    from modeling_rexbert import RexBertModel
+    from tests.model_helpers import config_for_tokenizer
 
     torch.manual_seed(0)
-    config = RexBertConfig(
-        **tokenizer_config_kwargs(tokenizer),
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        max_position_embeddings=128,
-        local_attention=16,
-    )
-    model = RexBertModel(config).eval()
+    model = RexBertModel(config_for_tokenizer(tokenizer)).eval()
     docs = [TEXTS[0], TEXTS[4], TEXTS[6]]
     lengths = [len(tokenizer(d)["input_ids"]) for d in docs]
     rows, _ = pack_texts(docs, tokenizer, sum(lengths))

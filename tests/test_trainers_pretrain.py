@@ -45,20 +45,11 @@ def sample():
 
 
 def tiny_model(tokenizer, seed):
-    from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
-    from modeling_rexbert.tokenization import tokenizer_config_kwargs
+    from modeling_rexbert import RexBertForMaskedLM
+    from tests.model_helpers import config_for_tokenizer
 
     torch.manual_seed(seed)
-    config = RexBertConfig(
-        **tokenizer_config_kwargs(tokenizer),
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        max_position_embeddings=64,
-        local_attention=16,
-        sparse_prediction=True,
-    )
+    config = config_for_tokenizer(tokenizer, max_position_embeddings=64, sparse_prediction=True)
     return RexBertForMaskedLM(config)
 
 
