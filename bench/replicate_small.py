@@ -268,27 +268,14 @@ def markdown(record: dict) -> str:
 
 
 def plot(record: dict, path: Path) -> Path:
-    import matplotlib
+    from eval_suites.runner import grouped_bar_chart
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    variants = list(record["variants"])
     metrics = list(next(iter(record["variants"].values()))["headline"])
-    width = 0.8 / len(variants)
-    figure, axes = plt.subplots(figsize=(max(7, 1.1 * len(metrics)), 4))
-    for index, variant in enumerate(variants):
-        values = [record["variants"][variant]["headline"][m] for m in metrics]
-        axes.bar([i + index * width for i in range(len(metrics))], values, width, label=variant)
-    axes.set_xticks([i + width * (len(variants) - 1) / 2 for i in range(len(metrics))])
-    axes.set_xticklabels(metrics, rotation=30, ha="right", fontsize=8)
-    axes.set_ylabel("score")
-    axes.set_title("Equal-compute comparison (tiny preset, CPU)")
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    series = {
+        variant: [scores["headline"][m] for m in metrics] for variant, scores in record["variants"].items()
+    }
+    title = "Equal-compute comparison (tiny preset, CPU)"
+    return grouped_bar_chart(path, metrics, series, title, label_rotation=30)
 
 
 def count_parameters(model_dir: Path) -> int:

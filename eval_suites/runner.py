@@ -193,27 +193,41 @@ def comparison_markdown(documents: Sequence[dict]) -> str:
 
 def comparison_plot(documents: Sequence[dict], path: str | Path) -> Path:
     """Grouped bars of every suite's main metric, one bar per model (PNG, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     mains = [
         (suite, metric, values)
         for suite, metric, values in comparison_rows(documents)
         if any(metric == d["suites"].get(suite, {}).get("main_metric") for d in documents)
     ]
     names = model_names([d["model"] for d in documents])
-    width = 0.8 / len(documents)
-    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(mains)), 4))
-    for index, document in enumerate(documents):
-        heights = [values[index] or 0.0 for _, _, values in mains]
-        positions = [i + index * width for i in range(len(mains))]
-        axes.bar(positions, heights, width, label=names[index])
-    axes.set_xticks([i + width * (len(documents) - 1) / 2 for i in range(len(mains))])
-    axes.set_xticklabels([f"{suite}\n{metric}" for suite, metric, _ in mains], fontsize=8)
+    series = {name: [values[index] or 0.0 for _, _, values in mains] for index, name in enumerate(names)}
+    categories = [f"{suite}\n{metric}" for suite, metric, _ in mains]
+    return grouped_bar_chart(path, categories, series, "Main metric per suite")
+
+
+def grouped_bar_chart(
+    path: str | Path,
+    categories: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    title: str,
+    label_rotation: int = 0,
+) -> Path:
+    """A PNG of scores: one group of bars per category, one bar (and legend entry) per series."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = 0.8 / len(series)
+    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(categories)), 4))
+    for index, (label, heights) in enumerate(series.items()):
+        positions = [i + index * width for i in range(len(categories))]
+        axes.bar(positions, heights, width, label=label)
+    axes.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(categories))])
+    axes.set_xticklabels(
+        categories, fontsize=8, rotation=label_rotation, ha="right" if label_rotation else "center"
+    )
     axes.set_ylabel("score")
-    axes.set_title("Main metric per suite")
+    axes.set_title(title)
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
