@@ -75,18 +75,9 @@ def decode_with_loss(
 # --------------------------------------------------------------------------------------------------------
 
 
-class _Grid:
-    """Where the packed rows go in the zero-padded output grid (a view of the `PackedBatch` fields used)."""
-
-    def __init__(self, batch: PackedBatch):
-        self.batch_size = batch.batch_size
-        self.num_rows = batch.batch_size * batch.seq_len
-        self.indices = batch.indices
-        self.runs = batch.grid_runs
-
-
-def _grid_of(batch: PackedBatch | None) -> _Grid | None:
-    return None if batch is None or batch.indices is None else _Grid(batch)
+def _grid_of(batch: PackedBatch | None) -> PackedBatch | None:
+    """The batch whose padded grid the logits fill, or None when logits are one row per feature."""
+    return None if batch is None or batch.indices is None else batch
 
 
 def _linear_into(out: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
@@ -96,19 +87,15 @@ def _linear_into(out: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor, bi
         torch.addmm(bias, rows, weight.t(), out=out)
 
 
-def _write_logits(features, weight, bias, grid: _Grid | None) -> torch.Tensor:
-    if grid is None:
-        out = features.new_empty(features.shape[0], weight.shape[0])
+def _write_logits(features, weight, bias, grid: PackedBatch | None) -> torch.Tensor:
+    packed_shape = (features.shape[0], weight.shape[0])
+    if grid is None or len(grid.grid_runs) > 4 * grid.batch_size + 16:  # scattered padding: then scatter
+        out = features.new_empty(packed_shape)
         _linear_into(out, features, weight, bias)
-        return out
-    out = features.new_empty(grid.num_rows, weight.shape[0])
-    if len(grid.runs) > 4 * grid.batch_size + 16:  # scattered padding: one matmul, then one scatter
-        packed = features.new_empty(features.shape[0], weight.shape[0])
-        _linear_into(packed, features, weight, bias)
-        out.zero_()[grid.indices] = packed
-        return out
+        return out if grid is None else grid.repad(out).view(-1, packed_shape[1])
+    out = features.new_empty(grid.batch_size * grid.seq_len, packed_shape[1])
     cursor = 0
-    for grid_start, packed_start, length in grid.runs:
+    for grid_start, packed_start, length in grid.grid_runs:
         out[cursor:grid_start].zero_()
         rows = features[packed_start : packed_start + length]
         _linear_into(out[grid_start : grid_start + length], rows, weight, bias)
@@ -117,7 +104,7 @@ def _write_logits(features, weight, bias, grid: _Grid | None) -> torch.Tensor:
     return out
 
 
-def _logits_backward(grad_logits, features, weight, grid: _Grid | None, needs_input_grad):
+def _logits_backward(grad_logits, features, weight, grid: PackedBatch | None, needs_input_grad):
     """Gradients of (features, weight, bias) from a gradient on the logits themselves (real rows only)."""
     grad_rows = grad_logits if grid is None else grad_logits[grid.indices]
     grad_features = grad_rows @ weight if needs_input_grad[0] else None

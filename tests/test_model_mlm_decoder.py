@@ -169,3 +169,15 @@ def test_labels_outside_the_vocabulary_are_refused(bad_label):
     labels[0, 1] = bad_label
     with pytest.raises(ValueError, match="labels must be -100 or token ids"):
         model(ids, attention_mask=mask, labels=labels)
+
+
+def test_scattered_padding_is_decoded_packed_then_scattered():
+    """Masks with many holes (more runs than the per-run writer handles) take the scatter path."""
+    mask = (torch.arange(40) % 2 == 0).long().expand(2, 40)  # every other token is padding
+    batch = pack_batch(2, 40, mask, None, 64, torch.device("cpu"))
+    assert len(batch.grid_runs) > 4 * batch.batch_size + 16
+    weight, b = _parameters(seed=16)
+    features = torch.randn(batch.num_tokens, HIDDEN, generator=torch.Generator().manual_seed(17))
+    logits = mlm_decoder.decode(features, weight, b, batch)
+    want = torch.zeros(80, VOCAB).index_copy(0, batch.indices, F.linear(features, weight, b))
+    torch.testing.assert_close(logits, want, rtol=0, atol=1e-6)
