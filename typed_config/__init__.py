@@ -1,0 +1,36 @@
+"""Typed configs and the project's error types: the ground floor every RexBERT package may build on.
+
+Recipes (`trainers`), curation configs (`curation`) and the run config (`rexbert`) are dataclasses
+built from mappings by `from_mapping`, so all three refuse unknown keys with a suggestion, check types
+and run their cross-field checks when loaded, and take relative paths from the working directory.
+This package imports nothing of the project; it needs only PyYAML.
+"""
+
+from .errors import ConfigError, DataError, RunError, UsageError
+from .files import apply_overrides, deep_merge, read_yaml_mapping
+from .schema import (
+    check_choice,
+    check_fields,
+    did_you_mean,
+    from_mapping,
+    path_field,
+    resolve_path,
+    to_mapping,
+)
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "RunError",
+    "UsageError",
+    "apply_overrides",
+    "check_choice",
+    "check_fields",
+    "deep_merge",
+    "did_you_mean",
+    "from_mapping",
+    "path_field",
+    "read_yaml_mapping",
+    "resolve_path",
+    "to_mapping",
+]
