@@ -24,7 +24,22 @@ from pathlib import Path
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 from transformers.dynamic_module_utils import get_relative_imports
 
-from hub_cards._io import human_bytes
+from hub_cards.common import human_bytes
+
+__all__ = [
+    "DATASET_FOLDERS",
+    "PICKLE_SUFFIXES",
+    "REMOTE_CODE_MODEL_TYPES",
+    "SKIPPED_DIRECTORIES",
+    "PlannedFile",
+    "PushResult",
+    "UploadPlan",
+    "add_remote_code",
+    "default_auto_map",
+    "plan_dataset_upload",
+    "plan_model_upload",
+    "push",
+]
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
 SKIPPED_DIRECTORIES = ("checkpoint-*", "__pycache__", ".*", "runs", "wandb")
@@ -128,11 +143,9 @@ def _package_directory() -> Path:
 def default_auto_map() -> dict[str, str]:
     """The full `auto_map` of a RexBERT checkpoint (config, encoder and every head), as the model classes'
     `save_pretrained` writes it."""
-    from modeling_rexbert import RexBertConfig
-    from modeling_rexbert.modeling_rexbert import AUTO_MAP
+    from modeling_rexbert.modeling_rexbert import auto_map
 
-    config_module = RexBertConfig.__module__.rsplit(".", 1)[-1]
-    return {"AutoConfig": f"{config_module}.{RexBertConfig.__name__}", **AUTO_MAP}
+    return auto_map()
 
 
 def add_remote_code(model_dir: Path, config: dict, plan: UploadPlan) -> None:

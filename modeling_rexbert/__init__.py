@@ -5,18 +5,11 @@ helpers (`modeling_rexbert.tokenization`) and the checkpoint converter (`modelin
 submodules imported on demand.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForMaskedLM,
-    AutoModelForMultipleChoice,
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-)
+import transformers
 
 from .configuration_rexbert import PRESET_SIZES, PRESETS, RexBertConfig, rexbert_config
 from .modeling_rexbert import (
+    AUTO_CLASSES,
     RexBertForMaskedLM,
     RexBertForMultipleChoice,
     RexBertForQuestionAnswering,
@@ -26,16 +19,9 @@ from .modeling_rexbert import (
     RexBertPreTrainedModel,
 )
 
-AutoConfig.register(RexBertConfig.model_type, RexBertConfig, exist_ok=True)
-for _auto, _model in (
-    (AutoModel, RexBertModel),
-    (AutoModelForMaskedLM, RexBertForMaskedLM),
-    (AutoModelForSequenceClassification, RexBertForSequenceClassification),
-    (AutoModelForTokenClassification, RexBertForTokenClassification),
-    (AutoModelForQuestionAnswering, RexBertForQuestionAnswering),
-    (AutoModelForMultipleChoice, RexBertForMultipleChoice),
-):
-    _auto.register(RexBertConfig, _model, exist_ok=True)
+transformers.AutoConfig.register(RexBertConfig.model_type, RexBertConfig, exist_ok=True)
+for _auto_name, _model in AUTO_CLASSES.items():
+    getattr(transformers, _auto_name).register(RexBertConfig, _model, exist_ok=True)
 
 __all__ = [
     "PRESETS",

@@ -19,7 +19,6 @@ whenever positions within a document are consecutive (padded, packed or plain ba
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -29,8 +28,9 @@ try:
 except ImportError:  # flash-attn is an optional GPU extra
     flash_attn_varlen_func = None
 
-if TYPE_CHECKING:
-    from .modeling_rexbert import PackedBatch
+from .unpadding import PackedBatch, take_rows
+
+__all__ = ["attention_forward", "eager_attention", "flash_varlen_attention", "sdpa_attention"]
 
 
 def attention_forward(
@@ -94,38 +94,6 @@ def sdpa_attention(query, key, value, batch, window, dropout):
     if window is None or batch.max_position <= window:  # the window covers every document entirely
         return _sdpa_per_length_group(query, key, value, batch, dropout)
     return _sdpa_local_blocks(query, key, value, batch, window, dropout)
-
-
-def take_rows(t: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor | None = None) -> torch.Tensor:
-    """`t[index]` along dim 0, fast on CPU in both directions.
-
-    `[]` is used for very wide rows (vocabulary logits), where it beats `index_select` several times. For
-    narrow rows the gather is `index_select`, and under autograd its backward is a copy or a gather
-    (`_TakeRows`) instead of torch's `index_add`, which costs more than the layer matmuls on CPU.
-    `inverse` is needed when `index` repeats rows: for each row of `t`, the one output row whose gradient
-    it receives (the other copies must get zero gradient, as padding slots do).
-    """
-    if t[0].numel() > 4096:
-        return t[index]
-    if torch.is_grad_enabled() and t.requires_grad:
-        return _TakeRows.apply(t, index, inverse)
-    return t.index_select(0, index)
-
-
-class _TakeRows(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, t, index, inverse):
-        ctx.save_for_backward(index, inverse)
-        ctx.num_rows = t.shape[0]
-        return t.index_select(0, index)
-
-    @staticmethod
-    def backward(ctx, grad):
-        index, inverse = ctx.saved_tensors
-        if inverse is not None:
-            return grad.index_select(0, inverse), None, None
-        grad_rows = grad.new_zeros(ctx.num_rows, *grad.shape[1:])
-        return grad_rows.index_copy_(0, index, grad), None, None
 
 
 def _sdpa_per_length_group(query, key, value, batch, dropout):

@@ -101,4 +101,4 @@ def rexbert_config(preset: str, **overrides: Any) -> RexBertConfig:
     return RexBertConfig(**{"vocab_size": 50368, **PRESETS[preset], **overrides})
 
 
-RexBertConfig.register_for_auto_class()
+__all__ = ["PRESETS", "PRESET_SIZES", "RexBertConfig", "rexbert_config"]

@@ -33,7 +33,6 @@ import json
 import logging
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,12 @@ WEIGHT_SUFFIXES = (
     ".pth",
     ".ckpt",
 )
+
+
+class ConversionError(ValueError):
+    """A checkpoint that cannot be converted as asked; the message names the directory and the problem."""
+
+
 HUB_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
@@ -71,7 +76,7 @@ def _read_config(src: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{src} has no config.json; is it a model checkpoint directory?")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("model_type") not in FAMILIES:
-        raise ValueError(
+        raise ConversionError(
             f"{config_path} has model_type={config.get('model_type')!r}; only {sorted(FAMILIES)} checkpoints convert"
         )
     return config
@@ -85,7 +90,7 @@ def _check_weights(src: Path, allow_pickle: bool) -> bool:
     if pickled and allow_pickle:
         return False
     if pickled:
-        raise ValueError(
+        raise ConversionError(
             f"{src} has only pickled weights ({', '.join(pickled)}); pass --allow-pickle (allow_pickle=True) to "
             "load them with torch.load(weights_only=True) if you trust the source"
         )
@@ -96,7 +101,7 @@ def _target_class_name(architecture: str, source_type: str, target_type: str) ->
     """`ModernBertForMaskedLM` -> `RexBertForMaskedLM` and back."""
     source_prefix, target_prefix = FAMILIES[source_type], FAMILIES[target_type]
     if not architecture.startswith(source_prefix):
-        raise ValueError(f"architecture {architecture!r} is not a {source_prefix} class")
+        raise ConversionError(f"architecture {architecture!r} is not a {source_prefix} class")
     return target_prefix + architecture[len(source_prefix) :]
 
 
@@ -107,7 +112,7 @@ def _load_as(src: Path, source_config: dict[str, Any], target_type: str, use_saf
     class_name = _target_class_name(architectures[0], source_config["model_type"], target_type)
     model_class = getattr(classes, class_name, None)
     if model_class is None:
-        raise ValueError(f"no {class_name} to load the {architectures[0]} checkpoint into")
+        raise ConversionError(f"no {class_name} to load the {architectures[0]} checkpoint into")
     fields = {k: v for k, v in source_config.items() if k not in ("model_type", "architectures", "auto_map")}
     config = config_class.from_dict(fields)
     model, info = model_class.from_pretrained(
@@ -122,7 +127,7 @@ def _load_as(src: Path, source_config: dict[str, Any], target_type: str, use_saf
         k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v
     }
     if problems:
-        raise ValueError(f"{src} does not fit {class_name}: {problems}")
+        raise ConversionError(f"{src} does not fit {class_name}: {problems}")
     return model
 
 
@@ -147,7 +152,7 @@ def _resolve_source(src: str | Path, allow_pickle: bool) -> Path:
 
 def _prepare_destination(src: Path, dst: Path, overwrite: bool) -> None:
     if dst.resolve() == src.resolve():
-        raise ValueError("the destination must differ from the source directory")
+        raise ConversionError("the destination must differ from the source directory")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise FileExistsError(
             f"{dst} exists and is not empty; pass --overwrite (overwrite=True) to write into it"
@@ -187,9 +192,9 @@ def convert(
     source_type = source_config["model_type"]
     target_type = to or next(family for family in FAMILIES if family != source_type)
     if target_type not in FAMILIES:
-        raise ValueError(f"cannot convert to {target_type!r}; choose one of {sorted(FAMILIES)}")
+        raise ConversionError(f"cannot convert to {target_type!r}; choose one of {sorted(FAMILIES)}")
     if target_type == source_type:
-        raise ValueError(f"{src} is already a {source_type} checkpoint")
+        raise ConversionError(f"{src} is already a {source_type} checkpoint")
     use_safetensors = _check_weights(src, allow_pickle)
     _prepare_destination(src, dst, overwrite)
     model = _load_as(src, source_config, target_type, use_safetensors)
@@ -236,12 +241,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run `rexbert convert`; errors are printed as one line and give exit status 1."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        dst = convert(args.src, args.dst, args.to, allow_pickle=args.allow_pickle, overwrite=args.overwrite)
-    except (OSError, ValueError) as error:
-        print(f"rexbert convert: error: {error}", file=sys.stderr)
-        return 1
+    """Run `rexbert convert`; bad directories raise `ConversionError` / `FileNotFoundError` naming them."""
+    dst = convert(args.src, args.dst, args.to, allow_pickle=args.allow_pickle, overwrite=args.overwrite)
     print(dst)
     return 0
+
+
+__all__ = [
+    "ConversionError",
+    "add_arguments",
+    "convert",
+    "main",
+    "modernbert_to_rexbert",
+    "rexbert_to_modernbert",
+]

@@ -21,12 +21,11 @@ full pass of memory traffic plus page faults on a fresh allocation (`bench/bench
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
-if TYPE_CHECKING:
-    from .modeling_rexbert import PackedBatch
+from .unpadding import PackedBatch
+
+__all__ = ["decode", "decode_with_loss"]
 
 # Bytes of logits handled per step: cache-sized on CPU, large on accelerators (where launches cost more).
 _CPU_BLOCK_BYTES = 8 << 20

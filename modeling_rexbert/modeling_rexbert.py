@@ -7,25 +7,23 @@ on that `(tokens, hidden)` stream, and outputs are scattered back to the `(batch
 the end. Padding costs nothing, documents packed into one row never see each other, and the MLM decoder
 only runs on real (or, with `sparse_prediction`, on labelled) tokens.
 
-Reading order: input checks and the packed-batch description, rotary embeddings, the attention backends
-(see `attention.py`), modules, the base model, then the task heads and their Auto registration. The MLM
-decoder and its fused cross-entropy live in `mlm_decoder.py`.
+Reading order: the base class and the encoder, then the task heads and the Auto classes. The pieces they
+use live in their own modules: `unpadding.py` (the packed batch: pack, unpad, repad), `rotary.py`,
+`attention.py` (the attention backends), `layers.py` (embeddings, MLP, attention and encoder layers) and
+`mlm_decoder.py` (the MLM decoder fused with its cross-entropy). Every head computes its loss through
+`self.loss_function` (transformers' loss for the task), so a custom loss set on the model is honoured.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.activations import ACT2FN
-from transformers.loss.loss_utils import LOSS_MAPPING
-from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.loss.loss_utils import LOSS_MAPPING, fixed_cross_entropy
 from transformers.modeling_outputs import (
     BaseModelOutput,
     MaskedLMOutput,
@@ -34,362 +32,19 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.utils.generic import can_return_tuple
 
-from .attention import attention_forward, take_rows
 from .configuration_rexbert import RexBertConfig
+from .layers import (
+    RexBertAttention,
+    RexBertEmbeddings,
+    RexBertEncoderLayer,
+    RexBertMLP,
+    RexBertPredictionHead,
+)
 from .mlm_decoder import decode, decode_with_loss
-
-# --------------------------------------------------------------------------------------------------------
-# The packed batch: which grid cells hold real tokens, where each document starts, each token's position.
-# --------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class PackedBatch:
-    """The real tokens of a `(batch, seq_len)` grid, flattened and grouped into documents.
-
-    A document is a run of real tokens in one row that starts at the row's first real token or at a token
-    whose position id is 0 (the Hugging Face packing convention); documents never attend to each other.
-    """
-
-    batch_size: int
-    seq_len: int
-    indices: (
-        torch.Tensor | None
-    )  # (tokens,) flat grid index of each real token; None when there is no padding
-    positions: torch.Tensor  # (tokens,) RoPE position of each real token
-    cu_seqlens: torch.Tensor  # (documents + 1,) int32 cumulative document lengths
-    max_seqlen: int  # longest document
-    cache: dict = field(default_factory=dict, repr=False)  # per-forward masks/groupings built by the backends
-
-    @property
-    def num_tokens(self) -> int:
-        return self.positions.shape[0]
-
-    @cached_property
-    def doc_ids(self) -> torch.Tensor:
-        """(tokens,) index of the document each token belongs to."""
-        lengths = self.cu_seqlens[1:] - self.cu_seqlens[:-1]
-        return torch.repeat_interleave(torch.arange(lengths.numel(), device=lengths.device), lengths)
-
-    @cached_property
-    def doc_bounds(self) -> list[tuple[int, int]]:
-        """(start, end) token offsets of every document, as Python ints."""
-        cu = self.cu_seqlens.tolist()
-        return list(zip(cu[:-1], cu[1:]))
-
-    @cached_property
-    def grid_runs(self) -> list[tuple[int, int, int]]:
-        """Maximal runs of consecutive real tokens in the flat grid: (grid start, packed start, length)."""
-        if self.indices is None:
-            return [(0, 0, self.num_tokens)]
-        breaks = (self.indices[1:] != self.indices[:-1] + 1).nonzero().squeeze(1) + 1
-        packed_starts = [0, *breaks.tolist()]
-        grid_starts = self.indices[packed_starts].tolist()
-        ends = [*packed_starts[1:], self.num_tokens]
-        return [(g, p, e - p) for g, p, e in zip(grid_starts, packed_starts, ends)]
-
-    @cached_property
-    def max_position(self) -> int:
-        return int(self.positions.max())
-
-    def unpad(self, grid: torch.Tensor) -> torch.Tensor:
-        """`(batch, seq_len, *rest)` -> `(tokens, *rest)`: keep the real tokens."""
-        flat = grid.reshape(self.batch_size * self.seq_len, *grid.shape[2:])
-        return flat if self.indices is None else take_rows(flat, self.indices)
-
-    def repad(self, packed: torch.Tensor) -> torch.Tensor:
-        """`(tokens, *rest)` -> `(batch, seq_len, *rest)`, with zeros where the grid holds padding."""
-        rest = packed.shape[1:]
-        if self.indices is not None:
-            grid = packed.new_zeros(self.batch_size * self.seq_len, *rest)
-            if packed[0].numel() > 4096:  # wide rows: see take_rows
-                grid[self.indices] = packed
-                packed = grid
-            else:
-                packed = grid.index_copy(0, self.indices, packed)
-        return packed.view(self.batch_size, self.seq_len, *rest)
-
-    def packed_index_of(self, flat_positions: torch.Tensor) -> torch.Tensor:
-        """Map flat grid indices (which must hold real tokens) to indices into the packed stream."""
-        if self.indices is None:
-            return flat_positions
-        lookup = torch.full(
-            (self.batch_size * self.seq_len,), -1, dtype=torch.long, device=self.indices.device
-        )
-        lookup[self.indices] = torch.arange(self.num_tokens, device=self.indices.device)
-        packed = lookup[flat_positions]
-        if (packed < 0).any():
-            raise ValueError("labels are set on padding positions (attention_mask == 0); use -100 there")
-        return packed
-
-
-def _check_ids_and_mask(
-    input_ids: torch.Tensor | None,
-    inputs_embeds: torch.Tensor | None,
-    attention_mask: torch.Tensor | None,
-    position_ids: torch.Tensor | None,
-    config: RexBertConfig,
-) -> tuple[int, int]:
-    """Validate the model inputs; return `(batch_size, seq_len)`. Raises ValueError/TypeError naming the issue."""
-    if (input_ids is None) == (inputs_embeds is None):
-        raise ValueError("pass exactly one of input_ids or inputs_embeds")
-    if input_ids is not None:
-        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
-            raise TypeError(f"input_ids must be an integer tensor, got dtype {input_ids.dtype}")
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must have shape (batch_size, seq_len), got {tuple(input_ids.shape)}")
-        shape = tuple(input_ids.shape)
-    else:
-        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.hidden_size:
-            raise ValueError(
-                f"inputs_embeds must have shape (batch_size, seq_len, {config.hidden_size}), "
-                f"got {tuple(inputs_embeds.shape)}"
-            )
-        shape = tuple(inputs_embeds.shape[:2])
-    if 0 in shape:
-        raise ValueError(f"empty batch: inputs have shape {shape}")
-    if attention_mask is not None and tuple(attention_mask.shape) != shape:
-        raise ValueError(
-            f"attention_mask shape {tuple(attention_mask.shape)} does not match input shape {shape}"
-        )
-    if position_ids is not None:
-        if position_ids.dtype.is_floating_point or position_ids.dtype == torch.bool:
-            raise TypeError(f"position_ids must be an integer tensor, got dtype {position_ids.dtype}")
-        if (
-            position_ids.dim() != 2
-            or position_ids.shape[1] != shape[1]
-            or position_ids.shape[0] not in (1, shape[0])
-        ):
-            raise ValueError(
-                f"position_ids shape {tuple(position_ids.shape)} does not match input shape {shape}"
-            )
-    elif shape[1] > config.max_position_embeddings:
-        raise ValueError(
-            f"sequence length {shape[1]} exceeds max_position_embeddings={config.max_position_embeddings}"
-        )
-    return shape
-
-
-def pack_batch(
-    batch_size: int,
-    seq_len: int,
-    attention_mask: torch.Tensor | None,
-    position_ids: torch.Tensor | None,
-    max_positions: int,
-    device: torch.device,
-) -> PackedBatch:
-    """Describe the real tokens of the grid as packed documents (see `PackedBatch`)."""
-    keep = None
-    if attention_mask is not None:
-        keep = attention_mask.to(device=device, dtype=torch.bool).reshape(-1)
-        if not keep.any():
-            raise ValueError("attention_mask masks every token: nothing to encode")
-        if keep.all():
-            keep = None
-    indices = None if keep is None else keep.nonzero().squeeze(1)
-
-    if position_ids is None:
-        grid_positions = torch.arange(seq_len, device=device).expand(batch_size, seq_len)
-    else:
-        grid_positions = position_ids.to(device).expand(batch_size, seq_len)
-    flat_positions = grid_positions.reshape(-1)
-    positions = flat_positions if indices is None else flat_positions.index_select(0, indices)
-    if position_ids is not None and positions.numel():
-        low, high = int(positions.min()), int(positions.max())
-        if low < 0 or high >= max_positions:
-            raise ValueError(
-                f"position_ids must lie in [0, max_position_embeddings={max_positions}), got [{low}, {high}]"
-            )
-
-    rows = torch.arange(batch_size, device=device).repeat_interleave(seq_len)
-    rows = rows if indices is None else rows.index_select(0, indices)
-    starts = positions == 0
-    starts[0] = True
-    starts[1:] |= rows[1:] != rows[:-1]
-    start_offsets = starts.nonzero().squeeze(1)
-    cu_seqlens = torch.cat([start_offsets, start_offsets.new_tensor([positions.numel()])]).to(torch.int32)
-    max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
-    return PackedBatch(batch_size, seq_len, indices, positions, cu_seqlens, max_seqlen)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Rotary position embeddings (separate theta for global and local layers).
-# --------------------------------------------------------------------------------------------------------
-
-
-def rotary_cos_sin(
-    config: RexBertConfig, layer_type: str, positions: torch.Tensor, dtype: torch.dtype
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables `(tokens, head_dim // 2)` for one layer type, computed as ModernBERT does.
-
-    ModernBERT's tables repeat the same angles for both halves of a head; one half is kept here. The inverse
-    frequencies are recomputed on the CPU at each call (a few dozen numbers) instead of kept in a buffer, so
-    models materialised from the meta device need no special re-initialisation.
-    """
-    rope = config.rope_parameters[layer_type]
-    head_dim = config.hidden_size // config.num_attention_heads
-    if rope.get("rope_type", "default") == "default":
-        inv_freq = 1.0 / (rope["rope_theta"] ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
-        scaling = 1.0
-    else:
-        inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope["rope_type"]](config, None, layer_type=layer_type)
-    angles = positions[:, None].float() * inv_freq.to(positions.device)
-    return (angles.cos() * scaling).to(dtype), (angles.sin() * scaling).to(dtype)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate `(tokens, ..., head_dim)` vectors (queries and keys together) in float32, as ModernBERT does."""
-    return _Rotary.apply(x, cos, sin)
-
-
-class _Rotary(torch.autograd.Function):
-    """(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin) on the two halves of each head vector: ModernBERT's
-    `x * cos + rotate_half(x) * sin` without its negated and concatenated copies. The backward is the inverse
-    rotation, which needs only the tables."""
-
-    @staticmethod
-    def forward(ctx, x, cos, sin):
-        ctx.save_for_backward(cos, sin)
-        return _rotate(x, cos, sin, sign=1.0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        cos, sin = ctx.saved_tensors
-        return _rotate(grad, cos, sin, sign=-1.0), None, None
-
-
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (half,)
-    cos, sin = cos.view(shape), sin.view(shape)
-    x32 = x.float()
-    first, second = x32[..., :half], x32[..., half:]
-    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-    out_first, out_second = out[..., :half], out[..., half:]
-    torch.mul(first, cos, out=out_first).addcmul_(second, sin, value=-sign)
-    torch.mul(second, cos, out=out_second).addcmul_(first, sin, value=sign)
-    return out.to(x.dtype)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Modules (names as in transformers' ModernBERT).
-# --------------------------------------------------------------------------------------------------------
-
-
-class RexBertEmbeddings(nn.Module):
-    """Token embeddings followed by LayerNorm and dropout (no absolute position embeddings)."""
-
-    def __init__(self, config: RexBertConfig):
-        super().__init__()
-        self.tok_embeddings = nn.Embedding(
-            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
-        )
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
-        self.drop = nn.Dropout(config.embedding_dropout)
-
-    def forward(
-        self, input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        embeds = self.tok_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
-        return self.drop(self.norm(embeds))
-
-
-class RexBertMLP(nn.Module):
-    """GeGLU feed-forward: `Wi` projects to twice the intermediate width, half gates the other half."""
-
-    def __init__(self, config: RexBertConfig):
-        super().__init__()
-        self.Wi = nn.Linear(config.hidden_size, int(config.intermediate_size) * 2, bias=config.mlp_bias)
-        self.act = ACT2FN[config.hidden_activation]
-        self.drop = nn.Dropout(config.mlp_dropout)
-        self.Wo = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        value, gate = self.Wi(hidden_states).chunk(2, dim=-1)
-        return self.Wo(self.drop(self.act(value) * gate))
-
-
-class RexBertAttention(nn.Module):
-    """Multi-head self-attention over a packed batch; local layers see `local_attention // 2` tokens each side."""
-
-    def __init__(self, config: RexBertConfig, layer_idx: int):
-        super().__init__()
-        if config.hidden_size % config.num_attention_heads != 0:
-            raise ValueError(
-                f"hidden_size ({config.hidden_size}) is not a multiple of num_attention_heads "
-                f"({config.num_attention_heads})"
-            )
-        self.config = config
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.window = (
-            config.local_attention // 2 if config.layer_types[layer_idx] == "sliding_attention" else None
-        )
-        self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
-        self.Wo = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
-        self.out_drop = (
-            nn.Dropout(config.attention_dropout) if config.attention_dropout > 0.0 else nn.Identity()
-        )
-
-    def forward(
-        self, hidden_states: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor], batch: PackedBatch
-    ) -> torch.Tensor:
-        num_tokens = hidden_states.shape[0]
-        qkv = self.Wqkv(hidden_states).view(num_tokens, 3, self.num_heads, self.head_dim)
-        # `split` rather than indexing: its backward is one concatenation instead of two zero-filled copies.
-        query_key, value = qkv.split((2, 1), dim=1)
-        query, key = apply_rotary(query_key, *cos_sin).unbind(dim=1)
-        value = value.squeeze(1)
-        attended = attention_forward(
-            self.config._attn_implementation,
-            query,
-            key,
-            value,
-            batch,
-            window=self.window,
-            dropout=self.config.attention_dropout if self.training else 0.0,
-            deterministic=self.config.deterministic_flash_attn,
-        )
-        return self.out_drop(self.Wo(attended.reshape(num_tokens, -1)))
-
-
-class RexBertEncoderLayer(GradientCheckpointingLayer):
-    """Pre-norm block: x + attn(norm(x)), then x + mlp(norm(x)); layer 0 skips the attention norm
-    because the embeddings are already normalised."""
-
-    def __init__(self, config: RexBertConfig, layer_idx: int):
-        super().__init__()
-        self.attention_type = config.layer_types[layer_idx]
-        if layer_idx == 0:
-            self.attn_norm = nn.Identity()
-        else:
-            self.attn_norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
-        self.attn = RexBertAttention(config, layer_idx)
-        self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
-        self.mlp = RexBertMLP(config)
-
-    def forward(
-        self, hidden_states: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor], batch: PackedBatch
-    ) -> torch.Tensor:
-        hidden_states = hidden_states + self.attn(self.attn_norm(hidden_states), cos_sin, batch)
-        return hidden_states + self.mlp(self.mlp_norm(hidden_states))
-
-
-class RexBertPredictionHead(nn.Module):
-    """dense -> activation -> LayerNorm, shared by the MLM and classification heads."""
-
-    def __init__(self, config: RexBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size, config.classifier_bias)
-        self.act = ACT2FN[config.classifier_activation]
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.act(self.dense(hidden_states)))
-
+from .rotary import rotary_cos_sin
+from .unpadding import PackedBatch, check_model_inputs, pack_batch, take_rows
 
 # --------------------------------------------------------------------------------------------------------
 # Base classes and the encoder.
@@ -442,7 +97,7 @@ class RexBertPreTrainedModel(PreTrainedModel):
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Save as usual, with an `auto_map` naming every RexBERT Auto class so the saved folder loads with
         `trust_remote_code=True` (e.g. a masked-LM checkpoint opened with `AutoModel`)."""
-        self.config.auto_map = {"AutoConfig": "configuration_rexbert.RexBertConfig", **AUTO_MAP}
+        self.config.auto_map = auto_map()
         return super().save_pretrained(save_directory, *args, **kwargs)
 
 
@@ -481,7 +136,7 @@ class RexBertModel(RexBertPreTrainedModel):
         output_hidden_states: bool = False,
     ) -> EncodedBatch:
         """Run the encoder on the real tokens only; the heads use this to skip padding entirely."""
-        batch_size, seq_len = _check_ids_and_mask(
+        batch_size, seq_len = check_model_inputs(
             input_ids, inputs_embeds, attention_mask, position_ids, self.config
         )
         device = input_ids.device if input_ids is not None else inputs_embeds.device
@@ -742,29 +397,14 @@ class RexBertForSequenceClassification(_RexBertClassifierModel):
             input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
         )
         logits = self._classify(self._pool(outputs.last_hidden_state, attention_mask))
-        loss = None if labels is None else self._loss(logits, labels.to(logits.device))
+        loss = None
+        if labels is not None:
+            if labels.shape[0] != logits.shape[0]:
+                raise ValueError(
+                    f"labels batch size {labels.shape[0]} does not match input batch size {logits.shape[0]}"
+                )
+            loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
-
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Pick regression / single-label / multi-label from `config.problem_type` or the labels, as BERT does."""
-        if labels.shape[0] != logits.shape[0]:
-            raise ValueError(
-                f"labels batch size {labels.shape[0]} does not match input batch size {logits.shape[0]}"
-            )
-        if self.config.problem_type is None:
-            if self.num_labels == 1:
-                self.config.problem_type = "regression"
-            elif labels.dtype in (torch.long, torch.int):
-                self.config.problem_type = "single_label_classification"
-            else:
-                self.config.problem_type = "multi_label_classification"
-        if self.config.problem_type == "regression":
-            if self.num_labels == 1:
-                return MSELoss()(logits.squeeze(), labels.squeeze().to(logits.dtype))
-            return MSELoss()(logits, labels.to(logits.dtype))
-        if self.config.problem_type == "single_label_classification":
-            return CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
-        return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
 
 
 class RexBertForTokenClassification(_RexBertClassifierModel):
@@ -791,9 +431,7 @@ class RexBertForTokenClassification(_RexBertClassifierModel):
         )
         logits = self._classify(outputs.last_hidden_state)
         _check_labels_shape(labels, logits.shape[:2], "labels")
-        loss = None
-        if labels is not None:
-            loss = CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.to(logits.device).view(-1))
+        loss = None if labels is None else self.loss_function(logits, labels, self.config, **kwargs)
         return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
@@ -836,6 +474,7 @@ class RexBertForMultipleChoice(_RexBertClassifierModel):
 
     def __init__(self, config: RexBertConfig):
         super().__init__(config, 1)
+        self.loss_function = multiple_choice_loss  # transformers has no entry for this task
 
     @can_return_tuple
     def forward(
@@ -868,12 +507,18 @@ class RexBertForMultipleChoice(_RexBertClassifierModel):
             output_attentions,
         )
         logits = self._classify(self._pool(outputs.last_hidden_state, attention_mask)).view(-1, num_choices)
-        loss = None if labels is None else CrossEntropyLoss()(logits, labels.to(logits.device))
+        loss = None if labels is None else self.loss_function(logits, labels, **kwargs)
         return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
+def multiple_choice_loss(logits: torch.Tensor, labels: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Cross-entropy over the choices (mean, or sum / `num_items_in_batch` under the Trainer)."""
+    return fixed_cross_entropy(logits, labels.to(logits.device), **kwargs)
+
+
 # --------------------------------------------------------------------------------------------------------
-# Auto classes: entries written into saved configs so the folder loads with trust_remote_code=True.
+# Auto classes: the one list the package registers with transformers (`__init__.py`) and writes into saved
+# configs as `auto_map`, so a saved folder also loads with trust_remote_code=True.
 # --------------------------------------------------------------------------------------------------------
 
 AUTO_CLASSES = {
@@ -884,6 +529,33 @@ AUTO_CLASSES = {
     "AutoModelForQuestionAnswering": RexBertForQuestionAnswering,
     "AutoModelForMultipleChoice": RexBertForMultipleChoice,
 }
-AUTO_MAP = {auto: f"modeling_rexbert.{cls.__name__}" for auto, cls in AUTO_CLASSES.items()}
+
+
+def auto_map() -> dict[str, str]:
+    """The `auto_map` of a RexBERT checkpoint: the config and every head, as `module.Class` references
+    into the remote-code files shipped with the checkpoint."""
+    config_module = RexBertConfig.__module__.rsplit(".", 1)[-1]
+    model_module = __name__.rsplit(".", 1)[-1]
+    return {
+        "AutoConfig": f"{config_module}.{RexBertConfig.__name__}",
+        **{auto: f"{model_module}.{cls.__name__}" for auto, cls in AUTO_CLASSES.items()},
+    }
+
+
+# `register_for_auto_class` makes `save_pretrained` copy this file and its relative imports next to the weights.
+RexBertConfig.register_for_auto_class()
 for _auto_name, _model_class in AUTO_CLASSES.items():
     _model_class.register_for_auto_class(_auto_name)
+
+__all__ = [
+    "AUTO_CLASSES",
+    "RexBertForMaskedLM",
+    "RexBertForMultipleChoice",
+    "RexBertForQuestionAnswering",
+    "RexBertForSequenceClassification",
+    "RexBertForTokenClassification",
+    "RexBertModel",
+    "RexBertPreTrainedModel",
+    "auto_map",
+    "multiple_choice_loss",
+]

@@ -40,6 +40,17 @@ from tokenizers import (
 )
 from transformers import PreTrainedTokenizerFast
 
+__all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "MODERNBERT_VOCAB_SIZE",
+    "SPECIAL_TOKENS",
+    "VOCAB_MULTIPLE",
+    "build_modernbert_tokenizer",
+    "round_up",
+    "tokenizer_config_kwargs",
+    "train_bpe_tokenizer",
+]
+
 SPECIAL_TOKENS = {"unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "mask": "[MASK]"}
 """The five specials, in the order ModernBERT numbers them."""
 
@@ -146,8 +157,10 @@ def train_bpe_tokenizer(
     *,
     min_frequency: int = 2,
     model_max_length: int = DEFAULT_MAX_LENGTH,
+    show_progress: bool = False,
 ) -> PreTrainedTokenizerFast:
-    """Train a small byte-level BPE on local text, with ModernBERT's specials at ids 0..4.
+    """Train a small byte-level BPE on local text, with ModernBERT's specials at ids 0..4 (`show_progress`:
+    the tokenizers library's own progress bar).
 
     Same pipeline as the OLMo tokenizer (NFC, GPT-2 style byte-level pre-tokenization without a
     prefix space, byte-level decoder), so any text encodes and decodes back losslessly. The
@@ -166,7 +179,7 @@ def train_bpe_tokenizer(
         min_frequency=min_frequency,
         special_tokens=_special_added_tokens(),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
+        show_progress=show_progress,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     _add_specials_and_filler(tokenizer, None)

@@ -1,0 +1,65 @@
+"""Rotary position embeddings, computed as transformers' ModernBERT does (separate RoPE settings for the
+global and the local layers), applied in place on the two half-heads."""
+
+from __future__ import annotations
+
+import torch
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+from .configuration_rexbert import RexBertConfig
+
+__all__ = ["apply_rotary", "rotary_cos_sin"]
+
+
+def rotary_cos_sin(
+    config: RexBertConfig, layer_type: str, positions: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables `(tokens, head_dim // 2)` for one layer type, computed as ModernBERT does.
+
+    ModernBERT's tables repeat the same angles for both halves of a head; one half is kept here. The inverse
+    frequencies are recomputed on the CPU at each call (a few dozen numbers) instead of kept in a buffer, so
+    models materialised from the meta device need no special re-initialisation.
+    """
+    rope = config.rope_parameters[layer_type]
+    head_dim = config.hidden_size // config.num_attention_heads
+    if rope.get("rope_type", "default") == "default":
+        inv_freq = 1.0 / (rope["rope_theta"] ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+        scaling = 1.0
+    else:
+        inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope["rope_type"]](config, None, layer_type=layer_type)
+    angles = positions[:, None].float() * inv_freq.to(positions.device)
+    return (angles.cos() * scaling).to(dtype), (angles.sin() * scaling).to(dtype)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate `(tokens, ..., head_dim)` vectors (queries and keys together) in float32, as ModernBERT does."""
+    return _Rotary.apply(x, cos, sin)
+
+
+class _Rotary(torch.autograd.Function):
+    """(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin) on the two halves of each head vector: ModernBERT's
+    `x * cos + rotate_half(x) * sin` without its negated and concatenated copies. The backward is the inverse
+    rotation, which needs only the tables."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        ctx.save_for_backward(cos, sin)
+        return _rotate(x, cos, sin, sign=1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin = ctx.saved_tensors
+        return _rotate(grad, cos, sin, sign=-1.0), None, None
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (half,)
+    cos, sin = cos.view(shape), sin.view(shape)
+    x32 = x.float()
+    first, second = x32[..., :half], x32[..., half:]
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    out_first, out_second = out[..., :half], out[..., half:]
+    torch.mul(first, cos, out=out_first).addcmul_(second, sin, value=-sign)
+    torch.mul(second, cos, out=out_second).addcmul_(first, sin, value=sign)
+    return out.to(x.dtype)
