@@ -32,11 +32,11 @@ from pathlib import Path
 from datatrove.data import Document
 
 from curation.classifier import TrainSettings, train_classifier
-from curation.config import MinhashConfig, QualityConfig, config_from_dict
-from curation.pipeline import run_pipeline
-from curation.stages import (
+from curation.config import MinhashConfig, config_from_dict
+from curation.run import run_pipeline
+from curation.steps import (
     MODEL_BATCH_SIZE,
-    DatatroveFilterStage,
+    DatatroveQualityFilter,
     EcomClassifierFilter,
     LanguageFilter,
     PIIScrubber,
@@ -70,7 +70,7 @@ def load_texts(shared_data: Path, limit_mb: float) -> tuple[list[str], list[bool
         texts, labels = [texts[i] for i in order], [labels[i] for i in order]
         origin = "shared-data pool + full general_text documents, shuffled"
     else:
-        from curation.sample_corpus import sample_documents
+        from sample_corpus import sample_documents
 
         docs = sample_documents()
         texts, labels = [d["text"] for d in docs], [d["domain"] == "ecommerce" for d in docs]
@@ -203,13 +203,16 @@ def main() -> None:
     model = out / "bench_ecom.bin"
     train_classifier(texts[::2], labels[::2], model, TrainSettings(threads=1))  # 1 thread: reproducible
 
-    quality, pii = QualityFilter(QualityConfig(), WORDS), PIIScrubber(WORDS)
-    classifier, language = EcomClassifierFilter(str(model), 0.5, WORDS), LanguageFilter(["en"], 0.65, WORDS)
+    quality, pii = QualityFilter(token_counter=WORDS), PIIScrubber(token_counter=WORDS)
+    classifier = EcomClassifierFilter(model_path=str(model), threshold=0.5, token_counter=WORDS)
+    language = LanguageFilter(languages=["en"], threshold=0.65, token_counter=WORDS)
     rows = {"str.split (reference)": measure([lambda doc: doc.text.split()], documents)}
     for name, step in {
         "quality (fast heuristics)": quality,
         "classifier (doc level)": classifier,
-        "classifier (doc + line level)": EcomClassifierFilter(str(model), 0.5, WORDS, line_level=True),
+        "classifier (doc + line level)": EcomClassifierFilter(
+            model_path=str(model), threshold=0.5, token_counter=WORDS, line_level=True
+        ),
         "language (lid.176.ftz)": language,
         "pii": pii,
         "exact dedup key": exact_dedup_key,
@@ -223,7 +226,7 @@ def main() -> None:
     )
     slow = as_documents(load_texts(Path(args.shared_data), args.slow_mb)[0])
     rows["datatrove gopher_quality (spaCy words)"] = measure(
-        [DatatroveFilterStage("gopher_quality", {}, WORDS)], slow
+        [DatatroveQualityFilter(filter_name="gopher_quality", token_counter=WORDS)], slow
     )
     from datatrove.pipeline.dedup import MinhashDedupSignature
 

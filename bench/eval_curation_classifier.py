@@ -20,8 +20,8 @@ from pathlib import Path
 
 from curation.classifier import TrainSettings, split_examples, train_and_evaluate
 from curation.config import config_from_dict
-from curation.pipeline import run_pipeline
 from curation.pool import ECOMMERCE_SOURCES, load_shared_pool
+from curation.run import run_pipeline
 
 
 def write_held_out_sources(pool, test_indices, folder: Path) -> list[dict]:

@@ -5,6 +5,10 @@ rejects unusable records into a rejects file, pre-selects source domains, scores
 optionally lines) with a fastText e-commerce classifier trained by `rexbert curate train-classifier`,
 applies quality and language filters, scrubs PII, removes exact and MinHash near duplicates, and writes
 ``<out>/corpus/*.parquet`` (id, text, source, domain, ...) plus ``<out>/report/report.json`` / ``.md`` /
-PNG plots. Modules: `config` (YAML schema), `readers`, `stages` (datatrove steps), `classifier`,
-`pipeline` (executors), `report`, `pool` (labelled pool from the shared data), `cli`.
+PNG plots. Modules: `config` (the typed YAML schema), `layout` (the output folders), `readers`, `steps`
+(one datatrove step per file), `classifier` (training and scoring the fastText model), `pipeline` (the
+step lists), `executors` (local, Slurm or Ray), `report`, `pool` (labelled pool from the shared data),
+`cli`. Like every library here it imports no sibling package; it builds on `typed_config`.
 """
+
+__all__ = []

@@ -22,6 +22,20 @@ from pathlib import Path
 
 from curation.text import fasttext_bytes, fasttext_line
 
+__all__ = [
+    "LABEL_PREFIX",
+    "NEGATIVE",
+    "POSITIVE",
+    "BinaryMetrics",
+    "EcomClassifier",
+    "TrainSettings",
+    "binary_metrics",
+    "choose_threshold",
+    "split_examples",
+    "train_and_evaluate",
+    "train_classifier",
+]
+
 LABEL_PREFIX = "__label__"
 POSITIVE = "pos"
 NEGATIVE = "neg"

@@ -16,6 +16,10 @@ import argparse
 import json
 import sys
 
+from typed_config import DataError
+
+__all__ = ["add_arguments", "main"]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="curate_command", metavar="VERB", required=True)
@@ -49,7 +53,7 @@ def _labelled_examples(args) -> tuple[list[str], list[bool], list[str] | None]:
         for row, record in enumerate(iter_records(path)):
             text, label = record.get(args.text_key), record.get(args.label_key)
             if not isinstance(text, str) or not text.strip() or label is None:
-                raise ValueError(
+                raise DataError(
                     f"{path} row {row}: needs a non-empty {args.text_key!r} and a {args.label_key!r}"
                 )
             texts.append(text)
@@ -79,7 +83,7 @@ def train_command(args) -> int:
 
 def run_command(args) -> int:
     from curation.config import load_config
-    from curation.pipeline import run_pipeline
+    from curation.run import run_pipeline
 
     config = load_config(args.config)
 
@@ -87,6 +91,11 @@ def run_command(args) -> int:
         print(f"[curate {index}/{total}] {name}", file=sys.stderr, flush=True)
 
     report = run_pipeline(config, on_step=announce)
+    if report is None:
+        print(
+            f"submitted the {config.executor.kind} jobs; the last one writes {config.output_dir}/report/report.md"
+        )
+        return 0
     totals = report["totals"]
     print(
         f"kept {totals['docs_kept']:,} of {totals['docs_in']:,} documents "

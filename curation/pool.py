@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 from curation.readers import iter_records
 from curation.text import normalized_for_exact_dedup
 
+__all__ = ["ECOMMERCE_SOURCES", "GENERAL_SOURCES", "Example", "listing_text", "load_shared_pool"]
+
 ECOMMERCE_SOURCES = ("product_titles", "product_listings", "review_sentences", "pros_cons", "ner_sentences")
 GENERAL_SOURCES = ("general_text", "common_crawl", "agnews_business", "agnews_other")
 
@@ -52,7 +54,7 @@ def _passages(text: str, rng: random.Random, min_words: int = 8, max_words: int 
     return passages
 
 
-def _listing(row: dict) -> str:
+def listing_text(row: dict) -> str:
     description = (row.get("description") or "").strip()
     if description.startswith("## "):  # the descriptions repeat the title as a markdown header
         description = description.split("\n", 1)[-1].strip()
@@ -70,7 +72,7 @@ def load_shared_pool(
     rng.shuffle(products)
     half = len(products) // 2  # titles and listings come from different products
     raw["product_titles"] = [row["title"] for row in products[:half]]
-    raw["product_listings"] = [_listing(row) for row in products[half:]]
+    raw["product_listings"] = [listing_text(row) for row in products[half:]]
     raw["review_sentences"] = [
         r["sentence"]
         for r in _column(data / "ecommerce_reviews_liu/product_review_sentences.parquet", "sentence")

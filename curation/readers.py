@@ -22,6 +22,18 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 
 from curation.config import InputLimits, SourceConfig
 from curation.text import TokenCounter
+from typed_config import DataError
+
+__all__ = [
+    "RAW_PREFIX_CHARS",
+    "DatasetsRecordReader",
+    "JsonlRecordReader",
+    "ParquetRecordReader",
+    "RecordChecks",
+    "RejectSink",
+    "build_reader",
+    "iter_records",
+]
 
 RAW_PREFIX_CHARS = 300
 
@@ -216,6 +228,7 @@ class DatasetsRecordReader(RecordChecks, HuggingFaceDatasetReader):
 
 
 def build_reader(
+    *,
     source: SourceConfig,
     limits: InputLimits,
     rejects_folder: str,
@@ -224,7 +237,7 @@ def build_reader(
 ):
     """The reader step for one configured source."""
     if source.format != "datasets" and "://" not in source.path and not os.path.exists(source.path):
-        raise FileNotFoundError(f"source {source.name!r}: input path {source.path!r} does not exist")
+        raise DataError(f"source {source.name!r}: input path {source.path!r} does not exist")
     if source.format == "datasets":
         return DatasetsRecordReader(source, limits, rejects_folder, token_counter, progress)
     if source.format == "parquet":

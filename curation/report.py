@@ -1,9 +1,13 @@
 """The corpus report: per-stage accounting, domain and source distributions, length histograms.
 
-Built after every run from datatrove's per-task stats files (``<out>/logs/<step>/stats/<rank>.json``,
-which survive resumed runs) and from the corpus shards themselves. Writes ``<out>/report/report.json``,
-``report.md`` and PNG plots under ``report/plots`` (paths in ``plots`` are relative to ``report/``).
-Accounting identity: ``totals.docs_in == docs_kept + docs_removed + docs_rejected``.
+Built from datatrove's per-task stats files (``<out>/logs/<step list>/stats/<rank>.json``, which survive
+resumed runs) and from the corpus shards themselves, by `WriteCorpusReport`, the one step of the last step
+list, so it is written once every other list has finished, on any executor. The stage rows are derived from
+the statistics of the steps that ran, in pipeline order: every step named ``curation:<stage>`` is a stage
+(they all count alike, see `curation.steps.counting`), the readers together are the ``read`` row.
+Writes ``<out>/report/report.json``, ``report.md`` and PNG plots under ``report/plots`` (paths in ``plots``
+are relative to ``report/``). Accounting identity: ``totals.docs_in == docs_kept + docs_removed +
+docs_rejected``.
 """
 
 from __future__ import annotations
@@ -13,30 +17,41 @@ import json
 import os
 from collections import defaultdict
 
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
 from curation.config import CurationConfig
-from curation.pipeline import Paths
+from curation.layout import CorpusLayout
 from curation.readers import iter_records
 
-FILTER_STAGES = ("domain_preselect", "quality", "classifier", "language")
-DEDUP_STEPS = {
-    "exact_dedup": ("exact-deduplication stage 3", "filtered", "exact_duplicate"),
-    "minhash_dedup": ("MinHash stage 4", None, "near_duplicate"),
-}
+__all__ = [
+    "WriteCorpusReport",
+    "build_report",
+    "load_step_stats",
+    "report_markdown",
+    "stage_rows",
+    "write_report",
+]
+
+READER_PREFIX = "curation:read:"
+STAGE_PREFIX = "curation:"
 
 
 def _total(value) -> float:
     return value["total"] if isinstance(value, dict) else value
 
 
-def load_step_stats(logs_dir: str) -> dict[str, dict[str, float]]:
-    """Stats summed over all tasks of all executors, keyed by step name (without the type prefix)."""
-    steps: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for path in sorted(glob.glob(os.path.join(logs_dir, "*", "stats", "*.json"))):
-        with open(path, encoding="utf-8") as handle:
-            for step in json.load(handle):
-                name = step["name"].split(": ", 1)[-1]
-                for key, value in step["stats"].items():
-                    steps[name][key] += _total(value)
+def load_step_stats(logs_dir: str, step_lists: list[str]) -> dict[str, dict[str, float]]:
+    """Stats summed over all tasks, keyed by step name (without datatrove's type prefix), in pipeline order:
+    the step lists in the order given, each list's steps in the order they ran."""
+    steps: dict[str, dict[str, float]] = {}
+    for step_list in step_lists:
+        for path in sorted(glob.glob(os.path.join(logs_dir, step_list, "stats", "*.json"))):
+            with open(path, encoding="utf-8") as handle:
+                for step in json.load(handle):
+                    totals = steps.setdefault(step["name"].split(": ", 1)[-1], defaultdict(float))
+                    for key, value in step["stats"].items():
+                        totals[key] += _total(value)
     return steps
 
 
@@ -44,73 +59,53 @@ def _int(stats: dict, key: str) -> int:
     return int(stats.get(key, 0))
 
 
-def stage_rows(steps: dict[str, dict[str, float]]) -> list[dict]:
-    """One row per stage that ran, in pipeline order."""
-    readers = {name: s for name, s in steps.items() if name.startswith("curation:read:")}
-    rejected = defaultdict(int)
-    for s in readers.values():
-        for key, value in s.items():
+def _read_row(readers: list[dict[str, float]]) -> dict:
+    rejected: dict[str, int] = defaultdict(int)
+    for stats in readers:
+        for key, value in stats.items():
             if key.startswith("rejected_"):
                 rejected[key.removeprefix("rejected_")] += int(value)
-    read = sum(_int(s, "docs_read") for s in readers.values())
-    tokens_read = sum(_int(s, "tokens_read") for s in readers.values())
-    rows = [
-        {
-            "name": "read",
-            "docs_in": read + sum(rejected.values()),
-            "docs_kept": read,
-            "docs_removed": 0,
-            "docs_rejected": sum(rejected.values()),
-            "tokens_in": tokens_read,
-            "tokens_kept": tokens_read,
-            "reasons": dict(rejected),
-        }
-    ]
-    quality_steps = sorted(n for n in steps if n.startswith("curation:quality:"))
-    names = [
-        n
-        for stage in FILTER_STAGES
-        for n in ([f"curation:{stage}"] + (quality_steps if stage == "quality" else []))
-    ]
-    for name in names + ["curation:pii"]:
-        if name not in steps:
-            continue
-        s = steps[name]
-        row = {
-            "name": name.removeprefix("curation:"),
-            "docs_in": _int(s, "total"),
-            "docs_kept": _int(s, "forwarded"),
-            "docs_removed": _int(s, "dropped"),
-            "tokens_in": _int(s, "tokens_in"),
-            "tokens_kept": _int(s, "tokens_kept"),
-            "reasons": {k.removeprefix("dropped_"): int(v) for k, v in s.items() if k.startswith("dropped_")},
-        }
-        edits = {
-            k: int(v)
-            for k, v in s.items()
-            if k.endswith("_replaced") or k in ("lines_removed", "docs_edited")
-        }
-        if edits:
-            row["edits"] = edits
-        rows.append(row)
-    tokens_before = _int(steps.get("curation:tally:filtered", {}), "tokens")
-    for stage, (step_suffix, _, reason) in DEDUP_STEPS.items():
-        step = next((s for n, s in steps.items() if n.endswith(step_suffix)), None)
-        if step is None:
-            continue
-        tokens_after = _int(steps.get(f"curation:tally:{stage}", {}), "tokens")
-        rows.append(
-            {
-                "name": stage,
-                "docs_in": _int(step, "total"),
-                "docs_kept": _int(step, "forwarded"),
-                "docs_removed": _int(step, "dropped"),
-                "tokens_in": tokens_before,
-                "tokens_kept": tokens_after,
-                "reasons": {reason: _int(step, "dropped")} if _int(step, "dropped") else {},
-            }
-        )
-        tokens_before = tokens_after
+    read = sum(_int(s, "docs_read") for s in readers)
+    tokens = sum(_int(s, "tokens_read") for s in readers)
+    return {
+        "name": "read",
+        "docs_in": read + sum(rejected.values()),
+        "docs_kept": read,
+        "docs_removed": 0,
+        "docs_rejected": sum(rejected.values()),
+        "tokens_in": tokens,
+        "tokens_kept": tokens,
+        "reasons": dict(rejected),
+    }
+
+
+def _stage_row(name: str, stats: dict[str, float]) -> dict:
+    row = {
+        "name": name.removeprefix(STAGE_PREFIX),
+        "docs_in": _int(stats, "total"),
+        "docs_kept": _int(stats, "forwarded"),
+        "docs_removed": _int(stats, "dropped"),
+        "tokens_in": _int(stats, "tokens_in"),
+        "tokens_kept": _int(stats, "tokens_kept"),
+        "reasons": {k.removeprefix("dropped_"): int(v) for k, v in stats.items() if k.startswith("dropped_")},
+    }
+    edits = {
+        k: int(v)
+        for k, v in stats.items()
+        if k.endswith("_replaced") or k in ("lines_removed", "docs_edited")
+    }
+    if edits:
+        row["edits"] = edits
+    return row
+
+
+def stage_rows(steps: dict[str, dict[str, float]]) -> list[dict]:
+    """The ``read`` row, then one row per counting stage that ran, in pipeline order."""
+    readers = [stats for name, stats in steps.items() if name.startswith(READER_PREFIX)]
+    rows = [_read_row(readers)]
+    for name, stats in steps.items():
+        if name.startswith(STAGE_PREFIX) and not name.startswith(READER_PREFIX):
+            rows.append(_stage_row(name, stats))
     return rows
 
 
@@ -148,11 +143,12 @@ def _histogram(values: list[int], bins: int = 20) -> dict:
     return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
-def build_report(config: CurationConfig) -> dict:
-    paths = Paths(config.output_dir)
-    steps = load_step_stats(paths.logs)
+def build_report(config: CurationConfig, step_lists: list[str]) -> dict:
+    """The report of the run in `config.output_dir` whose step lists ran in the order `step_lists`."""
+    layout = CorpusLayout(config.output_dir)
+    steps = load_step_stats(layout.logs, step_lists)
     stages = stage_rows(steps)
-    docs = corpus_rows(paths.corpus)
+    docs = corpus_rows(layout.corpus)
     domains: dict[str, dict] = defaultdict(lambda: {"docs": 0, "tokens": 0})
     kept_by_source: dict[str, dict] = defaultdict(lambda: {"docs": 0, "tokens": 0})
     for row in docs:
@@ -162,7 +158,7 @@ def build_report(config: CurationConfig) -> dict:
         kept_by_source[row["source"]]["tokens"] += row["token_count"] or 0
     sources = {}
     for source in config.sources:
-        s = steps.get(f"curation:read:{source.name}", {})
+        s = steps.get(f"{READER_PREFIX}{source.name}", {})
         rejected = _int(s, "rejected")
         docs_in = _int(s, "docs_read") + rejected
         kept = kept_by_source[source.name]["docs"]
@@ -204,10 +200,10 @@ def build_report(config: CurationConfig) -> dict:
     }
 
 
-def write_report(config: CurationConfig) -> dict:
+def write_report(config: CurationConfig, step_lists: list[str]) -> dict:
     """Build the report and write report.json, report.md and the plots; returns the report."""
-    report = build_report(config)
-    report_dir = Paths(config.output_dir).report
+    report = build_report(config, step_lists)
+    report_dir = CorpusLayout(config.output_dir).report
     os.makedirs(os.path.join(report_dir, "plots"), exist_ok=True)
     report["plots"] = write_plots(report, report_dir)
     with open(os.path.join(report_dir, "report.json"), "w", encoding="utf-8") as handle:
@@ -331,3 +327,21 @@ def report_markdown(report: dict) -> str:
     ]
     parts += [f"![{os.path.basename(p)}]({p})" for p in report["plots"]]
     return "\n".join(parts) + "\n"
+
+
+class WriteCorpusReport(PipelineStep):
+    """The pipeline step that writes the report (the one step of the last step list, one task), so the
+    report follows the other lists on every executor, including jobs submitted to a cluster."""
+
+    name = "corpus report"
+    type = "📝 - REPORT"
+
+    def __init__(self, *, config: CurationConfig, step_lists: list[str]):
+        super().__init__()
+        self.config = config
+        self.step_lists = step_lists
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        report = write_report(self.config, self.step_lists)
+        self.stat_update("docs_kept", value=report["totals"]["docs_kept"])
+        yield from data or ()

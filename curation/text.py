@@ -11,6 +11,15 @@ import re
 import string
 from pathlib import Path
 
+__all__ = [
+    "TokenCounter",
+    "dedup_words",
+    "fasttext_bytes",
+    "fasttext_line",
+    "normalized_for_exact_dedup",
+    "words",
+]
+
 _FASTTEXT_BYTES = bytes.maketrans(
     string.punctuation.encode() + b"\n\r\t", b" " * (len(string.punctuation) + 3)
 )

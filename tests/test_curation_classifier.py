@@ -13,9 +13,8 @@ from curation.classifier import (
     train_and_evaluate,
     train_classifier,
 )
-from curation.config import QualityConfig
 from curation.pool import load_shared_pool
-from curation.stages import EcomClassifierFilter, LanguageFilter, PIIScrubber, QualityFilter
+from curation.steps import EcomClassifierFilter, LanguageFilter, PIIScrubber, QualityFilter
 from curation.text import TokenCounter
 
 WORDS = TokenCounter("words")
@@ -60,7 +59,7 @@ def test_line_level_filter_drops_non_shopping_lines(tmp_path):
     labels = [True] * 16 + [False] * 16
     train_classifier(texts * 20, labels * 20, tmp_path / "m.bin", TrainSettings(epoch=20, threads=1))
     step = EcomClassifierFilter(
-        str(tmp_path / "m.bin"),
+        model_path=str(tmp_path / "m.bin"),
         threshold=0.5,
         token_counter=WORDS,
         line_level=True,
@@ -77,7 +76,7 @@ def test_line_level_filter_drops_non_shopping_lines(tmp_path):
 
 
 def test_pii_placeholders():
-    scrub = PIIScrubber(WORDS)
+    scrub = PIIScrubber(token_counter=WORDS)
     text = (
         "Mail jane.doe+shop@example.co.uk or call (555) 123-4567 / +44 20 7946 0958; server 8.8.8.8, "
         "router 192.168.0.1, model SM-G991B, 3.5 mm jack, version 1.2.3.4567"
@@ -100,17 +99,17 @@ def test_pii_placeholders():
     ],
 )
 def test_quality_filter_reasons(text, reason):
-    assert QualityFilter(QualityConfig(), WORDS).filter(Document(text=text, id="x")) == (False, reason)
+    assert QualityFilter(token_counter=WORDS).filter(Document(text=text, id="x")) == (False, reason)
 
 
 def test_quality_filter_keeps_listings_and_reviews():
-    step = QualityFilter(QualityConfig(), WORDS)
+    step = QualityFilter(token_counter=WORDS)
     assert step.filter(Document(text="Fender Player Stratocaster Electric Guitar, Maple Fingerboard", id="t"))
     assert step.filter(Document(text="the battery life is great and the screen is bright .", id="r"))
 
 
 def test_language_filter_uses_the_bundled_model_offline():
-    step = LanguageFilter(["en"], 0.65, WORDS)
+    step = LanguageFilter(languages=["en"], threshold=0.65, token_counter=WORDS)
     english = Document(text="This lightweight backpack has padded straps and a laptop sleeve.", id="en")
     german = Document(text="Dieser leichte Rucksack hat gepolsterte Träger und ein Laptopfach.", id="de")
     assert step.filter(english) is True and english.metadata["language"] == "en"
@@ -118,7 +117,7 @@ def test_language_filter_uses_the_bundled_model_offline():
 
 
 def test_language_filter_english_fast_path_and_long_foreign_text():
-    step = LanguageFilter(["en"], 0.65, WORDS)
+    step = LanguageFilter(languages=["en"], threshold=0.65, token_counter=WORDS)
     english = Document(
         text="The battery of this phone lasts for two days and it charges in an hour. " * 3, id="e"
     )
@@ -128,5 +127,7 @@ def test_language_filter_english_fast_path_and_long_foreign_text():
     )
     assert step.filter(english) is True and english.metadata["language_score"] is None
     assert step.filter(french) == (False, "other_language") and french.metadata["language"] == "fr"
-    always_model = LanguageFilter(["en"], 0.65, WORDS, english_stopword_share=None)
+    always_model = LanguageFilter(
+        languages=["en"], threshold=0.65, token_counter=WORDS, english_stopword_share=None
+    )
     assert always_model.filter(english) is True and english.metadata["language_score"] > 0.65

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.config import config_from_dict
-from curation.pipeline import run_pipeline
-from curation.pool import _listing
+from curation.pool import listing_text
+from curation.run import run_pipeline
 
 BOILERPLATE = [
     "Free shipping on orders over $35.",
@@ -58,7 +58,7 @@ def dedup_run(shared_data, tmp_path_factory):
     rows = pq.read_table(
         shared_data / "ecommerce_products_vespa/products.parquet", columns=["title", "description"]
     ).to_pylist()
-    originals = [_listing(row) for row in rng.sample(rows, 400)]
+    originals = [listing_text(row) for row in rng.sample(rows, 400)]
     records = [{"id": f"orig-{i}", "text": text, "group": i} for i, text in enumerate(originals)]
     records += [{"id": f"exact-{i}", "text": _exact_copy(originals[i]), "group": i} for i in range(0, 400, 8)]
     records += [

@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.config import config_from_dict, load_config
-from curation.pipeline import run_pipeline
-from curation.sample_corpus import write_classifier_examples, write_sample_corpus
+from curation.run import run_pipeline
+from sample_corpus import write_classifier_examples, write_sample_corpus
+from typed_config import ConfigError, DataError
 
 MAX_CHARS = 5000
 
@@ -52,25 +53,25 @@ def workspace(tmp_path_factory) -> Path:
     n_bad = _write_bad_inputs(root / "bad")
     (root / "n_bad.txt").write_text(str(n_bad))
     examples = write_classifier_examples(root / "examples.jsonl")
-    from trainers.cli import main as rexbert
+    from rexbert.cli import main as rexbert
 
     assert (
         rexbert(["curate", "train-classifier", "--data", str(examples), "--out", str(root / "ecom.bin")]) == 0
     )
     config = {
-        "output_dir": "out",
+        "output_dir": f"{root}/out",
         "tasks": 2,
         "workers": 1,
         "progress": False,
         "limits": {"max_chars": MAX_CHARS},
         "sources": [
-            {"name": "listing", "path": "data/listing.jsonl"},
-            {"name": "review", "path": "data/review.jsonl", "domain_key": None, "domain": "reviews"},
-            {"name": "general", "path": "data/general.jsonl"},
-            {"name": "bad_jsonl", "path": "bad", "glob": "*.jsonl"},
-            {"name": "bad_parquet", "path": "bad", "format": "parquet", "glob": "*.parquet"},
+            {"name": "listing", "path": f"{root}/data/listing.jsonl"},
+            {"name": "review", "path": f"{root}/data/review.jsonl", "domain_key": None, "domain": "reviews"},
+            {"name": "general", "path": f"{root}/data/general.jsonl"},
+            {"name": "bad_jsonl", "path": f"{root}/bad", "glob": "*.jsonl"},
+            {"name": "bad_parquet", "path": f"{root}/bad", "format": "parquet", "glob": "*.parquet"},
         ],
-        "stages": {"classifier": {"model": "ecom.bin"}},
+        "stages": {"classifier": {"model": f"{root}/ecom.bin"}},
     }
     import yaml
 
@@ -161,8 +162,9 @@ def test_rerun_skips_finished_tasks_and_resumes_a_missing_one(workspace):
     config = load_config(workspace / "run.yaml")
     before = json.loads((out / "report/report.json").read_text())
     shards = sorted(out.glob("corpus/*.parquet"))
-    stamps = {p: p.stat().st_mtime_ns for p in shards + sorted(out.glob("logs/*/stats/*.json"))}
-    run_pipeline(config)  # everything finished: nothing runs again
+    step_stats = [p for p in sorted(out.glob("logs/*/stats/*.json")) if p.parts[-3] != "report"]
+    stamps = {p: p.stat().st_mtime_ns for p in shards + step_stats}
+    run_pipeline(config)  # everything finished: nothing runs again (only the report is rebuilt)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     # lose the completion mark of one filter task: only that task runs again
     os.remove(out / "logs/filter/completions/00001")
@@ -177,26 +179,37 @@ def test_rerun_skips_finished_tasks_and_resumes_a_missing_one(workspace):
     assert after["totals"] == before["totals"] and after["stages"] == before["stages"]
 
 
-def test_config_errors_name_the_problem(tmp_path):
+def test_config_errors_name_the_problem(tmp_path, monkeypatch):
     from curation.pipeline import PipelineBuilder
 
+    monkeypatch.chdir(tmp_path)  # relative paths are taken from the working directory
     missing = config_from_dict(
         {
             "output_dir": "x",
             "sources": [{"name": "a", "path": "nowhere"}],
             "stages": {"classifier": {"enabled": False}},
-        },
-        base_dir=tmp_path,
+        }
     )
-    with pytest.raises(FileNotFoundError, match="source 'a'.*does not exist"):
-        PipelineBuilder(missing).executors()
-    with pytest.raises(ValueError, match="unknown key.*qualty"):
+    assert missing.output_dir == str(tmp_path / "x") and missing.sources[0].path == str(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="source 'a'.*does not exist"):
+        PipelineBuilder(missing).step_lists()
+    with pytest.raises(
+        ConfigError, match="config.stages: unknown field 'qualty' \\(did you mean 'quality'\\?\\)"
+    ):
         config_from_dict(
             {"output_dir": "x", "sources": [{"name": "a", "path": "a"}], "stages": {"qualty": {}}}
         )
-    with pytest.raises(ValueError, match="no `model`"):
+    with pytest.raises(ConfigError, match="config.stages.quality.min_words: expected int, got str 'few'"):
+        config_from_dict(
+            {
+                "output_dir": "x",
+                "sources": [{"name": "a", "path": "a"}],
+                "stages": {"quality": {"min_words": "few"}},
+            }
+        )
+    with pytest.raises(ConfigError, match="no `model`"):
         config_from_dict({"output_dir": "x", "sources": [{"name": "a", "path": "a"}]})
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(ConfigError, match="config.sources\\[0\\].format: 'csv' is not one of"):
         config_from_dict(
             {
                 "output_dir": "x",
@@ -204,9 +217,21 @@ def test_config_errors_name_the_problem(tmp_path):
                 "stages": {"classifier": {"enabled": False}},
             }
         )
+    with pytest.raises(
+        ConfigError, match="config.executor.kind: 'slurmm' is not one of .* \\(did you mean 'slurm'\\?\\)"
+    ):
+        config_from_dict(
+            {
+                "output_dir": "x",
+                "sources": [{"name": "a", "path": "a"}],
+                "executor": {"kind": "slurmm"},
+                "stages": {"classifier": {"enabled": False}},
+            }
+        )
 
 
-def test_finefineweb_and_datasets_sources_with_domain_preselection(tmp_path):
+def test_finefineweb_and_datasets_sources_with_domain_preselection(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     shop = "This {} jacket is made of waterproof nylon with taped seams and a zip pocket, size M."
     news = "The council voted on the new transport budget after a long debate in the town hall {}."
     for domain, template in (("fashion", shop), ("politics", news)):
@@ -246,7 +271,6 @@ def test_finefineweb_and_datasets_sources_with_domain_preselection(tmp_path):
             },
             "output": {"format": "jsonl"},
         },
-        base_dir=tmp_path,
     )
     report = run_pipeline(config)
     rows = [

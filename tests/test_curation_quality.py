@@ -8,8 +8,8 @@ from collections import Counter
 
 from datatrove.data import Document
 
-from curation.config import QualityConfig
-from curation.stages import REPETITION_WORDS, QualityFilter
+from curation.steps import QualityFilter
+from curation.steps.quality import REPETITION_WORDS
 from curation.text import TokenCounter
 
 
@@ -37,20 +37,19 @@ def repetitive_documents(count: int, seed: int = 0) -> list[str]:
 
 
 def test_bigram_check_matches_a_direct_count():
-    settings = QualityConfig()
-    stage = QualityFilter(settings, TokenCounter())
-    limit = settings.max_top_bigram_char_fraction
+    stage = QualityFilter(token_counter=TokenCounter())
+    limit = stage.max_top_bigram_char_fraction
     verdicts = Counter()
     for text in repetitive_documents(1500):
         expected = top_bigram_share(text) > limit
         tokens = text.split()
-        assert stage._top_bigram_too_frequent(tokens, len("".join(tokens))) == expected, text[:80]
+        assert stage.top_bigram_too_frequent(tokens, len("".join(tokens))) == expected, text[:80]
         verdicts[expected] += 1
     assert verdicts[True] > 100 and verdicts[False] > 100, verdicts  # both branches exercised
 
 
 def test_a_repeated_phrase_is_removed_as_top_bigram():
-    stage = QualityFilter(QualityConfig(), TokenCounter())
+    stage = QualityFilter(token_counter=TokenCounter())
     spam = Document(text=" ".join(["buy cheap"] * 40 + ["watches today with free shipping"] * 3), id="spam")
     prose = Document(
         text=" ".join(f"The river town {w} grew slowly around its old stone bridge." for w in range(12)),

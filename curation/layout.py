@@ -1,0 +1,49 @@
+"""Where a curation run keeps its outputs, intermediate shards and logs, under one output folder.
+
+corpus/             the curated shards (*.parquet, or *.jsonl.gz)
+report/             report.json, report.md, plots/*.png
+rejects/            bad input records, one jsonl per source and task
+removed/<stage>/    documents a stage removed (with `filter_reason`), when `output.write_removed`
+logs/<step list>/   datatrove's logs, stats and completion markers of each executor
+work/               intermediate shards and dedup signatures
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["CorpusLayout"]
+
+_FOLDERS = {
+    "corpus": "corpus",
+    "report": "report",
+    "rejects": "rejects",
+    "removed": "removed",
+    "logs": "logs",
+    "filtered": "work/filtered",
+    "deduped": "work/exact_deduped",
+    "exact_sigs": "work/exact/sigs",
+    "exact_dups": "work/exact/dups",
+    "minhash_sigs": "work/minhash/sigs",
+    "minhash_buckets": "work/minhash/buckets",
+    "minhash_remove": "work/minhash/remove",
+}
+
+
+@dataclass(frozen=True)
+class CorpusLayout:
+    """The folders of one curation run below `root` (see the module docstring)."""
+
+    root: str
+
+    def __getattr__(self, name: str) -> str:
+        if name not in _FOLDERS:
+            raise AttributeError(name)
+        return os.path.join(self.root, _FOLDERS[name])
+
+    def removed_stage(self, stage: str) -> str:
+        return os.path.join(self.removed, stage)
+
+    def step_logs(self, step_list: str) -> str:
+        return os.path.join(self.logs, step_list)

@@ -1,0 +1,150 @@
+"""The same curation step lists on datatrove's other executors give the same corpus as the local one.
+
+Slurm: stub `sbatch`, `srun` and `scontrol` commands on PATH stand in for a cluster. The stub `sbatch`
+runs each job array at once, task by task, with the environment Slurm would set (array index, job id,
+`--export` variables), so the dependency chain datatrove submits runs in order and the last job writes the
+report. Ray: a local Ray runtime (the `ray` extra), when installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from curation.config import config_from_dict
+from curation.run import run_pipeline
+from sample_corpus import write_sample_corpus
+
+SBATCH = """
+    import itertools, os, re, subprocess, sys
+    args, script = sys.argv[1:-1], sys.argv[-1]
+    text = open(script).read()
+    array = re.search(r"#SBATCH --array=(\\d+)-(\\d+)", text)
+    first, last = (int(array.group(1)), int(array.group(2))) if array else (0, 0)
+    state = os.path.join(os.path.dirname(__file__), "job_counter")
+    job = int(open(state).read()) + 1 if os.path.exists(state) else 1
+    open(state, "w").write(str(job))
+    env = dict(os.environ, SLURM_JOB_ID=str(job), SLURM_ARRAY_JOB_ID=str(job), SLURM_NODELIST="localhost")
+    for arg in args:
+        if arg.startswith("--export="):
+            env.update(p.split("=", 1) for p in arg[len("--export="):].split(",") if "=" in p)
+    with open(os.path.join(os.path.dirname(__file__), "jobs.log"), "a") as log:
+        log.write(" ".join(args) + "\\n")
+        for index in range(first, last + 1):
+            env["SLURM_ARRAY_TASK_ID"] = str(index)
+            done = subprocess.run(["bash", script], env=env, stdout=log, stderr=log)
+            if done.returncode:
+                sys.exit(f"stub sbatch: job {job} task {index} failed")
+    print(f"Submitted batch job {job}")
+"""
+SRUN = """
+    import os, sys
+    args = sys.argv[1:]
+    while args and args[0].startswith("-"):
+        option = args.pop(0)
+        if option in ("-n", "-N") and args:
+            args.pop(0)
+    os.execvp(args[0], args)
+"""
+SCONTROL = """
+    import sys
+    print("localhost")
+"""
+
+
+def write_stub(folder: Path, name: str, body: str) -> None:
+    path = folder / name
+    path.write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+
+
+def sample_config(root: Path, output: str, **extra) -> dict:
+    corpus = root / "data"
+    if not corpus.is_dir():
+        write_sample_corpus(corpus)
+    return {
+        "output_dir": str(root / output),
+        "tasks": 2,
+        "workers": 1,
+        "progress": False,
+        "sources": [
+            {"name": n, "path": str(corpus / f"{n}.jsonl")} for n in ("listing", "review", "general")
+        ],
+        "stages": {"classifier": {"enabled": False}, "language": {"enabled": False}},
+        **extra,
+    }
+
+
+def corpus_rows(output: Path) -> list[tuple]:
+    rows = []
+    for shard in sorted((output / "corpus").glob("*.parquet")):
+        rows += [(r["id"], r["text"], r["source"]) for r in pq.read_table(shard).to_pylist()]
+    return sorted(rows)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("executors")
+    report = run_pipeline(config_from_dict(sample_config(root, "local")))
+    assert report["totals"]["docs_kept"] > 100
+    return root
+
+
+def test_slurm_executor_with_stub_commands(local_run, monkeypatch):
+    stubs = local_run / "stub-bin"
+    stubs.mkdir()
+    write_stub(stubs, "sbatch", SBATCH)
+    write_stub(stubs, "srun", SRUN)
+    write_stub(stubs, "scontrol", SCONTROL)
+    monkeypatch.setenv(
+        "PATH", f"{stubs}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    config = config_from_dict(
+        sample_config(
+            local_run,
+            "slurm",
+            executor={"kind": "slurm", "options": {"partition": "cpu", "time": "01:00:00"}},
+        )
+    )
+    assert run_pipeline(config) is None  # submitted, not waited for
+    jobs = (stubs / "jobs.log").read_text().splitlines()
+    launched = [line for line in jobs if "RUN_OFFSET" in line]
+    assert len(launched) == 7  # filter, exact find/filter, minhash buckets/cluster/filter, report
+    assert all("--dependency=afterok:" in line for line in launched[1:])  # each waits for the one before
+    slurm, local = local_run / "slurm", local_run / "local"
+    assert corpus_rows(slurm) == corpus_rows(local)
+    reports = [json.loads((out / "report" / "report.json").read_text()) for out in (slurm, local)]
+    assert reports[0]["totals"] == reports[1]["totals"] and reports[0]["stages"] == reports[1]["stages"]
+    assert (slurm / "logs" / "filter" / "launch_script.slurm").read_text().count(
+        "launch_pickled_pipeline"
+    ) == 1
+
+
+def test_slurm_executor_needs_partition_and_time(local_run):
+    from typed_config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"executor.options: the slurm executor needs \['time'\]"):
+        config_from_dict(
+            sample_config(local_run, "x", executor={"kind": "slurm", "options": {"partition": "cpu"}})
+        )
+
+
+def test_ray_executor_on_a_local_runtime(local_run):
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        config = config_from_dict(
+            sample_config(local_run, "ray", executor={"kind": "ray", "options": {"mem_per_cpu_gb": 0.5}})
+        )
+        report = run_pipeline(config)
+    finally:
+        ray.shutdown()
+    local = json.loads((local_run / "local" / "report" / "report.json").read_text())
+    assert report["totals"] == local["totals"] and report["stages"] == local["stages"]
+    assert corpus_rows(local_run / "ray") == corpus_rows(local_run / "local")
