@@ -12,7 +12,7 @@ sequence lengths in every phase (so the same number of tokens), and compares the
 on ESCI-style masked-token accuracy (titles and descriptions of products held out from training plus
 the ESCI fixture products), e-commerce NER entity F1 (fine-tuned) and a GLUE subset (fine-tuned).
 
-The data path is the one `rexbert run --config trainers/configs/run_shared_data.yaml` takes: its data,
+The data path is the one `rexbert run --config rexbert/configs/run_shared_data.yaml` takes: its data,
 classifier and curate stages build the ecom and general corpora from ../shared/data (a seeded sample
 of the product catalogue is held out for evaluation first), then each variant runs `trainers.pretrain`
 with the shared recipe plus its changes, and `eval_suites` scores it.
@@ -50,7 +50,7 @@ import yaml  # noqa: E402
 
 logger = logging.getLogger("replicate_small")
 
-SHARED_CONFIG = REPO_ROOT / "trainers" / "configs" / "run_shared_data.yaml"
+SHARED_CONFIG = REPO_ROOT / "rexbert" / "configs" / "run_shared_data.yaml"
 VARIANTS = ("general-only", "curriculum", "curriculum-no-guided")
 GLUE_TASKS = ("sst2", "mrpc", "rte")
 SUITES = ("esci-tokens", "ner", "glue")
@@ -96,26 +96,26 @@ def split_products(shared: Path, out: Path, n_heldout: int, seed: int) -> tuple[
     return train_path, heldout_path
 
 
-def curation_config(shared: Path, products_train: Path) -> dict:
+def curation_config(shared: Path, products_train: Path):
     """The shared-data run config, its relative paths anchored at the shared folder, products replaced.
 
     The pros/cons phrases (46k fragments of a few words, half of all input documents but a small share
     of the words) are left out to keep the curation stage within the CPU budget."""
-    from trainers.run import load_run_config
+    from rexbert.pipeline import load_run_config
 
     config = load_run_config(SHARED_CONFIG)
-    config["data"]["sources"] = [s for s in config["data"]["sources"] if s["name"] != "pros_cons"]
-    for source in config["data"]["sources"]:
-        source["path"] = str(shared / Path(source["path"]).relative_to("../shared/data"))
-        if source["name"] == "products":
-            source["path"] = str(products_train)
-    config["classifier"]["shared_pool"] = str(shared)
+    config.data.sources = [s for s in config.data.sources if s.name != "pros_cons"]
+    for source in config.data.sources:
+        source.path = str(shared / source.path.split("shared/data/", 1)[1])
+        if source.name == "products":
+            source.path = str(products_train)
+    config.classifier.shared_pool = str(shared)
     return config
 
 
-def curate(config: dict, out: Path) -> Path:
+def curate(config, out: Path) -> Path:
     """Run the `rexbert run` stages up to curation (resumable); returns the run directory."""
-    from trainers.run import run
+    from rexbert.pipeline import run
 
     run(config, out, stop_after="curate")
     return out
@@ -124,13 +124,14 @@ def curate(config: dict, out: Path) -> Path:
 # ---- variants --------------------------------------------------------------------------------------
 
 
-def variant_recipe(config: dict, run_dir: Path, variant: str, scale: float) -> dict:
+def variant_recipe(config, run_dir: Path, variant: str, scale: float) -> dict:
     """The recipe of one variant: the shared-data recipe with the tiny preset, the same phase shapes and
     token budgets for every variant, and the variant's mixtures and masking."""
-    from trainers.recipes import deep_merge
-    from trainers.run import Layout, pretrain_recipe_dict
+    from rexbert.pipeline import Layout
+    from rexbert.pipeline.stages import pretrain_recipe
+    from typed_config import deep_merge, to_mapping
 
-    recipe = pretrain_recipe_dict(config, Layout(run_dir))
+    recipe = {k: v for k, v in to_mapping(pretrain_recipe(config, Layout(run_dir))).items() if k != "path"}
     phases = {name: {**spec, "steps": max(2, round(spec["steps"] * scale))} for name, spec in PHASES.items()}
     recipe = deep_merge(
         recipe, {"model": MODEL, "tokenizer": TOKENIZER, "phases": phases, "lexicon": {"max_docs": 5000}}
@@ -152,13 +153,13 @@ def variant_recipe(config: dict, run_dir: Path, variant: str, scale: float) -> d
 def pretrain_variant(recipe: dict, out: Path) -> tuple[Path, dict, float]:
     """Pretrain (resumable) into `out`; returns (model dir named after the variant, summary, seconds)."""
     from trainers.pretrain import pretrain
-    from trainers.recipes import load_recipe
+    from trainers.recipes import recipe_from_mapping
 
     out.mkdir(parents=True, exist_ok=True)
     recipe_path = out / "recipe.yaml"
     recipe_path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
     started = time.perf_counter()
-    summary = pretrain(load_recipe(recipe_path), out, resume=True)
+    summary = pretrain(recipe_from_mapping(recipe, path=str(recipe_path)), out, resume=True)
     seconds = time.perf_counter() - started
     model_dir = out.parent / "models" / out.name
     shutil.rmtree(model_dir, ignore_errors=True)
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "variants": {},
         "pretrain_seconds": {},
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, " f"torch threads {args.threads}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {args.threads}",
         "scale": args.scale,
     }
     summaries = {}

@@ -11,3 +11,5 @@ Suites (names as in results.json):
 
 Run them with `rexbert eval` (`eval_suites.cli`) or `eval_suites.runner.evaluate_model`; see README.md.
 """
+
+__all__ = []

@@ -17,6 +17,16 @@ from __future__ import annotations
 
 import os
 
+__all__ = [
+    "BUDGET_FLAGS",
+    "add_arguments",
+    "guess_data_key",
+    "main",
+    "parse_budgets",
+    "parse_data",
+    "run_models",
+]
+
 # Measured here: on a loaded 2-core machine, OpenMP's default spin-waiting makes 2-thread torch
 # 25-40x slower than 1 thread; passive waiting removes that. Must be set before torch starts.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -29,7 +39,8 @@ from pathlib import Path  # noqa: E402
 from eval_suites import runner  # noqa: E402
 from eval_suites.common import Budget  # noqa: E402
 from eval_suites.data import GLUE_TASKS  # noqa: E402
-from eval_suites.models import model_names  # noqa: E402
+from eval_suites.models import check_model_path, model_names  # noqa: E402
+from typed_config import ConfigError, UsageError, did_you_mean  # noqa: E402
 
 BUDGET_FLAGS = {
     "max_train_examples": int,
@@ -100,8 +111,11 @@ def parse_data(values: list[str]) -> dict[str, list[str]]:
     for value in values:
         key, _, paths = value.partition("=") if "=" in value else (None, "", value)
         key = key or guess_data_key(paths.split(",")[0])
-        if key not in {"esci", "products", "glue", "ner"}:
-            raise ValueError(f"--data {value}: unknown key {key!r}; use esci=, products=, glue= or ner=")
+        if key not in runner.ALL_DATA_KEYS:
+            keys = ", ".join(f"{k}=" for k in runner.ALL_DATA_KEYS)
+            raise ConfigError(
+                f"--data {value}: unknown key {key!r}{did_you_mean(str(key), list(runner.ALL_DATA_KEYS))}; use {keys}"
+            )
         data.setdefault(key, []).extend(p for p in paths.split(",") if p)
     return data
 
@@ -114,7 +128,7 @@ def parse_budgets(args: argparse.Namespace, suites: list[str]) -> dict[str, Budg
         target, _, value = entry.partition("=")
         suite, _, field = target.partition(".")
         if suite not in budgets or field not in BUDGET_FLAGS or not value:
-            raise ValueError(
+            raise ConfigError(
                 f"--budget {entry}: expected SUITE.FIELD=VALUE with SUITE in {suites} and FIELD in "
                 f"{list(BUDGET_FLAGS)}"
             )
@@ -125,6 +139,8 @@ def parse_budgets(args: argparse.Namespace, suites: list[str]) -> dict[str, Budg
 
 def run_models(args: argparse.Namespace) -> list[dict]:
     """Evaluate every --model and write its results; returns the results documents."""
+    for model in args.model:
+        check_model_path(model)
     suites = [s.strip() for s in args.suite.split(",") if s.strip()]
     runner.check_suites(suites)
     data, budgets = parse_data(args.data), parse_budgets(args, suites)
@@ -147,7 +163,7 @@ def main(args: argparse.Namespace) -> int:
         documents = [runner.load_results(path) for path in args.results]
     else:
         if not args.model or not args.output:
-            raise SystemExit(
+            raise UsageError(
                 "rexbert eval: --model and --output are required (or use `rexbert eval compare`)"
             )
         documents = run_models(args)

@@ -11,10 +11,23 @@ import datasets
 import numpy as np
 import pandas as pd
 import torch
-from transformers import DataCollatorWithPadding, PreTrainedModel, Trainer, TrainingArguments
+from transformers import DataCollatorWithPadding, PreTrainedModel, PrinterCallback, Trainer, TrainingArguments
 
 from eval_suites.data import load_esci_pairs, split_by_query
 from eval_suites.models import load_for_fine_tuning, load_tokenizer
+from typed_config import DataError
+
+__all__ = [
+    "Budget",
+    "SuiteResult",
+    "esci_train_test",
+    "fine_tune_and_predict",
+    "fine_tune_sequence_classifier",
+    "require_examples",
+    "sample_dataset",
+    "sample_rows",
+    "training_arguments",
+]
 
 
 @dataclass
@@ -93,7 +106,7 @@ def sample_dataset(dataset: datasets.Dataset, limit: int | None, seed: int) -> d
 def require_examples(name: str, split: str, count: int) -> None:
     """Raise a clear error for an empty split instead of training or scoring on nothing."""
     if count == 0:
-        raise ValueError(
+        raise DataError(
             f"{name}: the {split} split is empty; nothing to {'train' if split == 'train' else 'score'}"
         )
 
@@ -128,7 +141,8 @@ def training_arguments(
         lr_scheduler_type="linear",
         save_strategy="no",
         eval_strategy="no",
-        logging_steps=20,
+        logging_strategy="no",  # a suite's fine-tune is a few dozen steps; the runner logs its result
+        disable_tqdm=True,
         report_to="none",
         seed=budget.seed,
         data_seed=budget.seed,
@@ -152,6 +166,7 @@ def fine_tune_and_predict(
             train_dataset=train,
             data_collator=data_collator,
         )
+        trainer.remove_callback(PrinterCallback)  # it would print the end-of-training metrics dict
         trainer.train()
         predictions = trainer.predict(evaluation).predictions
     return predictions[0] if isinstance(predictions, tuple) else predictions

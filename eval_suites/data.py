@@ -31,6 +31,29 @@ from typing import Iterable, Sequence
 import datasets
 import pandas as pd
 
+from typed_config import DataError
+
+__all__ = [
+    "ESCI_GAINS",
+    "ESCI_LABELS",
+    "ESCI_LABEL_ALIASES",
+    "GLUE_TASKS",
+    "PAIR_COLUMNS",
+    "DataFormatError",
+    "EsciPairs",
+    "GlueData",
+    "GlueTask",
+    "NerData",
+    "load_esci_pairs",
+    "load_glue_task",
+    "load_product_texts",
+    "load_span_ner",
+    "product_table",
+    "read_table",
+    "spans_to_bio",
+    "split_by_query",
+]
+
 ESCI_LABELS = ("E", "S", "C", "I")
 ESCI_LABEL_ALIASES = {
     "e": "E",
@@ -54,7 +77,7 @@ _TAG = re.compile(r"<[^>]+>")
 logger = logging.getLogger(__name__)
 
 
-class DataFormatError(ValueError):
+class DataFormatError(DataError):
     """An input file or dataset cannot be used as given; the message says which and why."""
 
 
@@ -548,8 +571,7 @@ def load_span_ner(path: str | Path, text_key: str = "sentences", spans_key: str 
             record = json.loads(line)
             if text_key not in record or spans_key not in record:
                 raise DataFormatError(
-                    f"{path}:{number}: a record needs '{text_key}' and '{spans_key}'; "
-                    f"found {sorted(record)}"
+                    f"{path}:{number}: a record needs '{text_key}' and '{spans_key}'; found {sorted(record)}"
                 )
             for span in record[spans_key]:
                 if not {"start", "end", "type"} <= set(span):

@@ -17,7 +17,10 @@ from eval_suites.common import Budget, SuiteResult, esci_train_test, fine_tune_s
 from eval_suites.data import ESCI_LABELS
 from eval_suites.metrics import compute_metric
 
+__all__ = ["DATA_KEYS", "DEFAULT_BUDGET", "LABEL_IDS", "SUITE", "as_dataset", "run"]
+
 SUITE = "esci-classification"
+DATA_KEYS = ("esci",)  # the --data keys that feed this suite, in order of preference
 DEFAULT_BUDGET = Budget(
     max_train_examples=2000,
     max_eval_examples=1000,

@@ -23,13 +23,26 @@ from sentence_transformers import (
 from sentence_transformers.sentence_transformer.losses import CoSENTLoss
 from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 from sentence_transformers.util import pairwise_cos_sim
+from transformers import PrinterCallback
 
 from eval_suites.common import Budget, SuiteResult, esci_train_test, training_arguments
 from eval_suites.data import ESCI_GAINS
 from eval_suites.metrics import compute_metric
-from eval_suites.models import load_tokenizer, register_model_types
+from eval_suites.models import expected_new_weights, load_tokenizer, register_model_types
+
+__all__ = [
+    "DATA_KEYS",
+    "DEFAULT_BUDGET",
+    "SUITE",
+    "bi_encoder",
+    "cosine_scores",
+    "fine_tune",
+    "graded",
+    "run",
+]
 
 SUITE = "esci-similarity"
+DATA_KEYS = ("esci",)  # the --data keys that feed this suite, in order of preference
 DEFAULT_BUDGET = Budget(
     max_train_examples=2000,
     max_eval_examples=1000,
@@ -44,7 +57,8 @@ def bi_encoder(model_path: str, max_seq_length: int) -> SentenceTransformer:
     """The checkpoint's encoder with mean pooling over tokens."""
     register_model_types()
     load_tokenizer(model_path)  # fail early, with a clear message, when the tokenizer is unusable
-    encoder = Transformer(str(model_path), max_seq_length=max_seq_length)
+    with expected_new_weights():  # an MLM checkpoint loaded as a bare encoder leaves its MLM head out
+        encoder = Transformer(str(model_path), max_seq_length=max_seq_length)
     return SentenceTransformer(modules=[encoder, Pooling(encoder.get_embedding_dimension(), "mean")])
 
 
@@ -67,9 +81,11 @@ def fine_tune(model: SentenceTransformer, train: pd.DataFrame, budget: Budget) -
     )
     with tempfile.TemporaryDirectory(prefix="rexbert-eval-") as output_dir:
         args = training_arguments(budget, output_dir, SentenceTransformerTrainingArguments)
-        SentenceTransformerTrainer(
+        trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=dataset, loss=CoSENTLoss(model)
-        ).train()
+        )
+        trainer.remove_callback(PrinterCallback)  # it would print the end-of-training metrics dict
+        trainer.train()
 
 
 def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -> SuiteResult:

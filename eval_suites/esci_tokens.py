@@ -23,7 +23,23 @@ from eval_suites.data import load_product_texts
 from eval_suites.metrics import compute_metric
 from eval_suites.models import ModelHeadError, device, load_masked_lm, load_tokenizer
 
+__all__ = [
+    "DATA_KEYS",
+    "DEFAULT_BUDGET",
+    "FIELDS",
+    "MASK_RATE",
+    "SUITE",
+    "TOP_K",
+    "MaskedBlocks",
+    "make_blocks",
+    "mask_blocks",
+    "rank_masked_tokens",
+    "run",
+    "score_field",
+]
+
 SUITE = "esci-tokens"
+DATA_KEYS = ("products", "esci")  # the --data keys that feed this suite, in order of preference
 FIELDS = {"title": "product_title", "description": "product_description"}
 TOP_K = (1, 3, 5)
 DEFAULT_BUDGET = Budget(max_eval_examples=500, batch_size=16, max_seq_length=128)

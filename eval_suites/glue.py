@@ -25,8 +25,12 @@ from eval_suites.common import (
 )
 from eval_suites.data import GLUE_TASKS, GlueData, load_glue_task
 from eval_suites.metrics import compute_metric
+from typed_config import ConfigError, DataError
+
+__all__ = ["DATA_KEYS", "DEFAULT_BUDGET", "SUITE", "run", "run_task"]
 
 SUITE = "glue"
+DATA_KEYS = ("glue",)  # the --data keys that feed this suite, in order of preference
 DEFAULT_BUDGET = Budget(
     max_train_examples=1000,
     max_eval_examples=500,
@@ -63,12 +67,12 @@ def run(
 ) -> SuiteResult:
     """Run every GLUE task found under `data[0]` (a GLUE folder or a Hub id such as nyu-mll/glue)."""
     if len(data) != 1:
-        raise ValueError(f"{SUITE}: give exactly one GLUE folder or Hub id, got {list(data)}")
+        raise ConfigError(f"{SUITE}: give exactly one GLUE folder or Hub id, got {list(data)}")
     metrics, predictions, skipped, sources, malformed, task_scores = {}, {}, {}, {}, {}, {}
     n_examples = 0
     for task_name in tasks:
         if task_name not in GLUE_TASKS:
-            raise ValueError(f"unknown GLUE task {task_name!r}; expected some of {list(GLUE_TASKS)}")
+            raise ConfigError(f"unknown GLUE task {task_name!r}; expected some of {list(GLUE_TASKS)}")
         task_data = load_glue_task(str(data[0]), task_name, seed=budget.seed)
         if isinstance(task_data, str):
             skipped[task_name] = task_data
@@ -83,7 +87,7 @@ def run(
         malformed[task_name] = task_data.malformed_lines
         n_examples += count
     if not task_scores:
-        raise ValueError(f"{SUITE}: no GLUE task has data under {data[0]} ({skipped})")
+        raise DataError(f"{SUITE}: no GLUE task has data under {data[0]} ({skipped})")
     metrics.update({f"{task}/score": score for task, score in task_scores.items()})
     metrics["average"] = float(np.mean(list(task_scores.values())))
     return SuiteResult(

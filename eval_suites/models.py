@@ -7,11 +7,14 @@ on the pretrained encoder; the masked-token suite needs the checkpoint's own MLM
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import (
     AutoConfig,
     AutoModelForMaskedLM,
@@ -22,8 +25,26 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from typed_config import DataError
 
-class ModelHeadError(ValueError):
+__all__ = [
+    "FRESH_HEAD_PREFIXES",
+    "ModelHeadError",
+    "check_model_path",
+    "device",
+    "expected_new_weights",
+    "load_for_fine_tuning",
+    "load_masked_lm",
+    "load_tokenizer",
+    "model_names",
+    "register_model_types",
+]
+
+
+logger = logging.getLogger(__name__)
+
+
+class ModelHeadError(DataError):
     """The checkpoint lacks what a suite needs (an MLM head, a mask token, a task head class)."""
 
 
@@ -47,8 +68,18 @@ def model_names(model_paths: list[str]) -> list[str]:
     return [f"{name}-{i}" for i, name in enumerate(names)]
 
 
+def check_model_path(model_path: str | os.PathLike) -> None:
+    """A clear error for a local model directory that does not exist (anything shaped like a Hub id,
+    `org/name`, is left to `from_pretrained`)."""
+    text = str(model_path)
+    looks_local = Path(text).is_absolute() or text.startswith(".") or text.count("/") != 1
+    if looks_local and not Path(text).is_dir():
+        raise ModelHeadError(f"{model_path}: no such model directory")
+
+
 def load_tokenizer(model_path: str | os.PathLike) -> PreTrainedTokenizerBase:
     """The checkpoint's tokenizer; a fast tokenizer is required (offsets for NER)."""
+    check_model_path(model_path)
     register_model_types()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_path))
@@ -109,7 +140,33 @@ def load_for_fine_tuning(
         kwargs.update(id2label=id2label, label2id={label: i for i, label in id2label.items()})
     if problem_type is not None:
         kwargs["problem_type"] = problem_type
-    return auto.from_pretrained(str(model_path), **kwargs)
+    with expected_new_weights():
+        model, info = auto.from_pretrained(str(model_path), output_loading_info=True, **kwargs)
+    encoder_missing = [key for key in info["missing_keys"] if not key.startswith(FRESH_HEAD_PREFIXES)]
+    if encoder_missing:
+        logger.warning(
+            "%s: encoder weights missing from the checkpoint, initialised at random: %s",
+            model_path,
+            encoder_missing[:5],
+        )
+    return model
+
+
+# A fine-tuning suite puts a fresh head on the encoder; these weights are expected to be new.
+FRESH_HEAD_PREFIXES = ("classifier.", "score.", "head.", "pooler.")
+
+
+@contextlib.contextmanager
+def expected_new_weights():
+    """Silence transformers' load report while a suite loads a checkpoint into a class whose head is new
+    (or whose MLM head is left out): its missing and unexpected keys are the point, not a problem. The
+    callers check what matters themselves."""
+    previous = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers.utils.logging.set_verbosity(previous)
 
 
 def device() -> torch.device:

@@ -21,8 +21,21 @@ from eval_suites.common import Budget, SuiteResult, fine_tune_and_predict, requi
 from eval_suites.data import NerData, load_span_ner
 from eval_suites.metrics import compute_metric
 from eval_suites.models import load_for_fine_tuning, load_tokenizer
+from typed_config import ConfigError, DataError
+
+__all__ = [
+    "DATA_KEYS",
+    "DEFAULT_BUDGET",
+    "SUITE",
+    "encode",
+    "first_subword_positions",
+    "run",
+    "split_sentences",
+    "word_predictions",
+]
 
 SUITE = "ner"
+DATA_KEYS = ("ner",)  # the --data keys that feed this suite, in order of preference
 DEFAULT_BUDGET = Budget(
     max_train_examples=None,
     max_eval_examples=None,
@@ -38,7 +51,7 @@ def split_sentences(data: NerData, test_fraction: float, seed: int) -> tuple[lis
     order = list(range(len(data.tokens)))
     random.Random(seed).shuffle(order)
     if len(order) < 2:
-        raise ValueError(f"{SUITE}: need at least 2 annotated sentences to split, got {len(order)}")
+        raise DataError(f"{SUITE}: need at least 2 annotated sentences to split, got {len(order)}")
     n_test = min(len(order) - 1, max(1, round(len(order) * test_fraction)))
     return order[n_test:], order[:n_test]
 
@@ -98,7 +111,7 @@ def word_predictions(
 def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -> SuiteResult:
     """Fine-tune a token classifier on a seeded split of the span-annotated file and score entity F1."""
     if len(data) != 1:
-        raise ValueError(f"{SUITE}: give exactly one span-annotated jsonl file, got {list(data)}")
+        raise ConfigError(f"{SUITE}: give exactly one span-annotated jsonl file, got {list(data)}")
     ner = load_span_ner(data[0])
     train_idx, test_idx = split_sentences(ner, budget.test_fraction, budget.seed)
     train_idx, test_idx = train_idx[: budget.max_train_examples], test_idx[: budget.max_eval_examples]

@@ -20,31 +20,43 @@ from typing import Mapping, Sequence
 from eval_suites import esci_classification, esci_similarity, esci_tokens, glue, ner
 from eval_suites.common import Budget, SuiteResult
 from eval_suites.models import model_names
+from typed_config import ConfigError, DataError
+
+__all__ = [
+    "ALL_DATA_KEYS",
+    "DATA_KEYS",
+    "SUITES",
+    "check_suites",
+    "comparison_markdown",
+    "comparison_plot",
+    "comparison_rows",
+    "default_budget",
+    "evaluate_model",
+    "grouped_bar_chart",
+    "load_results",
+    "results_document",
+    "results_markdown",
+    "suite_data",
+    "write_comparison",
+    "write_results",
+]
 
 logger = logging.getLogger(__name__)
 
+# A suite is a module with SUITE (its name), DATA_KEYS (the --data keys it reads), DEFAULT_BUDGET and
+# run(model_path, data, budget); adding one means writing it and listing it here.
 SUITES: dict[str, ModuleType] = {
-    esci_tokens.SUITE: esci_tokens,
-    esci_similarity.SUITE: esci_similarity,
-    esci_classification.SUITE: esci_classification,
-    glue.SUITE: glue,
-    ner.SUITE: ner,
+    module.SUITE: module for module in (esci_tokens, esci_similarity, esci_classification, glue, ner)
 }
-# Which --data key feeds which suite, in order of preference.
-DATA_KEYS: dict[str, tuple[str, ...]] = {
-    esci_tokens.SUITE: ("products", "esci"),
-    esci_similarity.SUITE: ("esci",),
-    esci_classification.SUITE: ("esci",),
-    glue.SUITE: ("glue",),
-    ner.SUITE: ("ner",),
-}
+DATA_KEYS: dict[str, tuple[str, ...]] = {name: module.DATA_KEYS for name, module in SUITES.items()}
+ALL_DATA_KEYS: tuple[str, ...] = tuple(dict.fromkeys(key for keys in DATA_KEYS.values() for key in keys))
 
 
 def check_suites(suites: Sequence[str]) -> None:
     """Raise a ValueError listing the available suites when a name is unknown."""
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
-        raise ValueError(f"unknown suites {unknown}; available: {list(SUITES)}")
+        raise ConfigError(f"unknown suites {unknown}; available: {list(SUITES)}")
 
 
 def default_budget(suite: str) -> Budget:
@@ -58,7 +70,7 @@ def suite_data(suite: str, data: Mapping[str, Sequence[str]]) -> list[str]:
         if data.get(key):
             return list(data[key])
     keys = " or ".join(f"--data {k}=PATH" for k in DATA_KEYS[suite])
-    raise ValueError(f"suite {suite} needs data: pass {keys}")
+    raise ConfigError(f"suite {suite} needs data: pass {keys}")
 
 
 def evaluate_model(
@@ -152,7 +164,7 @@ def load_results(path: str | Path) -> dict:
         raise FileNotFoundError(f"{path}: no results.json")
     document = json.loads(path.read_text(encoding="utf-8"))
     if not {"model", "suites"} <= set(document):
-        raise ValueError(f"{path}: not a results.json (needs 'model' and 'suites')")
+        raise DataError(f"{path}: not a results.json (needs 'model' and 'suites')")
     return document
 
 

@@ -21,6 +21,9 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, Revi
 from hub_cards.dataset_card import DatasetCardOptions, build_dataset_card
 from hub_cards.model_card import CardOptions, build_model_card
 from hub_cards.publish import UploadPlan, plan_dataset_upload, plan_model_upload, push
+from typed_config import DataError, RunError
+
+__all__ = ["add_arguments", "build_plan", "explain_hub_error", "main"]
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -165,9 +168,8 @@ def explain_hub_error(error: HfHubHTTPError, args: argparse.Namespace) -> str:
 def main(args: argparse.Namespace) -> int:
     try:
         plan = build_plan(args)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"rexbert push: {error}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, ValueError) as error:  # the directory cannot be published as it is
+        raise DataError(f"rexbert push: {error}") from error
     if args.dry_run:
         print("dry run, nothing uploaded:")
         print(plan.describe())
@@ -184,14 +186,11 @@ def main(args: argparse.Namespace) -> int:
             commit_message=args.commit_message,
         )
     except HfHubHTTPError as error:
-        print(f"rexbert push: {explain_hub_error(error, args)}", file=sys.stderr)
-        return 1
+        raise RunError(f"rexbert push: {explain_hub_error(error, args)}") from error
     except ValueError as error:  # raised by huggingface_hub when the Hub rejects the card's YAML
-        print(f"rexbert push: {error}", file=sys.stderr)
-        return 1
+        raise RunError(f"rexbert push: {error}") from error
     except (OSError, httpx2.TransportError) as error:  # connection refused, DNS, timeouts
-        print(f"rexbert push: cannot reach {args.endpoint or 'the Hub'}: {error}", file=sys.stderr)
-        return 1
+        raise RunError(f"rexbert push: cannot reach {args.endpoint or 'the Hub'}: {error}") from error
     if result.changed:
         print(f"pushed {len(plan.files)} files to {plan.repo_type} {plan.repo_id}: {result.commit_url}")
     else:

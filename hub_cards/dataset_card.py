@@ -15,7 +15,26 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from hub_cards._io import as_mapping, human_count
+from hub_cards.common import as_mapping, human_count
+
+__all__ = [
+    "DATASET_CARD_TEMPLATE",
+    "DATA_FILE_PATTERNS",
+    "DOMAIN_PLOT_PATH",
+    "REPORT_PATH",
+    "SIZE_CATEGORIES",
+    "DatasetCardOptions",
+    "build_dataset_card",
+    "check_report",
+    "data_files_config",
+    "domain_rows",
+    "license_rows",
+    "plot_domains",
+    "report_plots",
+    "size_category",
+    "stage_rows",
+    "write_dataset_card",
+]
 
 DATASET_CARD_TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 REPORT_PATH = Path("report") / "report.json"

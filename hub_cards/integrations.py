@@ -18,6 +18,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+__all__ = [
+    "LORA_TARGET_MODULES",
+    "SENTENCE_TRANSFORMERS_CONFIG_FILES",
+    "lora_config",
+    "make_sentence_transformer",
+]
+
 LORA_TARGET_MODULES = ["Wqkv", "Wo", "Wi"]
 SENTENCE_TRANSFORMERS_CONFIG_FILES = (
     "modules.json",
@@ -34,13 +41,19 @@ def make_sentence_transformer(
     Returns `model_dir`. Loading afterwards: `SentenceTransformer(model_dir)` with the `modeling_rexbert`
     package imported, or `SentenceTransformer(repo_or_dir, trust_remote_code=True)` without it.
     """
+    import transformers
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
     import modeling_rexbert  # noqa: F401  (registers model_type "rexbert" with the Auto classes)
 
     model_dir = Path(model_dir)
-    transformer = Transformer(str(model_dir), max_seq_length=max_seq_length)
+    verbosity = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()  # the bare encoder leaves an MLM head out, as it should
+    try:
+        transformer = Transformer(str(model_dir), max_seq_length=max_seq_length)
+    finally:
+        transformers.utils.logging.set_verbosity(verbosity)
     pooler = Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling)
     encoder = SentenceTransformer(modules=[transformer, pooler], device="cpu")
     with tempfile.TemporaryDirectory() as scratch:

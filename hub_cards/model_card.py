@@ -22,7 +22,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from hub_cards._io import as_mapping, count_parameters, human_count, read_json
+from hub_cards.common import as_mapping, count_parameters, human_count, read_json
 
 MODEL_CARD_TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 RESULTS_LOCATIONS = ("results.json", "eval/results.json", "../eval/results.json")
@@ -298,28 +298,10 @@ def write_model_card(model_dir: str | Path, options: CardOptions | None = None, 
     return path
 
 
-def model_index_values(card: ModelCard) -> dict[tuple[str, str], float]:
-    """{(task name, metric): value} of a card's parsed model-index, to compare with `results.json`."""
-    return {
-        (result.task_name, result.metric_type): result.metric_value for result in card.data.eval_results or []
-    }
-
-
-def results_values(results: dict[str, Any]) -> dict[tuple[str, str], float]:
-    """{(suite, metric): value} of a results.json, the same keys as `model_index_values`."""
-    return {
-        (suite_name, metric): value
-        for suite_name, suite in results["suites"].items()
-        for metric, value in flatten_metrics(suite["metrics"]).items()
-    }
-
-
 __all__ = [
     "CardOptions",
     "build_model_card",
     "write_model_card",
     "eval_results_from",
-    "model_index_values",
-    "results_values",
     "find_results",
 ]

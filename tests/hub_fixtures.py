@@ -15,8 +15,11 @@ import shutil
 import tempfile
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
+
+from hub_cards.model_card import flatten_metrics
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="rexbert-hub-tests-"))
 atexit.register(shutil.rmtree, SESSION_DIR, ignore_errors=True)
@@ -255,3 +258,19 @@ def trained_model_dir() -> Path:
     summary = {"preset": "tiny-test", "config": model.config.to_diff_dict(), "phases": phases}
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2))
     return out
+
+
+def model_index_values(card) -> dict[tuple[str, str], float]:
+    """{(task name, metric): value} of a card's parsed model-index, to compare with `results.json`."""
+    return {
+        (result.task_name, result.metric_type): result.metric_value for result in card.data.eval_results or []
+    }
+
+
+def results_values(results: dict[str, Any]) -> dict[tuple[str, str], float]:
+    """{(suite, metric): value} of a results.json, the same keys as `model_index_values`."""
+    return {
+        (suite_name, metric): value
+        for suite_name, suite in results["suites"].items()
+        for metric, value in flatten_metrics(suite["metrics"]).items()
+    }

@@ -17,7 +17,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, ModernBertConfig
 import modeling_rexbert
 from modeling_rexbert.convert import modernbert_to_rexbert, rexbert_to_modernbert
 from modeling_rexbert.tokenization import tokenizer_config_kwargs, train_bpe_tokenizer
-from trainers import cli
+from rexbert import cli
 
 TEXTS = [
     "wireless earbuds with charging case, 24h battery",
@@ -171,7 +171,7 @@ def test_cli_both_directions_and_pickle_flag(tokenizer, tmp_path, capsys):
     state_dict = load_file(tmp_path / "src" / "model.safetensors")
     torch.save(state_dict, tmp_path / "src" / "pytorch_model.bin")
     (tmp_path / "src" / "model.safetensors").unlink()
-    assert cli.main(["convert", str(tmp_path / "src"), str(tmp_path / "rex")]) == 1
+    assert cli.main(["convert", str(tmp_path / "src"), str(tmp_path / "rex")]) == 2
     assert "--allow-pickle" in capsys.readouterr().err
     assert not (tmp_path / "rex").exists()
 
@@ -182,7 +182,7 @@ def test_cli_both_directions_and_pickle_flag(tokenizer, tmp_path, capsys):
     back = transformers.ModernBertForSequenceClassification.from_pretrained(tmp_path / "back")
     _state_dicts_equal(back.state_dict(), original.state_dict())
     # writing into a non-empty directory needs --overwrite
-    assert cli.main(["convert", str(tmp_path / "rex"), str(tmp_path / "back")]) == 1
+    assert cli.main(["convert", str(tmp_path / "rex"), str(tmp_path / "back")]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert cli.main(["convert", str(tmp_path / "rex"), str(tmp_path / "back"), "--overwrite"]) == 0
 

@@ -10,10 +10,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from eval_helpers import tiny_checkpoint  # noqa: E402
 
 from eval_suites import cli  # noqa: E402
-from eval_suites.testing import tiny_checkpoint  # noqa: E402
-from trainers.cli import main as rexbert  # noqa: E402
+from rexbert.cli import main as rexbert  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +114,60 @@ def test_compare_verb_rebuilds_the_table_from_saved_results(run_dir, tmp_path):
         == 0
     )
     assert (tmp_path / "comparison.md").read_text() == (run_dir / "comparison.md").read_text()
-    with pytest.raises(FileNotFoundError, match="no results.json"):
-        rexbert(["eval", "compare", str(tmp_path / "nothing"), "--output", str(tmp_path)])
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_bad_input_is_one_line_and_status_2(models, tmp_path, capsys):
+    """Bad eval input ends in one line on stderr naming the problem, never a traceback."""
+    capsys.readouterr()
+    cases = [
+        (["eval", "compare", str(tmp_path / "nothing"), "--output", str(tmp_path)], "no results.json"),
+        (
+            ["eval", "--model", models[0], "--suite", "ner", "--output", str(tmp_path)],
+            "suite ner needs data: pass --data ner=PATH",
+        ),
+        (
+            ["eval", "--model", models[0], "--suite", "squad", "--output", str(tmp_path)],
+            "unknown suites ['squad']",
+        ),
+        (
+            [
+                "eval",
+                "--model",
+                str(tmp_path / "nonexistent"),
+                "--suite",
+                "glue",
+                "--data",
+                "glue=x",
+                "--output",
+                str(tmp_path),
+            ],
+            "nonexistent: no such model directory",
+        ),
+        (
+            [
+                "eval",
+                "--model",
+                models[0],
+                "--suite",
+                "ner",
+                "--data",
+                f"ner={tmp_path / 'none.jsonl'}",
+                "--output",
+                str(tmp_path),
+            ],
+            "none.jsonl: no such file",
+        ),
+        (["eval", "--suite", "ner"], "--model and --output are required"),
+    ]
+    for argv, message in cases:
+        assert rexbert(argv) == 2, argv
+        assert message in one_line_error(capsys), argv
 
 
 def test_data_and_budget_arguments(shared_data):
@@ -147,13 +199,6 @@ def test_data_and_budget_arguments(shared_data):
     assert budgets["ner"].seed == 7 and budgets["ner"].epochs == 2.0
     with pytest.raises(ValueError, match="expected SUITE.FIELD=VALUE"):
         cli.parse_budgets(parser.parse_args(["--budget", "glue.warmup=3"]), ["glue"])
-
-
-def test_runner_errors_name_the_problem(models, tmp_path):
-    with pytest.raises(ValueError, match="suite ner needs data: pass --data ner=PATH"):
-        rexbert(["eval", "--model", models[0], "--suite", "ner", "--output", str(tmp_path)])
-    with pytest.raises(ValueError, match="unknown suites \\['squad'\\]"):
-        rexbert(["eval", "--model", models[0], "--suite", "squad", "--output", str(tmp_path)])
 
 
 def test_models_sharing_a_folder_name_get_distinct_outputs():

@@ -9,6 +9,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from eval_helpers import rexbert_available, tiny_checkpoint, train_masked_lm  # noqa: E402
 from scipy import stats  # noqa: E402
 from seqeval.metrics import f1_score as seqeval_f1  # noqa: E402
 from sklearn.metrics import f1_score, matthews_corrcoef  # noqa: E402
@@ -17,7 +18,6 @@ from eval_suites import esci_classification, esci_similarity, esci_tokens, glue,
 from eval_suites.common import Budget  # noqa: E402
 from eval_suites.data import DataFormatError  # noqa: E402
 from eval_suites.models import ModelHeadError  # noqa: E402
-from eval_suites.testing import rexbert_available, tiny_checkpoint, train_masked_lm  # noqa: E402
 
 SMALL = Budget(max_train_examples=48, max_eval_examples=48, epochs=1, batch_size=16, max_seq_length=64)
 

@@ -7,14 +7,21 @@ import copy
 import json
 
 import pytest
-from hub_fixtures import RESULTS, SESSION_DIR, save_tiny_model, trained_model_dir
+from hub_fixtures import (
+    RESULTS,
+    SESSION_DIR,
+    model_index_values,
+    results_values,
+    save_tiny_model,
+    trained_model_dir,
+)
 from hub_server import validate_card_metadata
 from huggingface_hub import DatasetCard, ModelCard
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
 from hub_cards import CardOptions, DatasetCardOptions, build_dataset_card, build_model_card, write_model_card
 from hub_cards.dataset_card import size_category
-from hub_cards.model_card import flatten_metrics, model_index_values, results_values
+from hub_cards.model_card import flatten_metrics
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +66,8 @@ def test_rendered_card_model_index_equals_results_json(card_path, results_path):
 def test_card_from_eval_suites_results(tmp_path):
     """A results.json written by the eval suites themselves (esci-tokens on the tiny trained model, a small
     budget) ends up in the model-index with the same numbers."""
-    from curation.sample_corpus import write_sample_eval_data
     from eval_suites.runner import default_budget, evaluate_model, results_document, write_results
+    from sample_corpus import write_sample_eval_data
 
     model_dir = trained_model_dir()
     products = write_sample_eval_data(tmp_path / "data")["esci_products"]

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from hub_fixtures import RESULTS, trained_model_dir, write_run_records
+from hub_fixtures import RESULTS, model_index_values, results_values, trained_model_dir, write_run_records
 from hub_server import LocalHub
 from huggingface_hub import ModelCard
 
 from hub_cards import make_sentence_transformer
-from hub_cards._io import human_bytes
-from hub_cards.model_card import model_index_values, results_values
+from hub_cards.common import human_bytes
 from hub_cards.publish import plan_model_upload
-from trainers.cli import main as rexbert
+from rexbert.cli import main as rexbert
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "hf_test_write_token"
@@ -92,6 +91,9 @@ def test_push_uploads_files_card_and_remote_code(hub, model_dir, capsys):
         "eval/results.json",
         "configuration_rexbert.py",
         "modeling_rexbert.py",
+        "layers.py",
+        "unpadding.py",
+        "rotary.py",
         "attention.py",
         "mlm_decoder.py",
     }
@@ -166,7 +168,8 @@ def test_pickle_only_model_is_refused(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "rexbert"}))
     (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
     status, _, err = push(capsys, "model", str(tmp_path), REPO, "--dry-run", "--no-card")
-    assert status == 1 and "no .safetensors weights" in err and "pytorch_model.bin" in err
+    assert status == 2 and "no .safetensors weights" in err and "pytorch_model.bin" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_missing_remote_code_is_taken_from_the_package(model_dir):
@@ -192,7 +195,7 @@ def test_auto_map_pairs_and_missing_code_files(model_dir, capsys):
     config["auto_map"]["AutoTokenizer"] = [None, "tokenization_shop.ShopTokenizerFast"]
     (model_dir / "config.json").write_text(json.dumps(config))
     status, _, err = push(capsys, "model", str(model_dir), REPO, "--dry-run")
-    assert status == 1 and "remote code file tokenization_shop.py named in auto_map" in err
+    assert status == 2 and "remote code file tokenization_shop.py named in auto_map" in err
     (model_dir / "tokenization_shop.py").write_text("from .modeling_rexbert import RexBertModel\n")
     assert "tokenization_shop.py" in plan_model_upload(model_dir, REPO).paths
 
@@ -259,7 +262,7 @@ def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path):
     make_sentence_transformer(model_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_TOKEN=TOKEN)
-    command = [sys.executable, "-m", "trainers.cli", "push", "model", str(model_dir), REPO]
+    command = [sys.executable, "-m", "rexbert", "push", "model", str(model_dir), REPO]
     pushed = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert pushed.returncode == 0 and "pushed" in pushed.stdout, pushed.stderr[-2000:]
 

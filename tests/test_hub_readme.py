@@ -15,7 +15,7 @@ import pytest
 import torch
 from hub_fixtures import RESULTS, trained_model_dir
 
-from trainers.cli import main as rexbert
+from rexbert.cli import main as rexbert
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SST2 = "glue/SST-2/dev.tsv"

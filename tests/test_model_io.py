@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 import torch
+from model_helpers import as_modernbert_config, max_diff_on_real_tokens, random_batch, tiny_config
 from transformers import (
     AutoModel,
     AutoModelForMaskedLM,
@@ -20,7 +21,6 @@ from transformers import (
     ModernBertForMaskedLM,
 )
 
-from model_helpers import as_modernbert_config, max_diff_on_real_tokens, random_batch, tiny_config
 from modeling_rexbert import (
     RexBertForMaskedLM,
     RexBertForMultipleChoice,
@@ -65,9 +65,15 @@ def test_save_load_round_trip(saved_mlm):
     assert loaded.decoder.weight.data_ptr() == loaded.model.embeddings.tok_embeddings.weight.data_ptr()
     with torch.no_grad():
         assert torch.equal(loaded(ids, attention_mask=mask).logits, logits)
-    assert {"configuration_rexbert.py", "modeling_rexbert.py", "attention.py", "mlm_decoder.py"} <= {
-        p.name for p in folder.iterdir()
-    }
+    assert {
+        "configuration_rexbert.py",
+        "modeling_rexbert.py",
+        "layers.py",
+        "unpadding.py",
+        "rotary.py",
+        "attention.py",
+        "mlm_decoder.py",
+    } <= {p.name for p in folder.iterdir()}
 
 
 @pytest.mark.parametrize("auto_class, expected", AUTO_PAIRS)

@@ -10,6 +10,7 @@ import importlib.util
 
 import pytest
 import torch
+from model_helpers import max_diff_on_real_tokens, paired_models, random_batch, tiny_config
 from transformers import (
     ModernBertForMaskedLM,
     ModernBertForMultipleChoice,
@@ -19,7 +20,6 @@ from transformers import (
     ModernBertModel,
 )
 
-from model_helpers import max_diff_on_real_tokens, paired_models, random_batch, tiny_config
 from modeling_rexbert import (
     RexBertForMaskedLM,
     RexBertForMultipleChoice,

@@ -1,4 +1,6 @@
-"""`rexbert run` configs and bookkeeping: validation errors, config changes, half-written checkpoints."""
+"""`rexbert run` configs: the whole config is checked when it is loaded (pretraining overrides, curation
+settings and eval budgets included), the run seed reaches every stage, and bookkeeping refuses a changed
+config."""
 
 from __future__ import annotations
 
@@ -7,74 +9,125 @@ from pathlib import Path
 
 import pytest
 
-from trainers.run import (
-    CONFIG_DIR,
-    Layout,
-    RunConfigError,
-    curation_config_dict,
-    load_run_config,
-    pretrain_recipe_dict,
-    run,
-    set_aside_incomplete_checkpoints,
-)
+from rexbert import cli
+from rexbert.pipeline import CONFIG_DIR, Layout, load_run_config, run
+from rexbert.pipeline.stages import curation_config, eval_budgets, pretrain_recipe
+from typed_config import ConfigError
 
 
 def test_default_config_loads_and_overrides_apply():
     config = load_run_config(None, ["pretrain.overrides.phases.general.steps=7", "eval.suites=[ner]"])
-    assert config["data"]["sample_corpus"] is True
-    assert config["pretrain"]["overrides"]["phases"]["general"]["steps"] == 7
-    assert config["pretrain"]["overrides"]["phases"]["context"]["save_steps"] == 20  # untouched siblings kept
-    assert config["eval"]["suites"] == ["ner"]
+    assert config.data.sample_corpus is True
+    assert config.pretrain.overrides["phases"]["general"]["steps"] == 7
+    assert config.pretrain.overrides["phases"]["context"]["save_steps"] == 20  # untouched siblings kept
+    assert config.eval.suites == ["ner"]
 
 
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("evaluation.suites=[ner]", "unknown section"),
-        ("curation.corpora=null", "curation.corpora"),
-        ("data.sample_corpus=false", "data: set sample_corpus"),
+        ("evaluation.suites=[ner]", "unknown field 'evaluation' (did you mean 'eval'?)"),
+        ("eval.budgte.all.epochs=1", "run config.eval: unknown field 'budgte' (did you mean 'budget'?)"),
+        (
+            "eval.budget.all.epochz=1",
+            "run config.eval.budget.all: unknown field 'epochz' (did you mean 'epochs'?)",
+        ),
+        ("eval.budget.all.epochs=many", "run config.eval.budget.all.epochs: expected float, got str 'many'"),
+        ("eval.budget.glu.epochs=1", "run config.eval.budget: unknown 'glu' (did you mean 'glue'?)"),
+        ("eval.suites=[nerr]", "run config.eval.suites: unknown 'nerr' (did you mean 'ner'?)"),
+        ("classifier.max_per_sorce=10", "run config.classifier: unknown field 'max_per_sorce' (did you mean"),
+        ("curation.corpora=null", "run config.curation.corpora: expected a mapping, got NoneType None"),
+        ("data.sample_corpus=false", "run config.data: set sample_corpus: true"),
+        ("seed=zero", "run config.seed: expected int, got str 'zero'"),
+        (
+            "curation.settings.stages.quality.min_wrods=3",
+            "run config curation.settings.stages.quality: unknown field 'min_wrods' (did you mean 'min_words'?)",
+        ),
+        ("curation.settings.workers=two", "curation.settings.workers: expected int, got str 'two'"),
+        (
+            "curation.corpora.general.sources=[news]",
+            "curation.corpora.general.sources: unknown sources ['news']",
+        ),
+        ("pretrain.overrides.phases.general.stepz=3", "unknown field 'stepz' (did you mean 'steps'?)"),
+        ("pretrain.overrides.phases.general.mixture.start.ecom=-1", "mixture.start: weights must be >= 0"),
+        (
+            "pretrain.overrides.model.attn_implementation=flashy",
+            "attn_implementation: 'flashy' is not one of",
+        ),
+        ("pretrain.sources.ecom=shopping", "pretrain.sources.ecom: 'shopping' is not a curated corpus"),
+        (
+            "cards.model.licence=mit",
+            "run config.cards.model: unknown field 'licence' (did you mean 'license'?)",
+        ),
     ],
 )
-def test_bad_configs_name_the_problem(override, message):
-    with pytest.raises(RunConfigError, match=message):
+def test_bad_configs_name_the_problem_when_loaded(override, message):
+    with pytest.raises(ConfigError) as error:
         load_run_config(None, [override])
+    assert message in str(error.value)
+
+
+def test_a_typo_stops_the_command_before_any_stage_in_one_line(tmp_path, capsys):
+    output = tmp_path / "run"
+    assert cli.main(["run", "--output", str(output), "--set", "eval.budgte.all.epochs=1"]) == 2
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert stderr == [
+        "error: run config.eval: unknown field 'budgte' (did you mean 'budget'?); EvalSection has "
+        "['budget', 'data', 'glue_tasks', 'suites']"
+    ]
+    assert not output.exists()  # nothing ran, nothing was written
+
+
+def test_run_seed_reaches_every_stage():
+    config = load_run_config(None, ["seed=7", "eval.budget.ner.seed=3"])
+    layout = Layout(Path("/tmp/never-written"))
+    assert config.classifier.train.seed == 7
+    assert pretrain_recipe(config, layout).seed == 7
+    assert (
+        all(b.seed == 7 for s, b in eval_budgets(config).items() if s != "ner")
+        and eval_budgets(config)["ner"].seed == 3
+    )
+    trained = {"model": "m.bin", "threshold": 0.5}
+    assert curation_config(config, layout, "ecom", trained).stages.minhash_dedup.seed == 7
+    explicit = load_run_config(None, ["seed=7", "pretrain.overrides.seed=42"])
+    assert pretrain_recipe(explicit, layout).seed == 42  # a section's own seed wins
 
 
 def test_config_extends_and_missing_file(tmp_path):
     child = tmp_path / "mine.yaml"
     child.write_text("extends: run_default.yaml\nseed: 3\n")
-    assert load_run_config(child)["seed"] == 3
-    with pytest.raises(FileNotFoundError):
+    assert load_run_config(child).seed == 3
+    with pytest.raises(ConfigError, match="neither a file nor a shipped config"):
         load_run_config(tmp_path / "nope.yaml")
+
+
+def test_relative_paths_are_taken_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_run_config(None, ["classifier.examples=labels/examples.jsonl", "output=runs/x"])
+    assert config.classifier.examples == str(tmp_path / "labels" / "examples.jsonl")
+    assert config.output == str(tmp_path / "runs" / "x")
 
 
 def test_corpora_and_pretrain_sources_point_at_the_run_directory(tmp_path):
     config = load_run_config()
     layout = Layout(tmp_path)
-    with pytest.raises(RunConfigError, match="classifier stage has not trained"):
-        curation_config_dict(config, layout, "ecom")
+    with pytest.raises(ConfigError, match="classifier stage has not trained"):
+        curation_config(config, layout, "ecom")
     layout.stages.mkdir()
     layout.done_marker("classifier").write_text(
         json.dumps({"outputs": {"model": "ecom.bin", "threshold": 0.4}})
     )
-    ecom = curation_config_dict(config, layout, "ecom")
-    assert ecom["stages"]["classifier"] == {"enabled": True, "model": "ecom.bin", "threshold": 0.4}
-    general = curation_config_dict(config, layout, "general")
-    assert [s["name"] for s in ecom["sources"]] == ["listing", "review", "general"]
-    assert [s["name"] for s in general["sources"]] == ["general"]
-    assert ecom["output_dir"] == str(tmp_path / "curation" / "ecom")
-    assert general["stages"]["classifier"]["enabled"] is False
-    recipe = pretrain_recipe_dict(config, layout)
-    assert recipe["sources"]["ecom"]["data_files"] == str(
-        tmp_path / "curation" / "ecom" / "corpus" / "*.parquet"
-    )
-    assert "sample_corpus" not in recipe["sources"]["general"]
-    with pytest.raises(RunConfigError, match="not a curated corpus"):
-        pretrain_recipe_dict(load_run_config(None, ["pretrain.sources.ecom=shopping"]), layout)
-    with pytest.raises(RunConfigError, match="unknown sources"):
-        curation_config_dict(
-            load_run_config(None, ["curation.corpora.general.sources=[news]"]), layout, "general"
-        )
+    ecom = curation_config(config, layout, "ecom")
+    assert ecom.stages.classifier.enabled and ecom.stages.classifier.threshold == 0.4
+    assert ecom.stages.classifier.model.endswith("ecom.bin")
+    general = curation_config(config, layout, "general")
+    assert [s.name for s in ecom.sources] == ["listing", "review", "general"]
+    assert [s.name for s in general.sources] == ["general"]
+    assert ecom.output_dir == str(tmp_path / "curation" / "ecom")
+    assert general.stages.classifier.enabled is False
+    recipe = pretrain_recipe(config, layout)
+    assert recipe.sources["ecom"].data_files == str(tmp_path / "curation" / "ecom" / "corpus" / "*.parquet")
+    assert recipe.sources["general"].sample_corpus is None
 
 
 def test_rerun_with_a_different_config_is_refused(tmp_path):
@@ -82,12 +135,15 @@ def test_rerun_with_a_different_config_is_refused(tmp_path):
     assert (tmp_path / "stages" / "data.done").is_file() and (
         tmp_path / "data" / "corpus" / "listing.jsonl"
     ).is_file()
+    assert json.loads((tmp_path / "data" / "corpus" / "sources.json").read_text())[0]["name"] == "listing"
     run(load_run_config(), tmp_path, stop_after="data")  # same config: fine, nothing redone
-    with pytest.raises(RunConfigError, match="different config"):
+    with pytest.raises(ConfigError, match="different config"):
         run(load_run_config(None, ["seed=5"]), tmp_path, stop_after="data")
 
 
 def test_half_written_checkpoints_are_set_aside(tmp_path):
+    from trainers.pretrain import set_aside_incomplete_checkpoints
+
     checkpoints = tmp_path / "phase2-context" / "checkpoints"
     complete, partial = checkpoints / "checkpoint-4", checkpoints / "checkpoint-8"
     for directory in (complete, partial):
@@ -99,13 +155,13 @@ def test_half_written_checkpoints_are_set_aside(tmp_path):
     assert complete.is_dir() and not partial.exists()
 
 
-def test_shared_data_config_names_existing_files(shared_data):
+def test_shared_data_config_names_existing_files(shared_data, monkeypatch):
     """Its paths are relative to the repository root (../shared/data); each must exist there."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
     config = load_run_config(CONFIG_DIR / "run_shared_data.yaml")
-    relative = lambda p: shared_data / Path(p).relative_to("../shared/data")  # noqa: E731
-    for source in config["data"]["sources"]:
-        assert relative(source["path"]).is_file(), source
-    for key, value in config["eval"]["data"].items():
-        for path in value if isinstance(value, list) else [value]:
-            assert relative(path).exists(), (key, path)
-    assert relative(config["pretrain"]["overrides"]["tokenizer"]["path"]).is_file()
+    for source in config.data.sources:
+        assert Path(source.path).is_file(), source
+    for key, paths in config.eval.data.items():
+        for path in paths:
+            assert Path(path).exists(), (key, path)
+    assert Path(config.pretrain.overrides["tokenizer"]["path"]).is_file()

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers import cli
-from trainers.run import STAGES, load_run_config
+from rexbert import cli
+from rexbert.pipeline import STAGES, load_run_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The default config, cut to a few steps per phase and a few dozen examples per suite. Phase 2 saves a
@@ -68,7 +68,7 @@ def test_run_writes_every_promised_artefact(finished_run):
     config = load_run_config(None, TINY_BUDGET[1::2])
     assert all((out / "stages" / f"{stage}.done").is_file() for stage in STAGES)
 
-    for corpus in config["curation"]["corpora"]:
+    for corpus in config.curation.corpora:
         shards = sorted(str(p) for p in (out / "curation" / corpus / "corpus").glob("*.parquet"))
         rows = datasets.load_dataset(
             "parquet", data_files=shards, split="train", cache_dir=str(out / "hf-cache")
@@ -100,7 +100,7 @@ def test_run_writes_every_promised_artefact(finished_run):
     assert embedding.shape == (1, model.config.hidden_size)
 
     results = json.loads((out / "eval" / "results.json").read_text())
-    assert set(results["suites"]) == set(config["eval"]["suites"])
+    assert set(results["suites"]) == set(config.eval.suites)
     for suite in results["suites"].values():
         assert isinstance(suite["metrics"][suite["main_metric"]], float)
     assert (out / "eval" / "results.md").is_file() and (out / "eval" / "results.png").stat().st_size > 0
@@ -125,7 +125,7 @@ def _complete_checkpoints(output: Path) -> list[int]:
 def _kill_during_phase_two(output: Path) -> None:
     """Start the run in a subprocess and SIGKILL it as soon as phase 2 has a complete checkpoint."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "trainers.cli", *run_command(output)],
+        [sys.executable, "-m", "rexbert", *run_command(output)],
         cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import DataCollatorForLanguageModeling
 
-from trainers.collator import GuidedMLMCollator, _scale_to_target
+from trainers.collator import GuidedMLMCollator, scale_to_target
 from trainers.packing import PackedRows, encode_batch
 from trainers.saliency import SaliencyLexicon, build_saliency_lexicon
 
@@ -166,7 +166,7 @@ def test_expected_rate_per_sequence_is_exact(tokenizer, rows, lexicon, guidance,
     assert prob.max() <= 1.0 + 1e-6 and prob.min() >= 0 and not prob[~maskable].any()
     torch.testing.assert_close(prob.sum(1), RATE * maskable.sum(1).float(), rtol=1e-4, atol=1e-3)
     if whole_word:  # the tokens of a word share its probability
-        unit = collator._unit_index(batch["input_ids"], maskable)
+        unit = collator.unit_index(batch["input_ids"], maskable)
         flat, keep = prob.flatten(), maskable.flatten()
         highest = torch.zeros(int(unit[-1]) + 1).scatter_reduce_(0, unit[keep], flat[keep], "amax")
         torch.testing.assert_close(flat[keep], highest[unit[keep]])
@@ -181,7 +181,7 @@ def test_whole_word_masks_words_whole(tokenizer, rows):
     masked = collator.select_positions(
         batch["input_ids"], maskable, RATE, 0.0, torch.Generator().manual_seed(0)
     )
-    unit = collator._unit_index(batch["input_ids"], maskable)
+    unit = collator.unit_index(batch["input_ids"], maskable)
     flat = masked.flatten()
     per_unit_any = torch.zeros(int(unit[-1]) + 1, dtype=torch.bool).index_put_((unit,), flat, accumulate=True)
     # a token of a masked word that is maskable must be masked too
@@ -190,10 +190,10 @@ def test_whole_word_masks_words_whole(tokenizer, rows):
     assert max(pieces.values()) > 1  # multi-piece words exist and were masked whole
 
 
-def test_scale_to_target_caps_and_keeps_row_mass():
+def testscale_to_target_caps_and_keeps_row_mass():
     weight = torch.tensor([[3.0, 0.2, 0.2, 0.2, 0.1], [0.5, 0.5, 0.0, 0.0, 0.0]])
     target = torch.tensor([2.0, 1.0])
-    prob = _scale_to_target(weight.clone(), target)  # works in place
+    prob = scale_to_target(weight.clone(), target)  # works in place
     assert prob.max() <= 1 and prob[0, 0] == 1 and not prob[1, 2:].any()
     torch.testing.assert_close(prob.sum(1), target)
     # the uncapped tokens keep their relative weights: row 0 spreads 1.0 over weights summing to 0.7

@@ -30,8 +30,8 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def sample():
-    from curation.sample_corpus import sample_documents
     from modeling_rexbert.tokenization import train_bpe_tokenizer
+    from sample_corpus import sample_documents
 
     docs = sample_documents(seed=0)
     general = [d["text"] for d in docs if d["source"] == "general"]
@@ -144,9 +144,9 @@ def heldout_loss(model_dir_or_model, tokenizer, rows) -> float:
 def test_tiny_three_phase_recipe_end_to_end(tmp_path):
     from transformers import AutoTokenizer
 
-    from curation.sample_corpus import sample_documents
     from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
-    from trainers.cli import main as cli_main
+    from rexbert.cli import main as cli_main
+    from sample_corpus import sample_documents
     from trainers.pretrain import pretrain
     from trainers.recipes import load_recipe
 
@@ -244,10 +244,11 @@ def test_phase_can_start_from_a_modernbert_checkpoint(sample, tmp_path):
         assert torch.equal(tensor, theirs[name]), name
 
 
-def test_cli_reports_bad_recipes_and_missing_phases(tmp_path, caplog):
-    from trainers.cli import main as cli_main
+def test_cli_reports_bad_recipes_and_missing_phases(tmp_path, capsys):
+    from rexbert.cli import main as cli_main
     from trainers.pretrain import pretrain
-    from trainers.recipes import RecipeError, load_recipe
+    from trainers.recipes import load_recipe
+    from typed_config import ConfigError
 
     assert (
         cli_main(
@@ -255,7 +256,9 @@ def test_cli_reports_bad_recipes_and_missing_phases(tmp_path, caplog):
         )
         == 2
     )
-    assert "unknown field 'stepz' (did you mean 'steps'?)" in caplog.text
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown field 'stepz' (did you mean 'steps'?)" in err[0]
     assert cli_main(["pretrain", "--recipe", "no-such-recipe", "--output", str(tmp_path)]) == 2
-    with pytest.raises(RecipeError, match="starts from phase 2's model"):
+    assert "neither a file nor a shipped recipe" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="starts from phase 2's model"):
         pretrain(load_recipe("tiny"), tmp_path / "empty", phases=["3"])

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from trainers.recipes import RecipeError, apply_overrides, load_recipe, read_recipe_dict
+from trainers.recipes import load_recipe, read_recipe_dict
+from typed_config import ConfigError, DataError, apply_overrides
 
 PRESETS = ["rexbert-17m", "rexbert-32m", "rexbert-68m", "rexbert-150m", "rexbert-400m"]
 
@@ -55,6 +56,14 @@ def write(tmp_path, data, name="recipe.yaml"):
         ("phases.anneal.seq_len=512", "phases.anneal.seq_len=512 exceeds max_position_embeddings=256"),
         ("lexicon=null", "guided_mlm.weight > 0 needs a top-level 'lexicon' section"),
         ("phases.general.optimizer.name=lion", "'lion' is not one of ('adamw', 'stableadamw')"),
+        ("phases.general.mixture.start.ecom=-0.2", "phases.general.mixture.start: weights must be >= 0"),
+        ("phases.general.mixture.start={general: 0, ecom: 0}", "the weights sum to 0"),
+        ("phases.general.lr.decay_fraction=1.5", "phases.general.lr.decay_fraction must lie in [0, 1]"),
+        (
+            "phases.general.batch_size_warmup.start=64",
+            "batch_size_warmup: start must lie in [1, batch_size=8]",
+        ),
+        ("preset=rexbert-17", "'rexbert-17' is not a model preset (did you mean 'rexbert-17m'?)"),
         (
             "sources.ecom.data_files=x.parquet",
             "sources.ecom: give exactly one of data_files, dataset, sample_corpus",
@@ -62,7 +71,7 @@ def write(tmp_path, data, name="recipe.yaml"):
     ],
 )
 def test_bad_fields_are_named(override, message):
-    with pytest.raises(RecipeError) as error:
+    with pytest.raises(ConfigError) as error:
         load_recipe("tiny", [override])
     assert message in str(error.value)
 
@@ -70,35 +79,43 @@ def test_bad_fields_are_named(override, message):
 def test_missing_required_field_and_extends(tmp_path):
     data = read_recipe_dict("tiny")
     del data["phases"]["context"]["seq_len"]
-    with pytest.raises(RecipeError, match=r"phases.context: missing required field 'seq_len'"):
+    with pytest.raises(ConfigError, match=r"phases.context: missing required field 'seq_len'"):
         load_recipe(write(tmp_path, data))
     child = write(tmp_path, {"extends": "recipe.yaml", "phases": {"context": {"seq_len": 96}}}, "child.yaml")
     assert load_recipe(child).phases["context"].seq_len == 96
     loop = write(tmp_path, {"extends": "loop.yaml"}, "loop.yaml")
-    with pytest.raises(RecipeError, match="extends itself"):
+    with pytest.raises(ConfigError, match="extends itself"):
         load_recipe(loop)
-    with pytest.raises(FileNotFoundError, match="did you mean 'tiny'"):
+    with pytest.raises(ConfigError, match="did you mean 'tiny'"):
         load_recipe("tinny")
 
 
 def test_overrides_parse_yaml_values():
     data = apply_overrides({"a": {"b": 1}}, ["a.c=[1, 2]", "a.b=2.5e-4", "d=null"])
     assert data == {"a": {"b": 2.5e-4, "c": [1, 2]}, "d": None}
-    with pytest.raises(RecipeError, match="dotted.key=value"):
+    with pytest.raises(ConfigError, match="dotted.key=value"):
         apply_overrides({}, ["nonsense"])
 
 
-def test_model_field_typos_are_named():
+def test_model_fields_are_checked_when_the_recipe_loads():
     from modeling_rexbert import rexbert_config
     from trainers.pretrain import apply_config_changes
 
     config = rexbert_config("rexbert-17m")
-    apply_config_changes(config, {"global_rope_theta": 160000, "local_attention": 64})
+    apply_config_changes(
+        config, {"global_rope_theta": 160000, "local_attention": 64, "attn_implementation": "eager"}
+    )
     assert config.rope_parameters["full_attention"]["rope_theta"] == 160000 and config.local_attention == 64
+    assert config._attn_implementation == "eager"
     with pytest.raises(
-        RecipeError, match="model.local_atention: not a RexBertConfig field .*did you mean 'local_attention'"
+        ConfigError, match="model.local_atention: not a RexBertConfig field .*did you mean 'local_attention'"
     ):
-        apply_config_changes(config, {"local_atention": 64})
+        load_recipe("tiny", ["model.local_atention=64"])
+    with pytest.raises(ConfigError, match="phases.context.model.hidden_size: .*expected int"):
+        load_recipe("tiny", ["phases.context.model.hidden_size=wide"])
+    with pytest.raises(ConfigError, match="attn_implementation: 'flash' is not one of"):
+        load_recipe("tiny", ["model.attn_implementation=flash"])
+    assert load_recipe("tiny", ["model.attn_implementation=eager"]).model["attn_implementation"] == "eager"
 
 
 def test_stableadamw_is_optional(monkeypatch):
@@ -108,7 +125,7 @@ def test_stableadamw_is_optional(monkeypatch):
 
     phase = load_recipe("rexbert-17m").phases["general"]
     monkeypatch.setitem(sys.modules, "optimi", None)
-    with pytest.raises(RecipeError, match="needs the torch-optimi package"):
+    with pytest.raises(ConfigError, match="needs the torch-optimi package"):
         optimizer_cls_and_kwargs(phase)
 
 
@@ -138,15 +155,15 @@ def test_sources_read_files_with_filters_map_style_and_streaming(tmp_path):
             ],
         )
         assert list(RecipeData(recipe).texts("ecom")) == expected
-    from trainers.pretrain import source_overrides
+    from trainers.cli import source_overrides
 
     bad = load_recipe(
         "tiny", source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"]) + ["sources.ecom.text_column=body"]
     )
-    with pytest.raises(RecipeError, match="sources.ecom: no column 'body'"):
+    with pytest.raises(DataError, match="sources.ecom: no column 'body'"):
         RecipeData(bad).dataset("ecom")
     missing = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'nothing.parquet'}"]))
-    with pytest.raises(RecipeError, match="sources.ecom: could not load"):
+    with pytest.raises(DataError, match="sources.ecom: could not load"):
         RecipeData(missing).dataset("ecom")
 
 

@@ -10,9 +10,12 @@ Modules, in the order data flows through them:
     trainer     `RexBertTrainer(Trainer)` with the narrow hooks curriculum MLM needs
     recipes     strictly validated YAML phase recipes (`trainers/recipes/*.yaml`)
     sources     datasets, tokenizer and lexicon from a recipe
-    pretrain    `rexbert pretrain`: runs the phases, writes logs, plot and training_summary.json
+    pretrain    runs the phases, writes logs, plot and training_summary.json
+    cli         the `rexbert pretrain` command
 
-The main names are importable from the package (lazily, so `import trainers` stays cheap).
+The main names are importable from the package (lazily, so `import trainers` stays cheap). Like every
+library here it imports no sibling package: only the model (`modeling_rexbert`) and the ground floor
+(`typed_config`, and `sample_corpus` for the demo recipes' `sample_corpus:` sources).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ _EXPORTS = {
     "RexBertTrainer": "trainer",
     "Recipe": "recipes",
     "load_recipe": "recipes",
+    "pretrain": "pretrain",
 }
 
 __all__ = sorted(_EXPORTS)

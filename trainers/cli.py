@@ -1,56 +1,97 @@
-"""The `rexbert` command line.
+"""`rexbert pretrain`: the phases of a recipe, all or some, resumable.
 
-Each subcommand lives in the package that owns it and is imported only when used, so
-`rexbert convert` never pays for datatrove and `rexbert curate` never builds a model:
+    rexbert pretrain --recipe rexbert-17m --output runs/rexbert-17m
+    rexbert pretrain --recipe tiny --phase 2 --resume --output runs/tiny --max-steps 10
+    rexbert pretrain --recipe my.yaml --source ecom=data/ecom/*.parquet --set phases.anneal.steps=500
 
-    rexbert convert   modeling_rexbert.convert   ModernBERT <-> RexBERT checkpoint directories
-    rexbert pretrain  trainers.pretrain          one or all phases of a recipe
-    rexbert curate    curation.cli               the Ecom-niverse corpus pipeline
-    rexbert eval      eval_suites.cli            benchmark suites on checkpoint directories
-    rexbert push      hub_cards.cli              model / dataset cards and Hub uploads
-    rexbert run       trainers.run               curate -> pretrain -> eval -> cards, end to end
-
-A subcommand module exposes `add_arguments(parser)` and `main(args) -> int`.
+The top-level `rexbert` command (`rexbert.cli`) dispatches here; under a launcher every process runs
+the same command: `torchrun --nproc_per_node 8 -m rexbert pretrain --recipe rexbert-150m ...`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
+import json
+import logging
+from pathlib import Path
 
-SUBCOMMANDS = {
-    "convert": ("modeling_rexbert.convert", "convert checkpoints between ModernBERT and RexBERT"),
-    "pretrain": ("trainers.pretrain", "pretrain with a phase recipe"),
-    "curate": ("curation.cli", "build a domain corpus"),
-    "eval": ("eval_suites.cli", "run evaluation suites"),
-    "push": ("hub_cards.cli", "write cards and push models or datasets to the Hub"),
-    "run": ("trainers.run", "the whole pipeline on one config"),
-}
+from typed_config import ConfigError
 
+from .pretrain import SUMMARY_FILENAME, pretrain
+from .recipes import load_recipe
 
-def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, object | None]:
-    parser = argparse.ArgumentParser(prog="rexbert", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chosen = next((a for a in argv if not a.startswith("-")), None)
-    chosen_module = None
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text)
-        if name == chosen:  # import only the module that will run
-            chosen_module = importlib.import_module(module_name)
-            chosen_module.add_arguments(sub)
-    return parser, chosen_module
+__all__ = ["add_arguments", "main", "source_overrides"]
+
+logger = logging.getLogger("rexbert.pretrain")
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser, module = build_parser(argv)
-    args = parser.parse_args(argv)
-    if module is None:
-        parser.print_help()
-        return 2
-    return int(module.main(args) or 0)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Pretrain RexBERT with a phase recipe (YAML): all phases, or the ones named."
+    parser.add_argument(
+        "--recipe",
+        required=True,
+        help="recipe file, or a shipped recipe name: tiny, rexbert-17m, -32m, -68m, -150m, -400m",
+    )
+    parser.add_argument(
+        "--phase",
+        action="append",
+        metavar="N|NAME",
+        help="run only this phase (number or name); repeatable; default: all in order",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip finished phases and continue an interrupted one from its last checkpoint",
+    )
+    parser.add_argument("--output", default="runs/pretrain", help="output directory (default: runs/pretrain)")
+    parser.add_argument("--max-steps", type=int, help="train every selected phase for this many steps")
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=FILES",
+        help="read source NAME from these local files (glob or comma-separated list)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="override a recipe field, e.g. phases.anneal.steps=500 (value parsed as YAML)",
+    )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def source_overrides(items: list[str]) -> list[str]:
+    """`NAME=FILES` -> recipe overrides that make NAME read exactly those files."""
+    overrides = []
+    for item in items:
+        name, sep, files = item.partition("=")
+        if not sep or not files:
+            raise ConfigError(f"--source {item!r}: expected NAME=FILES")
+        paths = files.split(",")
+        overrides += [
+            f"sources.{name}.data_files={json.dumps(paths if len(paths) > 1 else paths[0])}",
+            f"sources.{name}.sample_corpus=null",
+            f"sources.{name}.dataset=null",
+            f"sources.{name}.where=null",
+        ]
+    return overrides
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise ConfigError(f"--max-steps must be positive, got {args.max_steps}")
+    recipe = load_recipe(args.recipe, source_overrides(args.source) + args.overrides)
+    summary = pretrain(recipe, args.output, phases=args.phase, resume=args.resume, max_steps=args.max_steps)
+    for record in summary["phases"]:
+        logger.info(
+            "phase %d %-8s steps %6d tokens %10d final loss %.4f",
+            record["phase"],
+            record["name"],
+            record["steps"],
+            record["tokens"],
+            record["final_loss"],
+        )
+    logger.info("model: %s; summary: %s", summary["model"], Path(args.output) / SUMMARY_FILENAME)
+    return 0

@@ -32,6 +32,8 @@ import torch
 
 from .saliency import SaliencyLexicon
 
+__all__ = ["GuidedMLMCollator", "scale_to_target", "special_token_table", "word_start_table"]
+
 _WORD_PREFIXES = ("Ġ", "▁", "Ċ", " ")
 """Marks of a leading space or newline in byte-level BPE / SentencePiece vocabularies."""
 
@@ -165,7 +167,7 @@ class GuidedMLMCollator:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Bool tensor of the positions to mask (see the module docstring for the rule)."""
-        unit = self._unit_index(input_ids, maskable) if self.whole_word else None
+        unit = self.unit_index(input_ids, maskable) if self.whole_word else None
         prob = self.masking_probabilities(input_ids, maskable, rate, guidance, unit)
         if unit is not None:  # one draw per word, shared by its tokens (which share its probability)
             draw = _lookup(torch.rand(int(unit[-1]) + 1, generator=generator), unit.view(input_ids.shape))
@@ -182,7 +184,7 @@ class GuidedMLMCollator:
         unit: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Masking probability of every token (its unit's probability; 0 where not maskable).
-        `unit` is the word index from `_unit_index` (computed here when needed and not given).
+        `unit` is the word index from `unit_index` (computed here when needed and not given).
 
         All tokens of a unit share its weight, so the per-row sums, the cap and the rescaling can run
         on the `(batch, seq)` grid: a row's sum over tokens is the sum over units of size x probability.
@@ -192,7 +194,7 @@ class GuidedMLMCollator:
             return rate * maskable_f
         steer = _lookup(self.steer, input_ids)
         if self.whole_word:  # a word is as salient as its most salient piece (exp is monotonic)
-            unit = self._unit_index(input_ids, maskable) if unit is None else unit
+            unit = self.unit_index(input_ids, maskable) if unit is None else unit
             per_unit = torch.zeros(int(unit[-1]) + 1).scatter_reduce_(0, unit, steer.flatten(), "amax")
             steer = _lookup(per_unit, unit.view(input_ids.shape))
         steer.mul_(maskable_f)
@@ -200,9 +202,9 @@ class GuidedMLMCollator:
         if guidance < 1:  # (1 - guidance) + guidance * steer normalised to a token mean of 1 per row
             steer_scale = guidance * row_tokens / steer.sum(1).clamp(min=1e-12)
             steer = maskable_f.mul_(1 - guidance).addcmul_(steer, steer_scale[:, None])
-        return _scale_to_target(steer, rate * row_tokens)
+        return scale_to_target(steer, rate * row_tokens)
 
-    def _unit_index(self, input_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:
+    def unit_index(self, input_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:
         """Flat word id per token: words never span rows or non-maskable tokens."""
         starts = _lookup(self.starts_word, input_ids) | ~maskable
         starts[:, 1:] |= ~maskable[:, :-1]
@@ -227,7 +229,7 @@ class GuidedMLMCollator:
         return corrupted, labels
 
 
-def _scale_to_target(weight: torch.Tensor, row_target: torch.Tensor, rounds: int = 20) -> torch.Tensor:
+def scale_to_target(weight: torch.Tensor, row_target: torch.Tensor, rounds: int = 20) -> torch.Tensor:
     """Probabilities `min(1, c * weight)` with one scale `c` per row chosen so that each row sums to
     `row_target` (reachable whenever the rate is <= 1).
 

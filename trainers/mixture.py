@@ -39,6 +39,17 @@ from transformers import TrainerCallback
 from .packing import PackedSource, Row
 from .schedules import INTERPOLATIONS, BatchSizeSchedule, ScalarSchedule, interpolate
 
+__all__ = [
+    "MIXTURE_STATE_FILENAME",
+    "ON_EXHAUSTED",
+    "MixturePiece",
+    "MixtureSchedule",
+    "MixtureState",
+    "MixtureStateCallback",
+    "MixtureStream",
+    "SourceExhaustedError",
+]
+
 logger = logging.getLogger(__name__)
 
 MIXTURE_STATE_FILENAME = "mixture_state.json"

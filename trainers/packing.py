@@ -28,6 +28,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from transformers.utils import logging as hf_logging
+
+__all__ = [
+    "PackedRows",
+    "PackedSource",
+    "PackingStats",
+    "SequencePacker",
+    "StreamingPackedSource",
+    "encode_batch",
+    "pack_texts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -126,22 +137,34 @@ def _texts_to_token_ids(texts: list, tokenizer) -> list[list[int]]:
 
 
 def pack_texts(
-    texts: Iterable, tokenizer, max_seq_len: int, *, keep_tail: bool = False, batch_size: int = 1000
+    texts: Iterable,
+    tokenizer,
+    max_seq_len: int,
+    *,
+    keep_tail: bool = False,
+    batch_size: int = 1000,
+    progress: str | None = None,
 ) -> tuple[Iterator[Row], SequencePacker]:
     """Tokenise and pack `texts` lazily. Returns the row iterator and its packer (whose `stats` are
-    complete once the iterator is exhausted)."""
+    complete once the iterator is exhausted). `progress`: show a progress bar (documents) with this label
+    (transformers' progress-bar switch and `TQDM_DISABLE` apply)."""
     packer = SequencePacker(max_seq_len, keep_tail=keep_tail)
 
     def rows() -> Iterator[Row]:
+        total = len(texts) if hasattr(texts, "__len__") else None
+        bar = hf_logging.tqdm(total=total, desc=progress, unit="doc", disable=progress is None or None)
         batch: list = []
         for text in texts:
             batch.append(text)
             if len(batch) == batch_size:
                 for ids in _texts_to_token_ids(batch, tokenizer):
                     yield from packer.add(ids)
+                bar.update(len(batch))
                 batch = []
         for ids in _texts_to_token_ids(batch, tokenizer):
             yield from packer.add(ids)
+        bar.update(len(batch))
+        bar.close()
         yield from packer.finish()
 
     return rows(), packer
@@ -194,7 +217,9 @@ class PackedRows(PackedSource):
         keep_tail: bool = False,
         shuffle: bool = True,
     ) -> PackedRows:
-        rows, packer = pack_texts(texts, tokenizer, max_seq_len, keep_tail=keep_tail)
+        rows, packer = pack_texts(
+            texts, tokenizer, max_seq_len, keep_tail=keep_tail, progress=f"packing {name}"
+        )
         rows = list(rows)
         logger.info("packed source %r: %s", name, packer.stats.as_dict())
         return cls(name, rows, packer.stats, max_seq_len, shuffle=shuffle)

@@ -1,8 +1,4 @@
-"""`rexbert pretrain`: run the phases of a recipe with `RexBertTrainer`.
-
-    rexbert pretrain --recipe rexbert-17m --output runs/rexbert-17m
-    rexbert pretrain --recipe tiny --phase 2 --resume --output runs/tiny --max-steps 10
-    rexbert pretrain --recipe my.yaml --source ecom=data/ecom/*.parquet --set phases.anneal.steps=500
+"""Run the phases of a recipe with `RexBertTrainer` (the `rexbert pretrain` command is `trainers.cli`).
 
 Output directory layout:
 
@@ -10,7 +6,8 @@ Output directory layout:
     phase<N>-<name>/checkpoints/checkpoint-*   Trainer checkpoints (+ mixture_state.json)
     phase<N>-<name>/final/                     the phase's model, tokenizer and lexicon
     phase<N>-<name>/train_log.{jsonl,json,csv} its training log; phase_summary.json
-    model/                                     the last phase's model, tokenizer and lexicon
+    model/                                     the last phase's model, tokenizer and lexicon (its weights
+                                               file is a hard link to the last phase's, not a copy)
     train_log.{json,csv}, training_curves.png  all phases together
     training_summary.json                      preset, model config and one entry per phase
 
@@ -20,30 +17,55 @@ interrupted phase from its last checkpoint, data stream included.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
+import os
+import shutil
 from pathlib import Path
 
 import torch
-from transformers import TrainingArguments, set_seed
+from transformers import PrinterCallback, ProgressCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from typed_config import ConfigError
+
 from .collator import GuidedMLMCollator
-from .mixture import MixtureSchedule, MixtureStream
-from .recipes import PhaseSpec, Recipe, RecipeError, did_you_mean, load_recipe
-from .reporting import StepLogCallback, plot_training, read_step_log, write_step_tables
+from .mixture import MIXTURE_STATE_FILENAME, MixtureSchedule, MixtureStream
+from .recipes import ROPE_KEYS, PhaseSpec, Recipe
+from .reporting import (
+    ConsoleProgressCallback,
+    StepLogCallback,
+    plot_training,
+    read_step_log,
+    write_step_tables,
+)
 from .saliency import LEXICON_FILENAME, SaliencyLexicon
 from .schedules import BatchSizeSchedule, ScalarSchedule, lr_lambda
 from .sources import RecipeData, load_lexicon, load_tokenizer
 from .trainer import RexBertTrainer
 
+__all__ = [
+    "PHASE_SUMMARY_FILENAME",
+    "SHAPE_KEYS",
+    "SUMMARY_FILENAME",
+    "apply_config_changes",
+    "build_model",
+    "build_stream",
+    "link_model_dir",
+    "optimizer_cls_and_kwargs",
+    "pretrain",
+    "run_phase",
+    "save_model_dir",
+    "set_aside_incomplete_checkpoints",
+    "training_arguments",
+    "write_run_outputs",
+]
+
 logger = logging.getLogger("rexbert.pretrain")
 
 SUMMARY_FILENAME = "training_summary.json"
 PHASE_SUMMARY_FILENAME = "phase_summary.json"
-ROPE_KEYS = {"global_rope_theta": "full_attention", "local_rope_theta": "sliding_attention"}
 SHAPE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 
 
@@ -51,15 +73,21 @@ SHAPE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_laye
 
 
 def apply_config_changes(config, changes: dict) -> None:
-    """Set config fields by name; `global_rope_theta` / `local_rope_theta` update `rope_parameters`."""
+    """Set config fields by name (the recipe checked the names when it was loaded): `global_rope_theta` /
+    `local_rope_theta` update `rope_parameters`, `attn_implementation` picks the attention backend and
+    `global_attn_every_n_layers` rebuilds `layer_types`."""
     for key, value in changes.items():
         if key in ROPE_KEYS:
             config.rope_parameters[ROPE_KEYS[key]]["rope_theta"] = float(value)
-        elif hasattr(config, key):
-            setattr(config, key, value)
+        elif key == "attn_implementation":
+            config._attn_implementation = value
+        elif key == "global_attn_every_n_layers":
+            config.layer_types = [
+                "full_attention" if i % int(value) == 0 else "sliding_attention"
+                for i in range(config.num_hidden_layers)
+            ]
         else:
-            fields = [k for k in config.to_dict() if not k.startswith("_")] + list(ROPE_KEYS)
-            raise RecipeError(f"model.{key}: not a RexBertConfig field{did_you_mean(key, fields)}")
+            setattr(config, key, value)
 
 
 def build_model(recipe: Recipe, phase: PhaseSpec, tokenizer, init_from: str | None):
@@ -70,15 +98,16 @@ def build_model(recipe: Recipe, phase: PhaseSpec, tokenizer, init_from: str | No
 
     if init_from is None:
         fields = {**tokenizer_config_kwargs(tokenizer), **recipe.model}
-        config = rexbert_config(recipe.preset, **{k: v for k, v in fields.items() if k not in ROPE_KEYS})
-        apply_config_changes(config, {k: v for k, v in fields.items() if k in ROPE_KEYS})
+        deferred = (*ROPE_KEYS, "attn_implementation")
+        config = rexbert_config(recipe.preset, **{k: v for k, v in fields.items() if k not in deferred})
+        apply_config_changes(config, {k: v for k, v in fields.items() if k in deferred})
         apply_config_changes(config, phase.model)
         return RexBertForMaskedLM(config)
     config = RexBertConfig.from_pretrained(init_from)
     apply_config_changes(config, {k: v for k, v in recipe.model.items() if k not in SHAPE_KEYS})
     apply_config_changes(config, phase.model)
     if config.vocab_size < len(tokenizer):
-        raise RecipeError(
+        raise ConfigError(
             f"{init_from} has {config.vocab_size} token embeddings, the tokenizer {len(tokenizer)}"
         )
     return RexBertForMaskedLM.from_pretrained(init_from, config=config)
@@ -133,7 +162,7 @@ def optimizer_cls_and_kwargs(phase: PhaseSpec):
     try:
         from optimi import StableAdamW
     except ImportError as error:
-        raise RecipeError(
+        raise ConfigError(
             f"phases.{phase.name}.optimizer.name=stableadamw needs the torch-optimi package "
             "(pip install torch-optimi), or use adamw"
         ) from error
@@ -207,8 +236,13 @@ def run_phase(
         ),
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(phase),
         processing_class=tokenizer,
-        callbacks=[StepLogCallback(phase_dir, number, phase.name)],
+        callbacks=[
+            StepLogCallback(phase_dir, number, phase.name),
+            ConsoleProgressCallback(number, phase.name),
+        ],
     )
+    for printed in (PrinterCallback, ProgressCallback):  # ConsoleProgressCallback reports instead
+        trainer.remove_callback(printed)
     checkpoints = phase_dir / "checkpoints"
     checkpoint = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
     if checkpoint:
@@ -270,11 +304,25 @@ def _phase_init(
     earlier_name = list(recipe.phases)[number - 2]
     earlier = output / f"phase{number - 1}-{earlier_name}" / "final"
     if not earlier.is_dir():
-        raise RecipeError(
+        raise ConfigError(
             f"phase {number} ({phase.name}) starts from phase {number - 1}'s model, "
             f"not found at {earlier}; run phase {number - 1} first or set its init_from"
         )
     return str(earlier)
+
+
+def set_aside_incomplete_checkpoints(pretrain_dir: Path) -> list[Path]:
+    """Rename checkpoints an interruption left half-written (no `trainer_state.json` or mixture state)
+    to `incomplete-checkpoint-N`, so resuming starts from the last complete one. Returns the renamed."""
+    renamed = []
+    for checkpoint in sorted(pretrain_dir.glob("phase*/checkpoints/checkpoint-*")):
+        if not all((checkpoint / name).is_file() for name in ("trainer_state.json", MIXTURE_STATE_FILENAME)):
+            target = checkpoint.with_name(f"incomplete-{checkpoint.name}")
+            shutil.rmtree(target, ignore_errors=True)
+            checkpoint.rename(target)
+            logger.warning("set aside the incomplete checkpoint %s", checkpoint)
+            renamed.append(target)
+    return renamed
 
 
 def _shared_tokenizer_and_lexicon(recipe: Recipe, data: RecipeData, output: Path, resume: bool):
@@ -311,6 +359,8 @@ def pretrain(
     selected = (
         sorted({recipe.select_phase(p)[0] for p in phases}) if phases else range(1, len(recipe.phases) + 1)
     )
+    if resume:
+        set_aside_incomplete_checkpoints(output)
     data = RecipeData(recipe)
     tokenizer, lexicon = _shared_tokenizer_and_lexicon(recipe, data, output, resume)
     previous = None
@@ -346,7 +396,7 @@ def pretrain(
     records = [
         r for n, p in enumerate(recipe.phase_list, 1) if (r := _phase_record(output, n, p)) is not None
     ]
-    return write_run_outputs(recipe, output, records, previous, lexicon)
+    return write_run_outputs(recipe, output, records, previous)
 
 
 def _phase_record(output: Path, number: int, phase: PhaseSpec) -> dict | None:
@@ -354,102 +404,41 @@ def _phase_record(output: Path, number: int, phase: PhaseSpec) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def write_run_outputs(recipe: Recipe, output: Path, records: list[dict], final_model: str, lexicon) -> dict:
-    """Copy the last phase's model to `model/`, write the combined log, plot and summary."""
-    from transformers import AutoTokenizer
+def link_model_dir(source: str | Path, target: str | Path) -> Path:
+    """`target` as a copy of the model directory `source`, its weight files hard-linked rather than
+    written again (they are never modified in place; a later save replaces the file). Falls back to
+    copying where the two directories are on different file systems."""
+    source, target = Path(source), Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(exist_ok=True)
+        elif path.suffix == ".safetensors":
+            try:
+                os.link(path, destination)
+            except OSError:
+                shutil.copy2(path, destination)
+        else:
+            shutil.copy2(path, destination)
+    return target
 
-    from modeling_rexbert import RexBertForMaskedLM
 
-    model = RexBertForMaskedLM.from_pretrained(final_model)
-    save_model_dir(model, AutoTokenizer.from_pretrained(final_model), lexicon, output / "model")
+def write_run_outputs(recipe: Recipe, output: Path, records: list[dict], final_model: str) -> dict:
+    """`model/` (the last phase's model, linked), the combined log, plot and summary."""
+    model_dir = link_model_dir(final_model, output / "model")
     entries = [e for r in records for e in read_step_log(output / f"phase{r['phase']}-{r['name']}")]
     write_step_tables(entries, output)
     plot = plot_training(entries, output / "training_curves.png")
     summary = {
         "preset": recipe.preset,
         "recipe": recipe.path,
-        "config": model.config.to_dict(),
+        "config": json.loads((model_dir / "config.json").read_text(encoding="utf-8")),
         "phases": records,
-        "model": str(output / "model"),
+        "model": str(model_dir),
         "plot": str(plot) if plot else None,
     }
     (output / SUMMARY_FILENAME).write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     return summary
-
-
-# ---- CLI -----------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Pretrain RexBERT with a phase recipe (YAML): all phases, or the ones named."
-    parser.add_argument(
-        "--recipe",
-        required=True,
-        help="recipe file, or a shipped recipe name: tiny, rexbert-17m, -32m, -68m, -150m, -400m",
-    )
-    parser.add_argument(
-        "--phase",
-        action="append",
-        metavar="N|NAME",
-        help="run only this phase (number or name); repeatable; default: all in order",
-    )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="skip finished phases and continue an interrupted one from its last checkpoint",
-    )
-    parser.add_argument("--output", default="runs/pretrain", help="output directory (default: runs/pretrain)")
-    parser.add_argument("--max-steps", type=int, help="train every selected phase for this many steps")
-    parser.add_argument(
-        "--source",
-        action="append",
-        default=[],
-        metavar="NAME=FILES",
-        help="read source NAME from these local files (glob or comma-separated list)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="override a recipe field, e.g. phases.anneal.steps=500 (value parsed as YAML)",
-    )
-
-
-def source_overrides(items: list[str]) -> list[str]:
-    """`NAME=FILES` -> recipe overrides that make NAME read exactly those files."""
-    overrides = []
-    for item in items:
-        name, sep, files = item.partition("=")
-        if not sep or not files:
-            raise RecipeError(f"--source {item!r}: expected NAME=FILES")
-        paths = files.split(",")
-        overrides += [
-            f"sources.{name}.data_files={json.dumps(paths if len(paths) > 1 else paths[0])}",
-            f"sources.{name}.sample_corpus=null",
-            f"sources.{name}.dataset=null",
-            f"sources.{name}.where=null",
-        ]
-    return overrides
-
-
-def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        recipe = load_recipe(args.recipe, source_overrides(args.source) + args.overrides)
-    except (RecipeError, FileNotFoundError) as error:
-        logger.error("%s", error)
-        return 2
-    summary = pretrain(recipe, args.output, phases=args.phase, resume=args.resume, max_steps=args.max_steps)
-    for record in summary["phases"]:
-        logger.info(
-            "phase %d %-8s steps %6d tokens %10d final loss %.4f",
-            record["phase"],
-            record["name"],
-            record["steps"],
-            record["tokens"],
-            record["final_loss"],
-        )
-    logger.info("model: %s; summary: %s", summary["model"], Path(args.output) / SUMMARY_FILENAME)
-    return 0

@@ -1,38 +1,59 @@
 """Phase recipes: typed, strictly validated pretraining configurations read from YAML.
 
-A recipe file may start with `extends: <other file>` (relative to itself, or the name of a
-recipe shipped in `trainers/recipes/`); mappings are merged recursively over the extended file,
-anything else replaces it. `phases` is a mapping from phase name to phase settings, in order, so
-a size file overrides one field of one phase by name.
+A recipe file may start with `extends: <other file>` (relative to itself, or the name of a recipe
+shipped in `trainers/recipes/`); mappings are merged recursively over the extended file, anything else
+replaces it. `phases` is a mapping from phase name to phase settings, in order, so a size file
+overrides one field of one phase by name.
 
-Every mapping is checked against its dataclass: an unknown key is an error that names it and the
-closest valid key ("did you mean"), a missing required key is an error that names it, and values
-are type-checked, so a misspelt recipe stops before any model is built. Cross-field rules (the
-mixture names known sources, guided MLM has a lexicon, sequence lengths fit the model) are checked
-by `Recipe.validate`.
+The dataclasses below are the schema, built by `typed_config.from_mapping`: an unknown key is an error
+that names it and the closest valid key ("did you mean"), a missing required key is an error that names
+it, and values are type-checked, so a misspelt recipe stops before any model is built. Cross-field rules
+(the mixture names known sources with non-negative weights, guided MLM has a lexicon, sequence lengths
+fit the model, `model` keys are `RexBertConfig` fields) run in the `check` methods when the recipe is
+loaded. Relative paths are taken from the working directory.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Literal
 
-import yaml
+from typed_config import (
+    ConfigError,
+    apply_overrides,
+    did_you_mean,
+    from_mapping,
+    path_field,
+    read_yaml_mapping,
+    resolve_path,
+)
 
 from .schedules import DECAY_SHAPES, INTERPOLATIONS, LR_SCHEDULES
 
+__all__ = [
+    "RECIPE_DIR",
+    "BatchWarmupSpec",
+    "GuidedSpec",
+    "LRSpec",
+    "LexiconSpec",
+    "MixtureSpec",
+    "OptimizerSpec",
+    "PhaseSpec",
+    "Recipe",
+    "SourceSpec",
+    "TokenizerSpec",
+    "load_recipe",
+    "read_recipe_dict",
+    "recipe_from_mapping",
+    "resolve_recipe_path",
+]
+
 RECIPE_DIR = Path(__file__).parent / "recipes"
-OPTIMIZERS = ("adamw", "stableadamw")
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot be run as written; the message names the offending field."""
+# RoPE theta per layer type, settable by these names (they update `rope_parameters`); `attn_implementation`
+# picks the attention backend. Both are accepted in `model` next to the `RexBertConfig` fields.
+ROPE_KEYS = {"global_rope_theta": "full_attention", "local_rope_theta": "sliding_attention"}
+EXTRA_MODEL_KEYS = (*ROPE_KEYS, "attn_implementation", "global_attn_every_n_layers")
 
 
 @dataclass
@@ -40,18 +61,22 @@ class TokenizerSpec:
     """Where the tokenizer comes from: exactly one of `path` (a tokenizer directory, Hub id or an
     OLMo-style `tokenizer.json`) or `train_vocab_size` (train a small BPE on the sources, offline demos)."""
 
-    path: str | None = None
+    path: str | None = path_field(hub_id=True)
     train_vocab_size: int | None = None
     train_max_docs: int = 5000
+
+    def check(self, where: str) -> None:
+        if (self.path is None) == (self.train_vocab_size is None):
+            raise ConfigError(f"{where}: give exactly one of 'path' and 'train_vocab_size'")
 
 
 @dataclass
 class SourceSpec:
     """A named text source. Exactly one of `data_files` (local parquet/json/jsonl/csv/txt files or
-    globs, relative to the working directory), `dataset` (a `datasets` builder or Hub id) or
-    `sample_corpus` (sources of the project's embedded sample corpus, e.g. [listing, review])."""
+    globs), `dataset` (a `datasets` builder or Hub id) or `sample_corpus` (sources of the project's
+    generated sample corpus, e.g. [listing, review])."""
 
-    data_files: str | list[str] | None = None
+    data_files: str | list[str] | None = path_field()
     dataset: str | None = None
     dataset_config: str | None = None
     sample_corpus: list[str] | None = None
@@ -62,6 +87,13 @@ class SourceSpec:
     streaming: bool = False
     shuffle: bool = True
 
+    def check(self, where: str) -> None:
+        given = [k for k in ("data_files", "dataset", "sample_corpus") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                f"{where}: give exactly one of data_files, dataset, sample_corpus (got {given or 'none'})"
+            )
+
 
 @dataclass
 class LexiconSpec:
@@ -70,33 +102,50 @@ class LexiconSpec:
 
     domain: list[str] = field(default_factory=list)
     general: list[str] = field(default_factory=list)
-    path: str | None = None
+    path: str | None = path_field()
     max_docs: int = 20000
     smoothing: float = 1.0
     min_count: int = 5
     max_tokens: int | None = None
     words_only: bool = True
 
+    def check(self, where: str) -> None:
+        if self.path is None and not (self.domain and self.general):
+            raise ConfigError(f"{where}: give 'path', or both 'domain' and 'general' source lists")
+
 
 @dataclass
 class LRSpec:
     """Learning-rate schedule (see `trainers.schedules`)."""
 
-    schedule: str
+    schedule: Literal[LR_SCHEDULES]
     peak: float
     warmup_steps: int = 0
     decay_fraction: float = 0.1
-    decay_shape: str = "1-sqrt"
+    decay_shape: Literal[DECAY_SHAPES] = "1-sqrt"
     min_ratio: float = 0.0
+
+    def check(self, where: str) -> None:
+        if self.peak <= 0:
+            raise ConfigError(f"{where}.peak must be positive, got {self.peak}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"{where}.warmup_steps must be >= 0, got {self.warmup_steps}")
+        for name in ("decay_fraction", "min_ratio"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{where}.{name} must lie in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass
 class OptimizerSpec:
-    name: str = "adamw"
+    name: Literal["adamw", "stableadamw"] = "adamw"
     weight_decay: float = 1e-5
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
     eps: float = 1e-6
     max_grad_norm: float = 1.0
+
+    def check(self, where: str) -> None:
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"{where}.betas must be two numbers in [0, 1), got {self.betas}")
 
 
 @dataclass
@@ -105,7 +154,17 @@ class MixtureSpec:
 
     start: dict[str, float]
     end: dict[str, float] | None = None
-    shape: str = "linear"
+    shape: Literal[INTERPOLATIONS] = "linear"
+
+    def check(self, where: str) -> None:
+        for key, weights in (("start", self.start), ("end", self.end)):
+            if weights is None:
+                continue
+            negative = {name: w for name, w in weights.items() if w < 0}
+            if negative:
+                raise ConfigError(f"{where}.{key}: weights must be >= 0, got {negative}")
+            if sum(weights.values()) <= 0:
+                raise ConfigError(f"{where}.{key}: the weights sum to 0; give at least one positive weight")
 
 
 @dataclass
@@ -115,6 +174,15 @@ class GuidedSpec:
     weight: float | list[float] = 0.0
     temperature: float = 1.0
     whole_word: bool = False
+
+    def check(self, where: str) -> None:
+        _check_unit_schedule(f"{where}.weight", self.weight)
+        if self.temperature <= 0:
+            raise ConfigError(f"{where}.temperature must be positive, got {self.temperature}")
+
+    @property
+    def active(self) -> bool:
+        return max(self.weight if isinstance(self.weight, list) else [self.weight]) > 0
 
 
 @dataclass
@@ -142,10 +210,28 @@ class PhaseSpec:
     batch_size_warmup: BatchWarmupSpec | None = None
     model: dict[str, Any] = field(default_factory=dict)
     init_from: str = "previous"
-    on_exhausted: str = "recycle"
+    on_exhausted: Literal["recycle", "stop"] = "recycle"
     logging_steps: int = 10
     save_steps: int = 0
     name: str = field(default="", metadata={"derived": True})  # the key under `phases`
+
+    def check(self, where: str) -> None:
+        for key in ("steps", "seq_len", "batch_size", "grad_accum", "logging_steps"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{where}.{key} must be positive, got {getattr(self, key)}")
+        if self.save_steps < 0:
+            raise ConfigError(f"{where}.save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
+        if self.lr.warmup_steps > self.steps:
+            raise ConfigError(f"{where}.lr.warmup_steps={self.lr.warmup_steps} exceeds steps={self.steps}")
+        _check_unit_schedule(f"{where}.mask_rate", self.mask_rate)
+        warmup = self.batch_size_warmup
+        if warmup is not None and not (0 < warmup.start <= self.batch_size and warmup.steps >= 0):
+            raise ConfigError(
+                f"{where}.batch_size_warmup: start must lie in [1, batch_size={self.batch_size}] and steps "
+                f"be >= 0, got start={warmup.start}, steps={warmup.steps}"
+            )
+        if self.init_from not in ("previous", "scratch"):
+            self.init_from = resolve_path(self.init_from, only_if_exists=True)
 
 
 @dataclass
@@ -157,7 +243,7 @@ class Recipe:
     sources: dict[str, SourceSpec]
     phases: dict[str, PhaseSpec]
     model: dict[str, Any] = field(default_factory=dict)
-    init_from: str | None = None
+    init_from: str | None = path_field(hub_id=True)
     lexicon: LexiconSpec | None = None
     seed: int = 42
     path: str = field(default="", metadata={"derived": True})  # the file it was read from
@@ -172,73 +258,89 @@ class Recipe:
         if isinstance(which, int) or str(which).isdigit():
             number = int(which)
             if not 1 <= number <= len(names):
-                raise RecipeError(
+                raise ConfigError(
                     f"phase {number} does not exist; the recipe has phases 1..{len(names)}: {names}"
                 )
             return number, self.phases[names[number - 1]]
         if which not in self.phases:
-            raise RecipeError(f"no phase named {which!r}{did_you_mean(which, names)}; phases: {names}")
+            raise ConfigError(f"no phase named {which!r}{did_you_mean(which, names)}; phases: {names}")
         return names.index(which) + 1, self.phases[which]
 
-    def validate(self) -> Recipe:
-        """Cross-field checks; raises `RecipeError` naming the field."""
-        if self.tokenizer.path is None and self.tokenizer.train_vocab_size is None:
-            raise RecipeError("tokenizer: give either 'path' or 'train_vocab_size'")
-        if self.tokenizer.path is not None and self.tokenizer.train_vocab_size is not None:
-            raise RecipeError("tokenizer: give only one of 'path' and 'train_vocab_size'")
-        for name, source in self.sources.items():
-            given = [k for k in ("data_files", "dataset", "sample_corpus") if getattr(source, k) is not None]
-            if len(given) != 1:
-                raise RecipeError(
-                    f"sources.{name}: give exactly one of data_files, dataset, sample_corpus "
-                    f"(got {given or 'none'})"
-                )
+    def check(self, where: str) -> None:
+        """Cross-field checks across sections; raises `ConfigError` naming the field."""
+        from modeling_rexbert import PRESETS
+
+        if self.preset not in PRESETS:
+            raise ConfigError(
+                f"{where}.preset: {self.preset!r} is not a model preset{did_you_mean(self.preset, list(PRESETS))}; "
+                f"presets: {sorted(PRESETS)}"
+            )
         if not self.phases:
-            raise RecipeError("phases: the recipe has no phase")
+            raise ConfigError(f"{where}.phases: the recipe has no phase")
+        check_model_fields(f"{where}.model", self.model)
         model_changes = dict(self.model)  # phase `model` changes carry over to later phases
         for name, phase in self.phases.items():
+            phase.name = name
+            check_model_fields(f"{where}.phases.{name}.model", phase.model)
             model_changes.update(phase.model)
-            self._validate_phase(f"phases.{name}", phase, model_changes.get("max_position_embeddings"))
+            max_positions = model_changes.get("max_position_embeddings")
+            if max_positions is not None and phase.seq_len > max_positions:
+                raise ConfigError(
+                    f"{where}.phases.{name}.seq_len={phase.seq_len} exceeds max_position_embeddings={max_positions}"
+                )
+            for weights in (phase.mixture.start, phase.mixture.end or {}):
+                for source in weights:
+                    self._check_source(f"{where}.phases.{name}.mixture", source)
+            if phase.guided_mlm.active and self.lexicon is None:
+                raise ConfigError(
+                    f"{where}.phases.{name}.guided_mlm.weight > 0 needs a top-level 'lexicon' section"
+                )
         if self.lexicon is not None:
             for role in ("domain", "general"):
                 for source in getattr(self.lexicon, role):
-                    self._check_source(f"lexicon.{role}", source)
-            if self.lexicon.path is None and not (self.lexicon.domain and self.lexicon.general):
-                raise RecipeError("lexicon: give 'path', or both 'domain' and 'general' source lists")
-        return self
-
-    def _validate_phase(self, where: str, phase: PhaseSpec, max_positions: int | None) -> None:
-        for key in ("steps", "seq_len", "batch_size", "grad_accum", "logging_steps"):
-            if getattr(phase, key) <= 0:
-                raise RecipeError(f"{where}.{key} must be positive, got {getattr(phase, key)}")
-        _check_choice(f"{where}.lr.schedule", phase.lr.schedule, LR_SCHEDULES)
-        _check_choice(f"{where}.lr.decay_shape", phase.lr.decay_shape, DECAY_SHAPES)
-        _check_choice(f"{where}.mixture.shape", phase.mixture.shape, INTERPOLATIONS)
-        _check_choice(f"{where}.optimizer.name", phase.optimizer.name, OPTIMIZERS)
-        _check_choice(f"{where}.on_exhausted", phase.on_exhausted, ("recycle", "stop"))
-        if phase.lr.warmup_steps > phase.steps:
-            raise RecipeError(f"{where}.lr.warmup_steps={phase.lr.warmup_steps} exceeds steps={phase.steps}")
-        for weights in (phase.mixture.start, phase.mixture.end or {}):
-            for source in weights:
-                self._check_source(f"{where}.mixture", source)
-        for key, value in (("mask_rate", phase.mask_rate), ("guided_mlm.weight", phase.guided_mlm.weight)):
-            values = value if isinstance(value, list) else [value]
-            if len(values) not in (1, 2) or not all(0 <= v <= 1 for v in values):
-                raise RecipeError(f"{where}.{key} must be a number in [0, 1] or [start, end], got {value}")
-        guided = phase.guided_mlm.weight
-        if (max(guided) if isinstance(guided, list) else guided) > 0 and self.lexicon is None:
-            raise RecipeError(f"{where}.guided_mlm.weight > 0 needs a top-level 'lexicon' section")
-        if max_positions is not None and phase.seq_len > max_positions:
-            raise RecipeError(
-                f"{where}.seq_len={phase.seq_len} exceeds max_position_embeddings={max_positions}"
-            )
+                    self._check_source(f"{where}.lexicon.{role}", source)
 
     def _check_source(self, where: str, source: str) -> None:
         if source not in self.sources:
-            raise RecipeError(
+            raise ConfigError(
                 f"{where}: unknown source {source!r}{did_you_mean(source, list(self.sources))}; "
                 f"sources: {sorted(self.sources)}"
             )
+
+
+def _check_unit_schedule(where: str, value: float | list[float]) -> None:
+    values = value if isinstance(value, list) else [value]
+    if len(values) not in (1, 2) or not all(0 <= v <= 1 for v in values):
+        raise ConfigError(f"{where} must be a number in [0, 1] or [start, end], got {value}")
+
+
+def check_model_fields(where: str, changes: dict[str, Any]) -> None:
+    """Every key a `RexBertConfig` field (or a RoPE theta / attention backend); values type-checked by
+    building a config with them."""
+    import dataclasses
+
+    from modeling_rexbert import RexBertConfig
+
+    fields = [f.name for f in dataclasses.fields(RexBertConfig)]
+    for key in changes:
+        if key not in fields and key not in EXTRA_MODEL_KEYS:
+            raise ConfigError(
+                f"{where}.{key}: not a RexBertConfig field{did_you_mean(key, fields + list(EXTRA_MODEL_KEYS))}"
+            )
+    backend = changes.get("attn_implementation")
+    if backend is not None and backend not in ("sdpa", "eager", "flash_attention_2"):
+        raise ConfigError(
+            f"{where}.attn_implementation: {backend!r} is not one of ('sdpa', 'eager', 'flash_attention_2')"
+            f"{did_you_mean(str(backend), ['sdpa', 'eager', 'flash_attention_2'])}"
+        )
+    for key, value in changes.items():
+        if key not in fields:
+            continue
+        try:
+            RexBertConfig(**{key: value})
+        except Exception as error:  # transformers' strict dataclass validation of the field
+            detail = " ".join(str(error).split()).split(f"Field '{key}' ")[-1]
+            raise ConfigError(f"{where}.{key}: {detail}") from None
 
 
 # ---- loading ------------------------------------------------------------------------------------
@@ -253,140 +355,26 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     if shipped.is_file():
         return shipped
     available = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-    raise FileNotFoundError(
+    raise ConfigError(
         f"recipe {str(name_or_path)!r} is neither a file nor a shipped recipe"
         f"{did_you_mean(path.stem, available)}; shipped: {available}"
     )
 
 
-def read_extending_yaml(
-    path: str | Path,
-    resolve: Callable[[str | Path], Path],
-    error: type[Exception],
-    what: str,
-    _seen: tuple[Path, ...] = (),
-) -> dict:
-    """The mapping of a YAML file merged over the file its `extends` key names (a sibling file, or whatever
-    `resolve` makes of the name). Shared by recipes and run configs; `error` and `what` word the errors."""
-    path = resolve(path).resolve()
-    if path in _seen:
-        raise error(f"{what} {path} extends itself (cycle: {[str(p) for p in _seen]})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise error(f"{path}: a {what} is a YAML mapping, got {type(data).__name__}")
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    sibling = path.parent / parent
-    base = read_extending_yaml(
-        sibling if sibling.is_file() else parent, resolve, error, what, _seen + (path,)
-    )
-    return deep_merge(base, data)
-
-
 def read_recipe_dict(path: str | Path) -> dict:
     """The merged mapping of a recipe file (or shipped recipe name) and the files it extends."""
-    return read_extending_yaml(path, resolve_recipe_path, RecipeError, "recipe")
+    return read_yaml_mapping(path, resolve_recipe_path, "recipe")
 
 
-def deep_merge(base: dict, override: dict) -> dict:
-    """Recursive merge: mappings merge key by key, anything else in `override` replaces `base`."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply `dotted.key=value` overrides (values parsed as YAML), e.g. `phases.general.steps=20`."""
-    for item in overrides:
-        if "=" not in item:
-            raise RecipeError(f"override {item!r} is not of the form dotted.key=value")
-        key, raw = item.split("=", 1)
-        patch: Any = yaml.safe_load(raw)
-        for part in reversed(key.strip().split(".")):
-            patch = {part: patch}
-        data = deep_merge(data, patch)
-    return data
+def recipe_from_mapping(data: dict, where: str = "recipe", path: str = "") -> Recipe:
+    """Type-check and validate a recipe mapping (for configs assembled in code, e.g. by `rexbert run`)."""
+    recipe = from_mapping(Recipe, data, where)
+    recipe.path = path
+    return recipe
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read, merge, override, type-check and validate a recipe."""
     resolved = resolve_recipe_path(path)
     data = apply_overrides(read_recipe_dict(resolved), overrides or [])
-    recipe = from_mapping(Recipe, data, where=resolved.name)
-    recipe.path = str(resolved)
-    for name, phase in recipe.phases.items():
-        phase.name = name
-    return recipe.validate()
-
-
-def from_mapping(cls, data: Any, where: str):
-    """Build dataclass `cls` from `data`, rejecting unknown or missing keys and wrong types."""
-    if not isinstance(data, dict):
-        raise RecipeError(
-            f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__} {data!r}"
-        )
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
-    for key in data:
-        if key not in fields:
-            raise RecipeError(f"{where}: unknown field {key!r}{did_you_mean(key, list(fields))}")
-    values = {}
-    for name, spec in fields.items():
-        if name not in data:
-            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-                raise RecipeError(f"{where}: missing required field {name!r}")
-            continue
-        values[name] = _convert(hints[name], data[name], f"{where}.{name}")
-    return cls(**values)
-
-
-def _convert(hint, value: Any, where: str):
-    """Check / convert `value` against a type hint (dataclasses, unions, dict, list, scalars)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _convert(option, value, where)
-            except RecipeError as error:
-                errors.append(str(error))
-        raise RecipeError(errors[0] if len(errors) == 1 else f"{where}: {value!r} matches none of {hint}")
-    if dataclasses.is_dataclass(hint):
-        return from_mapping(hint, value, where)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
-        return {str(k): _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if origin is list:
-        if not isinstance(value, list):
-            raise RecipeError(f"{where}: expected a list, got {value!r}")
-        return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else value
-    if hint is Any:
-        return value
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
-        return value
-    raise RecipeError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
-
-
-def _check_choice(where: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise RecipeError(f"{where}: {value!r} is not one of {choices}{did_you_mean(value, list(choices))}")
-
-
-def did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return recipe_from_mapping(data, where=resolved.name, path=str(resolved))

@@ -4,12 +4,48 @@ mixture weights over the steps of all phases."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
 from transformers import TrainerCallback
 
+__all__ = [
+    "ConsoleProgressCallback",
+    "StepLogCallback",
+    "plot_training",
+    "read_step_log",
+    "write_step_tables",
+]
+
 LOG_JSONL = "train_log.jsonl"
+logger = logging.getLogger("trainers.pretrain")
+
+
+class ConsoleProgressCallback(TrainerCallback):
+    """One log line per tenth of a phase (step, loss, learning rate, tokens seen), in place of the
+    Trainer's printed metrics dicts: the full log is in `train_log.jsonl` anyway."""
+
+    def __init__(self, phase: int, phase_name: str, every_fraction: float = 0.1):
+        self.phase, self.phase_name, self.every_fraction = phase, phase_name, every_fraction
+        self._next_report = 0
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        if state.global_step < self._next_report and state.global_step < state.max_steps:
+            return
+        self._next_report = state.global_step + max(1, int(state.max_steps * self.every_fraction))
+        logger.info(
+            "phase %d %s: step %d/%d loss %.4f lr %.2e tokens %s",
+            self.phase,
+            self.phase_name,
+            state.global_step,
+            state.max_steps,
+            float(logs["loss"]),
+            float(logs.get("learning_rate", 0.0)),
+            f"{int(state.num_input_tokens_seen):,}",
+        )
 
 
 class StepLogCallback(TrainerCallback):

@@ -26,8 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers.utils import logging as hf_logging
 
 from .packing import encode_batch
+
+__all__ = ["LEXICON_FILENAME", "SaliencyLexicon", "build_saliency_lexicon", "count_tokens"]
 
 LEXICON_FILENAME = "saliency_lexicon.json"
 _FORMAT_VERSION = 1
@@ -106,16 +109,20 @@ class SaliencyLexicon:
         return lexicon
 
 
-def count_tokens(texts: Iterable[str], tokenizer, vocab_size: int, batch_size: int = 1000) -> np.ndarray:
-    """Token-id counts over `texts` (special tokens excluded)."""
+def count_tokens(
+    texts: Iterable[str], tokenizer, vocab_size: int, batch_size: int = 1000, progress: str | None = None
+) -> np.ndarray:
+    """Token-id counts over `texts` (special tokens excluded); `progress` labels a progress bar."""
     counts = np.zeros(vocab_size, dtype=np.int64)
     batch: list[str] = []
+    bar = hf_logging.tqdm(desc=progress, unit="doc", disable=progress is None or None)
 
     def flush() -> None:
         if batch:
             ids = encode_batch(tokenizer, batch, add_special_tokens=False)
             flat = np.concatenate([np.asarray(seq, dtype=np.int64) for seq in ids])
             counts[:] += np.bincount(flat, minlength=vocab_size)[:vocab_size]
+            bar.update(len(batch))
             batch.clear()
 
     for text in texts:
@@ -124,6 +131,7 @@ def count_tokens(texts: Iterable[str], tokenizer, vocab_size: int, batch_size: i
             if len(batch) == batch_size:
                 flush()
     flush()
+    bar.close()
     return counts
 
 
@@ -149,8 +157,8 @@ def build_saliency_lexicon(
         words_only: keep only tokens with a letter or digit (no punctuation or whitespace tokens).
     """
     vocab_size = len(tokenizer)
-    domain = count_tokens(domain_texts, tokenizer, vocab_size)
-    general = count_tokens(general_texts, tokenizer, vocab_size)
+    domain = count_tokens(domain_texts, tokenizer, vocab_size, progress="lexicon: domain text")
+    general = count_tokens(general_texts, tokenizer, vocab_size, progress="lexicon: general text")
     if domain.sum() == 0 or general.sum() == 0:
         empty = "domain" if domain.sum() == 0 else "general"
         raise ValueError(f"cannot build a saliency lexicon: the {empty} corpus has no tokens")

@@ -21,6 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+__all__ = [
+    "DECAY_SHAPES",
+    "INTERPOLATIONS",
+    "LR_SCHEDULES",
+    "BatchSizeSchedule",
+    "ScalarSchedule",
+    "decay_factor",
+    "interpolate",
+    "lr_lambda",
+]
+
 LR_SCHEDULES = ("constant", "wsd", "1-sqrt")
 DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 INTERPOLATIONS = ("constant", "linear", "cosine")

@@ -1,20 +1,26 @@
 """From a recipe's `sources`, `tokenizer` and `lexicon` sections to datasets, a tokenizer and a
 saliency lexicon. Loading goes through `datasets.load_dataset` (local files, Hub datasets, map-style
-or streaming); the embedded sample corpus (`curation.sample_corpus`) serves offline demos."""
+or streaming); the generated sample corpus (the `sample_corpus` package) serves offline demos."""
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from typed_config import ConfigError, DataError
+
 from .packing import PackedRows, PackedSource, StreamingPackedSource
-from .recipes import LexiconSpec, Recipe, RecipeError, SourceSpec, TokenizerSpec
+from .recipes import LexiconSpec, Recipe, SourceSpec, TokenizerSpec
 from .saliency import SaliencyLexicon, build_saliency_lexicon
+
+__all__ = ["RecipeData", "load_lexicon", "load_source", "load_tokenizer", "progress_bars_wanted"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +32,7 @@ def _builder_for(data_files: str | list[str]) -> str:
     suffixes = [s for s in Path(first).suffixes if s != ".gz"]
     builder = _BUILDER_BY_SUFFIX.get(suffixes[-1] if suffixes else "")
     if builder is None:
-        raise RecipeError(f"cannot tell the file format of {first!r}; use parquet, json(l), csv or txt files")
+        raise ConfigError(f"cannot tell the file format of {first!r}; use parquet, json(l), csv or txt files")
     return builder
 
 
@@ -34,11 +40,11 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
     """The documents of one source as a `datasets.Dataset` (or `IterableDataset` when streaming),
     filtered by `where` and cut to `max_docs`."""
     if spec.sample_corpus is not None:
-        from curation.sample_corpus import SOURCES, sample_documents
+        from sample_corpus import SOURCES, sample_documents
 
         unknown = sorted(set(spec.sample_corpus) - set(SOURCES))
         if unknown:
-            raise RecipeError(
+            raise ConfigError(
                 f"sources.{name}.sample_corpus: unknown sample sources {unknown}; choose from {SOURCES}"
             )
         docs = [doc for doc in sample_documents(seed=seed) if doc["source"] in spec.sample_corpus]
@@ -59,13 +65,13 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
                     spec.dataset, spec.dataset_config, split=spec.split, streaming=spec.streaming
                 )
         except (FileNotFoundError, ValueError) as error:
-            raise RecipeError(
+            raise DataError(
                 f"sources.{name}: could not load {spec.data_files or spec.dataset!r}: {error}"
             ) from error
     columns = dataset.column_names
     for column in [spec.text_column, *(spec.where or {})]:
         if columns is not None and column not in columns:
-            raise RecipeError(f"sources.{name}: no column {column!r}; the data has {columns}")
+            raise DataError(f"sources.{name}: no column {column!r}; the data has {columns}")
     if spec.where:
         conditions = {column: set(values) for column, values in spec.where.items()}
         dataset = dataset.filter(
@@ -121,10 +127,20 @@ def load_tokenizer(spec: TokenizerSpec, data: RecipeData) -> PreTrainedTokenizer
     if spec.train_vocab_size is not None:
         per_source = [data.texts(name, spec.train_max_docs) for name in data.recipe.sources]
         texts = [t for group in itertools.zip_longest(*per_source) for t in group if t is not None]
-        return train_bpe_tokenizer(texts, vocab_size=spec.train_vocab_size)
+        return train_bpe_tokenizer(
+            texts, vocab_size=spec.train_vocab_size, show_progress=progress_bars_wanted()
+        )
     if spec.path.endswith(".json") and Path(spec.path).is_file():
         return build_modernbert_tokenizer(spec.path)
     return AutoTokenizer.from_pretrained(spec.path)
+
+
+def progress_bars_wanted() -> bool:
+    """Whether to show a progress bar that does not go through tqdm (the tokenizers library's own): when
+    transformers' bars are on, tqdm's are not switched off, and stderr is a terminal."""
+    from transformers.utils import logging as hf_logging
+
+    return hf_logging.is_progress_bar_enabled() and not os.environ.get("TQDM_DISABLE") and sys.stderr.isatty()
 
 
 def load_lexicon(spec: LexiconSpec, data: RecipeData, tokenizer) -> SaliencyLexicon:
@@ -145,5 +161,6 @@ def load_lexicon(spec: LexiconSpec, data: RecipeData, tokenizer) -> SaliencyLexi
         words_only=spec.words_only,
     )
     lexicon.settings.update({"domain_sources": spec.domain, "general_sources": spec.general})
-    logger.info("saliency lexicon: %d tokens, most salient %s", len(lexicon.scores), lexicon.top(10))
+    top = ", ".join(token for token, _ in lexicon.top(8))
+    logger.info("saliency lexicon: %d tokens, most salient: %s", len(lexicon.scores), top)
     return lexicon

@@ -27,6 +27,8 @@ from transformers import Trainer
 
 from .mixture import MixtureStateCallback, MixtureStream
 
+__all__ = ["RexBertTrainer"]
+
 
 class RexBertTrainer(Trainer):
     """Trainer over a `MixtureStream`.

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import evaluate
 
+__all__ = ["METRICS_DIR", "METRIC_NAMES", "compute_metric", "load_metric", "metric_path"]
+
 METRICS_DIR = Path(__file__).resolve().parent
 METRIC_NAMES = ("masked_token_accuracy", "correlation", "classification_f1", "glue_score", "entity_f1")
 

@@ -2,8 +2,9 @@
 
 import datasets
 import evaluate
-from sklearn.metrics import accuracy_score
-from sklearn.metrics import f1_score
+from sklearn.metrics import accuracy_score, f1_score
+
+__all__ = ["ClassificationF1"]
 
 _DESCRIPTION = "Accuracy, micro-F1 and macro-F1 over integer class ids."
 

@@ -5,6 +5,8 @@ import evaluate
 import numpy as np
 from scipy import stats
 
+__all__ = ["Correlation"]
+
 _DESCRIPTION = "Pearson and Spearman correlation between predicted and gold scores."
 
 _KWARGS_DESCRIPTION = """

@@ -2,8 +2,9 @@
 
 import datasets
 import evaluate
-from seqeval.metrics import accuracy_score
-from seqeval.metrics import classification_report
+from seqeval.metrics import accuracy_score, classification_report
+
+__all__ = ["EntityF1"]
 
 _DESCRIPTION = "Entity-level precision/recall/F1 (micro over entities) with per-type F1, via seqeval."
 

@@ -9,9 +9,9 @@ import datasets
 import evaluate
 import numpy as np
 from scipy import stats
-from sklearn.metrics import accuracy_score
-from sklearn.metrics import f1_score
-from sklearn.metrics import matthews_corrcoef
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+__all__ = ["ACCURACY_TASKS", "F1_TASKS", "TASKS", "GlueScore"]
 
 _DESCRIPTION = "Standard GLUE metric(s) of one task, selected by the config name."
 

@@ -9,6 +9,8 @@ import datasets
 import evaluate
 import numpy as np
 
+__all__ = ["MaskedTokenAccuracy"]
+
 _DESCRIPTION = "Share of masked positions whose original token is among the model's top-k predictions."
 
 _KWARGS_DESCRIPTION = """

@@ -1,1 +1,3 @@
 """Jinja templates of the model and dataset cards (package data, loaded by path)."""
+
+__all__ = []

@@ -9,6 +9,8 @@ from typing import Any
 
 from safetensors import safe_open
 
+__all__ = ["as_mapping", "count_parameters", "human_bytes", "human_count", "read_json"]
+
 
 def read_json(path: str | Path, what: str) -> dict[str, Any]:
     """Load a JSON object, with an error that names `what` the file was supposed to be."""

@@ -1,0 +1,58 @@
+"""`rexbert run`: the whole job on one config, from raw text to a model ready to publish.
+
+rexbert run --output runs/demo                                   # embedded default, offline, about a minute
+rexbert run --config rexbert/configs/run_shared_data.yaml --output runs/shared
+rexbert run --output runs/demo --set pretrain.overrides.phases.general.steps=200
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from .config import DEFAULT_CONFIG
+from .layout import Layout
+from .load import load_run_config
+from .runner import restart, run
+from .stages import STAGES
+
+__all__ = ["add_arguments", "main"]
+
+logger = logging.getLogger("rexbert.run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Curate -> pretrain (three phases) -> evaluate -> cards, into one output directory."
+    parser.add_argument(
+        "--config", help=f"run config YAML or shipped name (default: the embedded {DEFAULT_CONFIG.name})"
+    )
+    parser.add_argument(
+        "--output", help="output directory (default: the config's `output`, else runs/rexbert)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. pretrain.overrides.phases.general.steps=200",
+    )
+    parser.add_argument(
+        "--restart", action="store_true", help="discard what an earlier run wrote into the output directory"
+    )
+    parser.add_argument(
+        "--stop-after", choices=STAGES, help="stop after this stage (rerun later to continue)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_run_config(args.config, args.overrides)
+    output = Path(args.output or config.output or "runs/rexbert")
+    if args.restart:
+        restart(Layout(output.resolve()))
+    started = time.perf_counter()
+    run(config, output, stop_after=args.stop_after)
+    logger.info("finished in %.1f s; open %s", time.perf_counter() - started, Layout(output).report)
+    return 0

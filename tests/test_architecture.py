@@ -1,0 +1,156 @@
+"""The layout holds: data flows one way, no import cycles, modules a reader can hold.
+
+Floors, bottom up (a package may import the floors below it, never a sibling on its own floor or a floor
+above):
+
+    ground     typed_config, sample_corpus             import no project package
+    model      modeling_rexbert                        imports no project package (it ships as Hub remote code)
+    libraries  trainers, curation, eval_suites, hub_cards
+    top        rexbert                                  the CLI and the end-to-end pipeline
+
+Imports are read from the source with `ast`, lazy (function-level) imports included: a lazy cycle is still
+a cycle for a reader.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOORS = {
+    "typed_config": 0,
+    "sample_corpus": 0,
+    "modeling_rexbert": 1,
+    "trainers": 2,
+    "curation": 2,
+    "eval_suites": 2,
+    "hub_cards": 2,
+    "rexbert": 3,
+}
+# ground floor packages and the model package build on nothing of the project
+MAY_IMPORT = {
+    package: {other for other, level in FLOORS.items() if level < floor and not (floor == 1 and level == 0)}
+    for package, floor in FLOORS.items()
+}
+MAX_LINES = 600
+GENERATED = {"sample_corpus/vocabulary.py"}  # word lists
+
+
+def project_modules() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the project packages."""
+    modules = {}
+    for package in FLOORS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            modules[name] = path
+    return modules
+
+
+def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules `name` imports (resolving relative imports and `from package import module`)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while (
+                target and target not in modules
+            ):  # `import a.b.c` depends on the deepest module that exists
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+
+
+def test_every_project_package_is_known(graph):
+    top_level = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()} - {"bench", "tests"}
+    assert top_level == set(FLOORS), "a new package needs a floor in this test"
+
+
+def test_imports_only_go_down(graph):
+    wrong = []
+    for module, targets in graph.items():
+        package = module.split(".")[0]
+        for target in targets:
+            other = target.split(".")[0]
+            if other != package and other not in MAY_IMPORT[package]:
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "upward or sideways imports:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_import_cycles(graph):
+    cycles, state, stack = [], {}, []
+
+    def visit(module: str) -> None:
+        state[module] = "open"
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_library_modules_stay_small():
+    long = []
+    for path in project_modules().values():
+        relative = path.relative_to(ROOT).as_posix()
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        if relative not in GENERATED and lines > MAX_LINES:
+            long.append(f"{relative}: {lines} lines")
+    assert not long, f"modules over {MAX_LINES} lines:\n" + "\n".join(long)
+
+
+def test_every_module_declares_its_public_names():
+    missing = [
+        path.relative_to(ROOT).as_posix()
+        for path in project_modules().values()
+        if path.stat().st_size
+        and "__all__" not in path.read_text(encoding="utf-8")
+        and path.name not in ("__main__.py",)
+    ]
+    assert not missing, "modules without __all__:\n" + "\n".join(missing)
+
+
+def test_the_checks_catch_what_they_look_for(tmp_path):
+    """The graph reader sees relative, lazy and `from package import module` imports."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from . import b\n")
+    (package / "b.py").write_text("from pkg.a import f\nimport curation.report\n")
+    modules = {
+        "pkg": package / "__init__.py",
+        "pkg.a": package / "a.py",
+        "pkg.b": package / "b.py",
+        "curation": ROOT / "curation" / "__init__.py",
+        "curation.report": ROOT / "curation" / "report.py",
+    }
+    assert imports_of("pkg.a", package / "a.py", modules) == {"pkg", "pkg.b"}
+    assert imports_of("pkg.b", package / "b.py", modules) == {"pkg.a", "curation.report"}
