@@ -97,7 +97,7 @@ def test_config_extends_and_missing_file(tmp_path):
     child = tmp_path / "mine.yaml"
     child.write_text("extends: run_default.yaml\nseed: 3\n")
     assert load_run_config(child).seed == 3
-    with pytest.raises(ConfigError, match="neither a file nor a shipped config"):
+    with pytest.raises(ConfigError, match="neither a file nor a shipped run config"):
         load_run_config(tmp_path / "nope.yaml")
 
 

@@ -15,7 +15,7 @@ import json
 import logging
 from pathlib import Path
 
-from typed_config import ConfigError
+from typed_config import ConfigError, add_override_argument
 
 from .pretrain import SUMMARY_FILENAME, pretrain
 from .recipes import load_recipe
@@ -52,14 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=FILES",
         help="read source NAME from these local files (glob or comma-separated list)",
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="override a recipe field, e.g. phases.anneal.steps=500 (value parsed as YAML)",
-    )
+    add_override_argument(parser, "phases.anneal.steps=500")
 
 
 def source_overrides(items: list[str]) -> list[str]:

@@ -23,6 +23,7 @@ from typed_config import (
     ConfigError,
     apply_overrides,
     did_you_mean,
+    find_config_file,
     from_mapping,
     path_field,
     read_yaml_mapping,
@@ -348,17 +349,7 @@ def check_model_fields(where: str, changes: dict[str, Any]) -> None:
 
 def resolve_recipe_path(name_or_path: str | Path) -> Path:
     """A recipe file path, or the name of a shipped recipe (`rexbert-17m`, `tiny`, ...)."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    shipped = RECIPE_DIR / (path.name if path.suffix else f"{path.name}.yaml")
-    if shipped.is_file():
-        return shipped
-    available = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
-    raise ConfigError(
-        f"recipe {str(name_or_path)!r} is neither a file nor a shipped recipe"
-        f"{did_you_mean(path.stem, available)}; shipped: {available}"
-    )
+    return find_config_file(name_or_path, RECIPE_DIR, "recipe")
 
 
 def read_recipe_dict(path: str | Path) -> dict:

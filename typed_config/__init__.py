@@ -7,7 +7,7 @@ This package imports nothing of the project; it needs only PyYAML.
 """
 
 from .errors import ConfigError, DataError, RunError, UsageError
-from .files import apply_overrides, deep_merge, read_yaml_mapping
+from .files import add_override_argument, apply_overrides, deep_merge, find_config_file, read_yaml_mapping
 from .schema import (
     check_choice,
     check_fields,
@@ -23,11 +23,13 @@ __all__ = [
     "DataError",
     "RunError",
     "UsageError",
+    "add_override_argument",
     "apply_overrides",
     "check_choice",
     "check_fields",
     "deep_merge",
     "did_you_mean",
+    "find_config_file",
     "from_mapping",
     "path_field",
     "read_yaml_mapping",

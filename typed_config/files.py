@@ -8,6 +8,7 @@ same way, their values parsed as YAML. The result is a plain mapping, handed to 
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,37 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .schema import did_you_mean
 
-__all__ = ["apply_overrides", "deep_merge", "read_yaml_mapping"]
+__all__ = ["add_override_argument", "apply_overrides", "deep_merge", "find_config_file", "read_yaml_mapping"]
+
+
+def find_config_file(name_or_path: str | Path, shipped_dir: Path, what: str) -> Path:
+    """A config file path, or the name of one shipped in `shipped_dir` (`tiny` for `tiny.yaml`); an error
+    with the closest shipped name otherwise."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_dir / (path.name if path.suffix else f"{path.name}.yaml")
+    if shipped.is_file():
+        return shipped
+    available = sorted(p.stem for p in shipped_dir.glob("*.yaml"))
+    raise ConfigError(
+        f"{what} {str(name_or_path)!r} is neither a file nor a shipped {what}{did_you_mean(path.stem, available)}; "
+        f"shipped: {available}"
+    )
+
+
+def add_override_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """`--set dotted.key=value` (repeatable, into `args.overrides`), for `apply_overrides`."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help=f"override a config field (value parsed as YAML), e.g. {example}",
+    )
 
 
 def read_yaml_mapping(path: str | Path, find: Callable[[str | Path], Path], what: str) -> dict:

@@ -12,6 +12,8 @@ import logging
 import time
 from pathlib import Path
 
+from typed_config import add_override_argument
+
 from .config import DEFAULT_CONFIG
 from .layout import Layout
 from .load import load_run_config
@@ -31,14 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", help="output directory (default: the config's `output`, else runs/rexbert)"
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. pretrain.overrides.phases.general.steps=200",
-    )
+    add_override_argument(parser, "pretrain.overrides.phases.general.steps=200")
     parser.add_argument(
         "--restart", action="store_true", help="discard what an earlier run wrote into the output directory"
     )

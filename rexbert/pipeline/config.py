@@ -29,6 +29,7 @@ from typed_config import (
     check_fields,
     deep_merge,
     did_you_mean,
+    find_config_file,
     from_mapping,
     path_field,
     read_yaml_mapping,
@@ -178,17 +179,7 @@ def _check_name(where: str, value: str, known: list[str]) -> None:
 
 def resolve_config_path(path: str | Path) -> Path:
     """A run config file, or the name of a shipped one in `rexbert/configs/`."""
-    candidate = Path(path)
-    if candidate.is_file():
-        return candidate
-    shipped = CONFIG_DIR / (candidate.name if candidate.suffix else f"{candidate.name}.yaml")
-    if shipped.is_file():
-        return shipped
-    available = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-    raise ConfigError(
-        f"run config {str(path)!r} is neither a file nor a shipped config{did_you_mean(candidate.stem, available)}; "
-        f"shipped: {available}"
-    )
+    return find_config_file(path, CONFIG_DIR, "run config")
 
 
 def _seed_every_stage(data: dict) -> dict:
