@@ -12,7 +12,6 @@ through the compiled ``model.f.predict`` binding, which every one of those packa
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import tempfile
@@ -21,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from curation.text import fasttext_bytes, fasttext_line
+from safe_outputs import atomic_write_json, record_file, verify_file
+from typed_config import DataError
 
 __all__ = [
     "LABEL_PREFIX",
@@ -53,10 +54,14 @@ class EcomClassifier:
                 f"fastText classifier not found: {path} (train one with `rexbert curate train-classifier`)"
             )
         self.path = path
-        self.model = fasttext.load_model(path)  # fastText binary format (trusted artefact we trained)
+        verify_file(path)  # size and hash recorded at training: a truncated model would score everything 0
+        try:
+            self.model = fasttext.load_model(path)  # fastText binary format (trusted artefact we trained)
+        except (ValueError, RuntimeError, MemoryError) as error:
+            raise DataError(f"{path}: not a readable fastText model ({error})") from None
         self._positive = LABEL_PREFIX + POSITIVE
         if self._positive not in self.model.get_labels():
-            raise ValueError(
+            raise DataError(
                 f"{path} is not an e-commerce classifier from train-classifier "
                 f"(labels {self.model.get_labels()}, expected {self._positive})"
             )
@@ -135,7 +140,10 @@ def train_classifier(
                     "on most settings: install fasttext-wheel==0.9.2 (see module docstring)"
                 ) from error
             raise
-    model.save_model(str(out_path))
+    partial = f"{out_path}.partial"
+    model.save_model(partial)
+    os.replace(partial, out_path)  # complete or absent, whatever kills the process
+    record_file(out_path)
     return EcomClassifier(out_path)
 
 
@@ -224,7 +232,7 @@ def train_and_evaluate(
             summary["test_by_source"] = _per_group_rates(
                 test_scores, [labels[i] for i in test], [groups[i] for i in test], threshold
             )
-    Path(f"{out_path}.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_json(f"{out_path}.json", summary, indent=2)
     return summary
 
 

@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="curate_command", metavar="VERB", required=True)
     run = verbs.add_parser("run", help="run or resume the curation pipeline from a YAML config")
     run.add_argument("--config", required=True, help="YAML run configuration (see curation/configs/)")
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete what an earlier curation wrote into the output directory (and nothing else) first",
+    )
     train = verbs.add_parser("train-classifier", help="train the fastText e-commerce classifier")
     data = train.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", nargs="+", help="jsonl/parquet files of labelled examples")
@@ -90,7 +95,7 @@ def run_command(args) -> int:
     def announce(index: int, total: int, name: str) -> None:
         print(f"[curate {index}/{total}] {name}", file=sys.stderr, flush=True)
 
-    report = run_pipeline(config, on_step=announce)
+    report = run_pipeline(config, on_step=announce, restart=args.restart)
     if report is None:
         print(
             f"submitted the {config.executor.kind} jobs; the last one writes {config.output_dir}/report/report.md"

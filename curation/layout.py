@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["CorpusLayout"]
+__all__ = ["OUTPUT_ENTRIES", "CorpusLayout"]
 
 _FOLDERS = {
     "corpus": "corpus",
@@ -29,6 +29,16 @@ _FOLDERS = {
     "minhash_buckets": "work/minhash/buckets",
     "minhash_remove": "work/minhash/remove",
 }
+
+
+OUTPUT_ENTRIES = (
+    "corpus",
+    "report",
+    "rejects",
+    "removed",
+    "logs",
+    "work",
+)  # the top-level entries a run creates
 
 
 @dataclass(frozen=True)

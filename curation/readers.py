@@ -5,14 +5,22 @@ silently, so these readers check each record and send the ones they cannot use t
 (``<rejects>/<source>-<rank>.jsonl``: source, file, row, reason, a prefix of the raw record) and count
 them in the step stats as ``rejected`` and ``rejected_<reason>``. Reasons: ``invalid_utf8``,
 ``malformed_json``, ``not_an_object``, ``missing_field:<key>``, ``text_not_a_string``, ``empty_text``,
-``too_short``, ``too_long``, ``unreadable_file``. Every accepted document gets ``source``, ``domain``
-and ``token_count`` metadata. Input records = documents read + rejected.
+``too_short``, ``too_long``, ``id_not_a_string``, ``duplicate_id`` and ``unreadable_file`` (a file that
+cannot be opened, or a compressed or parquet file that is corrupt or ends early: the records read before
+the damage are kept, the rest of the file is one reject naming where it broke, and the run goes on).
+
+Ids: a string id is kept; an integer id becomes its decimal string (counted as ``ids_from_integers``); any
+other type is rejected. A source's id seen a second time by the same task (a task reads a shard of the
+files) is rejected as ``duplicate_id``. A record without an id gets ``<source>/<file>/<row>``. Every
+accepted document gets ``source``, ``domain`` and ``token_count`` metadata. Input records = documents read
++ rejected.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +44,9 @@ __all__ = [
 ]
 
 RAW_PREFIX_CHARS = 300
+# What reading a damaged file raises: gzip's EOFError and BadGzipFile (an OSError), zlib.error, and the
+# ValueErrors of other decompressors (unknown or damaged frames).
+UNREADABLE: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error, ValueError)
 
 
 class RejectSink:
@@ -93,6 +104,7 @@ class RecordChecks:
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """The reader's own run (next in the MRO), with this rank's reject file open around it."""
+        self._seen_ids: set[str] = set()
         self.rejects.open(rank)
         try:
             yield from super().run(data, rank, world_size)
@@ -121,7 +133,9 @@ class RecordChecks:
         if reason:
             self._reject(file, row, reason, record)
             return None
-        doc_id = record.get(self.source.id_key)
+        doc_id = self._document_id(record.get(self.source.id_key), file, row, record)
+        if doc_id is None:
+            return None
         domain = record.get(self.source.domain_key) if self.source.domain_key else None
         if not domain and self.domain_from_dir:
             domain = os.path.basename(os.path.dirname(file)) or None
@@ -132,11 +146,29 @@ class RecordChecks:
         }
         self.stat_update("docs_read")
         self.stat_update("tokens_read", value=metadata["token_count"])
-        return Document(
-            text=text,
-            id=str(doc_id) if doc_id is not None else f"{self.source.name}/{file}/{row}",
-            metadata=metadata,
-        )
+        return Document(text=text, id=doc_id, metadata=metadata)
+
+    def _document_id(self, raw: Any, file: str, row: int | str, record: dict) -> str | None:
+        """The id of a record as the module docstring declares it, or None after a reject."""
+        if raw is None:
+            doc_id = f"{self.source.name}/{file}/{row}"
+        elif isinstance(raw, str):
+            doc_id = raw
+        elif isinstance(raw, int) and not isinstance(raw, bool):
+            doc_id = str(raw)
+            self.stat_update("ids_from_integers")
+        else:
+            self._reject(file, row, "id_not_a_string", record)
+            return None
+        if doc_id in self._seen_ids:
+            self._reject(file, row, "duplicate_id", record)
+            return None
+        self._seen_ids.add(doc_id)
+        return doc_id
+
+    def _unreadable(self, file: str, row: int | str, error: BaseException) -> None:
+        """The rest of `file` from `row` on cannot be read: one reject naming where and why."""
+        self._reject(file, row, "unreadable_file", f"{type(error).__name__}: {error}")
 
 
 class JsonlRecordReader(RecordChecks, BaseDiskReader):
@@ -161,6 +193,16 @@ class JsonlRecordReader(RecordChecks, BaseDiskReader):
         self._setup_checks(source, limits, rejects_folder, token_counter, domain_from_dir)
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
+        row = 0
+        try:
+            for row, document in self._read_lines(filepath):
+                if document is not None:
+                    yield document
+        except UNREADABLE as error:  # a corrupt or truncated (compressed) file: counted, the run goes on
+            self._unreadable(filepath, f"{row}+", error)
+
+    def _read_lines(self, filepath: str):
+        """(row, Document or None) for every line of the file."""
         import orjson
 
         with self.data_folder.open(filepath, "rb", compression="infer") as handle:
@@ -178,9 +220,7 @@ class JsonlRecordReader(RecordChecks, BaseDiskReader):
                 if not isinstance(record, dict):
                     self._reject(filepath, row, "not_an_object", line)
                     continue
-                document = self._document(record, filepath, row)
-                if document is not None:
-                    yield document
+                yield row, self._document(record, filepath, row)
 
 
 class ParquetRecordReader(JsonlRecordReader):
@@ -196,14 +236,17 @@ class ParquetRecordReader(JsonlRecordReader):
         except (OSError, pa.ArrowException) as error:  # corrupt or truncated: one reject, the run goes on
             self._reject(filepath, -1, "unreadable_file", repr(error))
             return
+        row = 0
         with handle, parquet:
-            row = 0
-            for batch in parquet.iter_batches(batch_size=1000):
-                for record in batch.to_pylist():
-                    document = self._document(record, filepath, row)
-                    row += 1
-                    if document is not None:
-                        yield document
+            try:
+                for batch in parquet.iter_batches(batch_size=1000):
+                    for record in batch.to_pylist():
+                        document = self._document(record, filepath, row)
+                        row += 1
+                        if document is not None:
+                            yield document
+            except (OSError, pa.ArrowException) as error:  # a damaged row group: the rest of the file
+                self._unreadable(filepath, f"{row}+", error)
 
 
 class DatasetsRecordReader(RecordChecks, HuggingFaceDatasetReader):

@@ -16,6 +16,7 @@ import glob
 import json
 import os
 from collections import defaultdict
+from pathlib import Path
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
@@ -180,9 +181,10 @@ def build_report(config: CurationConfig, step_lists: list[str]) -> dict:
     totals["accounting_ok"] = (
         totals["docs_in"] == totals["docs_kept"] + totals["docs_removed"] + totals["docs_rejected"]
     )
-    return {
-        "output_dir": config.output_dir,
-        "token_counter": config.token_counter,
+    return {  # no local path: the report is published with the corpus
+        "token_counter": config.token_counter
+        if config.token_counter == "words"
+        else Path(config.token_counter).name,
         "stages": stages,
         "domains": dict(sorted(domains.items(), key=lambda kv: -kv[1]["docs"])),
         "sources": sources,

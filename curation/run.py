@@ -1,4 +1,12 @@
-"""`run_pipeline`: build the step lists of a curation config and run them on its executor."""
+"""`run_pipeline`: build the step lists of a curation config and run them on its executor, in an output
+directory the run owns.
+
+The output directory is locked while the pipeline runs (a second curation into it is refused, naming the
+holder; with the Slurm executor, while the jobs are submitted). It records the config it was made with:
+datatrove skips finished tasks on a rerun, which is only right for the same config, so a changed config
+is refused, naming the changed fields; `restart=True` deletes exactly what an earlier curation wrote there.
+The settings that do not change the output (`workers`, `progress`, `executor`) may change between runs.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +16,33 @@ from collections.abc import Callable
 
 from curation.config import CurationConfig
 from curation.executors import run_step_lists
-from curation.layout import CorpusLayout
+from curation.layout import OUTPUT_ENTRIES, CorpusLayout
 from curation.pipeline import PipelineBuilder
+from safe_outputs import DirectoryLock, OwnedDirectory
+from typed_config import to_mapping
 
-__all__ = ["run_pipeline"]
+__all__ = ["output_record", "run_pipeline"]
+
+OUTPUT_NEUTRAL = ("workers", "progress", "executor")
+
+
+def output_record(config: CurationConfig) -> dict:
+    """The parts of a config that decide what the pipeline writes (its fingerprint is kept with the output)."""
+    return {k: v for k, v in to_mapping(config).items() if k not in OUTPUT_NEUTRAL}
 
 
 def run_pipeline(
-    config: CurationConfig, on_step: Callable[[int, int, str], None] | None = None
+    config: CurationConfig, on_step: Callable[[int, int, str], None] | None = None, *, restart: bool = False
 ) -> dict | None:
     """Run (or resume) every step list on the configured executor. Returns the corpus report when the
     executor runs to completion here (local, ray); None when it only submitted jobs (slurm: the report is
     written by the last job)."""
-    step_lists = PipelineBuilder(config).step_lists()
-    if not run_step_lists(step_lists, config, on_step=on_step):
-        return None
+    with DirectoryLock(config.output_dir):
+        owned = OwnedDirectory.claim(config.output_dir, "curation", output_record(config), restart=restart)
+        owned.created(*OUTPUT_ENTRIES)
+        step_lists = PipelineBuilder(config).step_lists()
+        if not run_step_lists(step_lists, config, on_step=on_step):
+            return None
     with open(
         os.path.join(CorpusLayout(config.output_dir).report, "report.json"), encoding="utf-8"
     ) as handle:

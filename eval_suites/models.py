@@ -25,6 +25,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from safe_outputs import verify_model_dir
 from typed_config import DataError
 
 __all__ = [
@@ -75,6 +76,8 @@ def check_model_path(model_path: str | os.PathLike) -> None:
     looks_local = Path(text).is_absolute() or text.startswith(".") or text.count("/") != 1
     if looks_local and not Path(text).is_dir():
         raise ModelHeadError(f"{model_path}: no such model directory")
+    if Path(text).is_dir():
+        verify_model_dir(text)  # damaged weights are refused by name, not deep inside a loader
 
 
 def load_tokenizer(model_path: str | os.PathLike) -> PreTrainedTokenizerBase:

@@ -21,6 +21,7 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, Revi
 from hub_cards.dataset_card import DatasetCardOptions, build_dataset_card
 from hub_cards.model_card import CardOptions, build_model_card
 from hub_cards.publish import UploadPlan, plan_dataset_upload, plan_model_upload, push
+from safe_outputs import verify_model_dir
 from typed_config import DataError, RunError
 
 __all__ = ["add_arguments", "build_plan", "explain_hub_error", "main"]
@@ -132,6 +133,8 @@ def _card_text(args: argparse.Namespace) -> str | None:
 
 
 def build_plan(args: argparse.Namespace) -> UploadPlan:
+    if args.push_kind == "model":
+        verify_model_dir(args.directory)  # damaged weights are refused by name before the card reads them
     card_text = _card_text(args)
     if args.push_kind == "model":
         return plan_model_upload(args.directory, args.repo_id, card_text)

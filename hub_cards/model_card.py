@@ -53,6 +53,14 @@ class CardOptions:
     tags: list[str] = field(default_factory=list)
 
 
+def publishable_name(path_or_id: str | None) -> str | None:
+    """A Hub id as it is; a local path reduced to its folder name (no local path goes into a card)."""
+    if not path_or_id:
+        return None
+    looks_like_hub_id = path_or_id.count("/") == 1 and not Path(path_or_id).exists()
+    return path_or_id if looks_like_hub_id else Path(path_or_id).name
+
+
 def find_results(model_dir: str | Path) -> Path | None:
     """The eval results of a model (first of `RESULTS_LOCATIONS` that exists), if any."""
     for relative in RESULTS_LOCATIONS:
@@ -274,7 +282,7 @@ def build_model_card(
         card_data,
         template_path=str(MODEL_CARD_TEMPLATE),
         model_id=model_name,
-        repo_id=options.repo_id or str(model_dir),
+        repo_id=options.repo_id or model_name,  # never a local path: the card is published
         preset=(summary or {}).get("preset"),
         n_parameters=human_count(n_parameters),
         architecture=architecture_rows(config, n_parameters),
@@ -282,7 +290,7 @@ def build_model_card(
         phases=phase_rows(summary or {}),
         total_tokens=human_count(sum(p.get("tokens", 0) for p in (summary or {}).get("phases", []))),
         results=result_rows(results),
-        results_model=(results or {}).get("model"),
+        results_model=publishable_name((results or {}).get("model")),
         results_created=(results or {}).get("created"),
         skipped=skipped_tasks(results),
         has_sentence_transformers=has_sentence_transformers,

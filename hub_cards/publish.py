@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 from transformers.dynamic_module_utils import get_relative_imports
 
 from hub_cards.common import human_bytes
+from safe_outputs import CHECKSUMS_FILENAME, verify_model_dir
 
 __all__ = [
     "DATASET_FOLDERS",
@@ -109,10 +111,18 @@ def _collect_files(root: Path, plan: UploadPlan, folders: tuple[str, ...] | None
     With `folders`, only top-level files and files under those sub-folders go up; the other sub-folders are
     listed as skipped (a curation output's `work/`, `logs/`, `rejects/` and `removed/` stay local).
     """
+    inside = root.resolve()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = path.relative_to(root)
         if _is_skipped_directory(relative) or relative.name.startswith("."):
             continue
+        if not path.resolve().is_relative_to(inside):  # never follow a link out of the directory
+            plan.skipped.append(
+                (relative.as_posix(), f"a link to {path.resolve()}, outside the directory: refused")
+            )
+            continue
+        if relative.name == CHECKSUMS_FILENAME:
+            continue  # a local integrity record, checked before the push
         if folders is not None and len(relative.parts) > 1 and relative.parts[0] not in folders:
             skipped_folder = relative.parts[0] + "/"
             if all(listed != skipped_folder for listed, _ in plan.skipped):
@@ -128,9 +138,16 @@ def _collect_files(root: Path, plan: UploadPlan, folders: tuple[str, ...] | None
         plan.add(PlannedFile(relative.as_posix(), source=path))
 
 
+# "module.Class", optionally "org/repo--module.Class": module names are plain identifiers, so a reference
+# can never name a file outside the model directory ("../../x.Class" is refused).
+AUTO_MAP_REFERENCE = re.compile(r"^(?:[\w.-]+/[\w.-]+--)?[A-Za-z_]\w*\.[A-Za-z_]\w*$")
+
+
 def _module_file(reference: str) -> str:
     """auto_map value -> module file: "modeling_rexbert.RexBertModel" -> "modeling_rexbert.py"
     (a "repo--module.Class" reference points at another repo's code and needs nothing here)."""
+    if not AUTO_MAP_REFERENCE.match(reference):
+        raise ValueError(f"config.json auto_map: {reference!r} is not a module.Class reference")
     return reference.split("--")[-1].rsplit(".", 1)[0] + ".py"
 
 
@@ -188,6 +205,7 @@ def plan_model_upload(model_dir: str | Path, repo_id: str, card_text: str | None
     config_path = model_dir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json)")
+    verify_model_dir(model_dir)  # a damaged weights file is refused by name, before anything is sent
     plan = UploadPlan(repo_id, "model")
     _collect_files(model_dir, plan)
     if not any(path.endswith(".safetensors") for path in plan.paths):

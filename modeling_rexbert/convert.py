@@ -165,8 +165,12 @@ def _copy_other_files(src: Path, dst: Path) -> list[str]:
     Code is left out because it is remote code of the source family: `save_pretrained` writes the
     target's own (RexBERT) or none (ModernBERT)."""
     copied, skipped = [], []
+    inside = src.resolve()
     for entry in sorted(src.iterdir()):
-        if entry.is_dir() or entry.suffix == ".py":
+        if not entry.resolve().is_relative_to(inside):  # never follow a link out of the source directory
+            logger.warning("refused %s: a link to %s, outside %s", entry.name, entry.resolve(), src)
+            skipped.append(entry.name + " (link outside)")
+        elif entry.is_dir() or entry.suffix == ".py":
             skipped.append(entry.name + ("/" if entry.is_dir() else ""))
         elif entry.name != "config.json" and not entry.name.endswith(WEIGHT_SUFFIXES):
             shutil.copy2(entry, dst / entry.name)

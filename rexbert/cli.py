@@ -15,7 +15,8 @@ A subcommand module exposes `add_arguments(parser)` and `main(args) -> int`.
 
 This is the one error boundary of the project: a problem with the input (a config, a file, an argument:
 `ConfigError`, `DataError`, `UsageError`, a missing file) is one line on stderr, `error: ...`, and exit
-status 2; any other failure is one line too and exit status 1 (`-v` shows the traceback).
+status 2; any other failure is one line too and exit status 1 (`-v` shows the traceback). SIGINT and
+SIGTERM end the command and every process it started (exit status 130).
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 import traceback
 
 from rexbert import __version__
 from rexbert.verbosity import configure_verbosity, quiet_progress_bars
+from safe_outputs import descendants, kill_trees
 from typed_config import ConfigError, DataError, UsageError
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
@@ -107,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
     configure_verbosity(verbosity)
+    previous = signal.signal(
+        signal.SIGTERM, _interrupt
+    )  # SIGTERM unwinds like Ctrl-C: locks end their workers
     try:
         return int(module.main(args) or 0)
     except KeyboardInterrupt:
+        kill_trees(descendants(os.getpid()))
         print("error: interrupted", file=sys.stderr)
         return 130
     except _user_errors() as error:
@@ -118,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # the boundary: every failure ends as one line, not a traceback
         _report(error, verbosity, hint=True)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _report(error: BaseException, verbosity: int, hint: bool) -> None:

@@ -137,22 +137,45 @@ def test_rerun_with_a_different_config_is_refused(tmp_path):
     ).is_file()
     assert json.loads((tmp_path / "data" / "corpus" / "sources.json").read_text())[0]["name"] == "listing"
     run(load_run_config(), tmp_path, stop_after="data")  # same config: fine, nothing redone
-    with pytest.raises(ConfigError, match="different config"):
+    with pytest.raises(
+        ConfigError, match=r"was written with another config \(.*pretrain.overrides.seed, seed changed\)"
+    ):
         run(load_run_config(None, ["seed=5"]), tmp_path, stop_after="data")
 
 
-def test_half_written_checkpoints_are_set_aside(tmp_path):
-    from trainers.pretrain import set_aside_incomplete_checkpoints
+def test_incomplete_checkpoints_are_set_aside(tmp_path):
+    """What a kill during a checkpoint save leaves behind is set aside; complete checkpoints stay."""
+    import torch
+    from safetensors.torch import save_file
+
+    from trainers.checkpoints import set_aside_incomplete_checkpoints
 
     checkpoints = tmp_path / "phase2-context" / "checkpoints"
-    complete, partial = checkpoints / "checkpoint-4", checkpoints / "checkpoint-8"
-    for directory in (complete, partial):
+
+    def checkpoint(step: int) -> Path:
+        directory = checkpoints / f"checkpoint-{step}"
         directory.mkdir(parents=True)
-        (directory / "trainer_state.json").write_text("{}")
-    (complete / "mixture_state.json").write_text("{}")
+        save_file({"w": torch.ones(4, 4)}, directory / "model.safetensors")
+        torch.save({"state": {}}, directory / "optimizer.pt")
+        (directory / "trainer_state.json").write_text('{"global_step": 4}')
+        (directory / "mixture_state.json").write_text("{}")
+        return directory
+
+    complete = checkpoint(4)
+    empty = checkpoints / "checkpoint-6"
+    empty.mkdir()
+    no_state = checkpoint(8)
+    (no_state / "trainer_state.json").unlink()
+    truncated_state = checkpoint(10)
+    (truncated_state / "trainer_state.json").write_text('{"global_st')
+    empty_optimizer = checkpoint(12)
+    (empty_optimizer / "optimizer.pt").write_bytes(b"")
+    short_weights = checkpoint(14)
+    data = (short_weights / "model.safetensors").read_bytes()
+    (short_weights / "model.safetensors").write_bytes(data[:-10])
     renamed = set_aside_incomplete_checkpoints(tmp_path)
-    assert renamed == [checkpoints / "incomplete-checkpoint-8"]
-    assert complete.is_dir() and not partial.exists()
+    assert sorted(p.name for p in renamed) == [f"incomplete-checkpoint-{n}" for n in (10, 12, 14, 6, 8)]
+    assert complete.is_dir() and [p.name for p in checkpoints.glob("checkpoint-*")] == ["checkpoint-4"]
 
 
 def test_shared_data_config_names_existing_files(shared_data, monkeypatch):

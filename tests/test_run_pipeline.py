@@ -122,8 +122,8 @@ def _complete_checkpoints(output: Path) -> list[int]:
     )
 
 
-def _kill_during_phase_two(output: Path) -> None:
-    """Start the run in a subprocess and SIGKILL it as soon as phase 2 has a complete checkpoint."""
+def _kill_when(output: Path, ready) -> None:
+    """Start the run in a subprocess and SIGKILL it as soon as `ready()` holds."""
     process = subprocess.Popen(
         [sys.executable, "-m", "rexbert", *run_command(output)],
         cwd=REPO_ROOT,
@@ -134,7 +134,7 @@ def _kill_during_phase_two(output: Path) -> None:
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and process.poll() is None:
-            if _complete_checkpoints(output):
+            if ready():
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 return
@@ -142,15 +142,34 @@ def _kill_during_phase_two(output: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
-    pytest.fail(f"the run ended (code {process.returncode}) or timed out before phase 2 saved a checkpoint")
+    pytest.fail(f"the run ended (code {process.returncode}) or timed out before the kill point")
 
 
-def test_killed_during_phase_two_resumes_and_matches_uninterrupted(finished_run, tmp_path, caplog):
+def _same_weights_and_scores(output: Path, reference: Path) -> None:
     import torch
     from safetensors.torch import load_file
 
+    resumed, expected = (
+        load_file(output / "model" / "model.safetensors"),
+        load_file(reference / "model" / "model.safetensors"),
+    )
+    assert resumed.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(resumed[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    resumed_results = json.loads((output / "eval" / "results.json").read_text())["suites"]
+    reference_results = json.loads((reference / "eval" / "results.json").read_text())["suites"]
+    for suite, record in reference_results.items():
+        for metric, value in record["metrics"].items():
+            if isinstance(value, float):
+                assert resumed_results[suite]["metrics"][metric] == pytest.approx(value, abs=1e-4), (
+                    suite,
+                    metric,
+                )
+
+
+def test_killed_during_phase_two_resumes_and_matches_uninterrupted(finished_run, tmp_path, caplog):
     output = tmp_path / "demo"
-    _kill_during_phase_two(output)
+    _kill_when(output, lambda: _complete_checkpoints(output))
     step = _complete_checkpoints(output)[-1]  # the last checkpoint the kill left complete
     assert not (output / "pretrain" / "phase2-context" / "phase_summary.json").exists(), "killed too late"
     assert not (output / "stages" / "pretrain.done").exists()
@@ -163,21 +182,12 @@ def test_killed_during_phase_two_resumes_and_matches_uninterrupted(finished_run,
     ]
     assert "phase 1 (general) already finished" in caplog.text
     assert (output / "stages" / "curate.done").stat().st_mtime == curated_at  # finished stages not rerun
+    _same_weights_and_scores(output, finished_run)
 
-    resumed, reference = (
-        load_file(output / "model" / "model.safetensors"),
-        load_file(finished_run / "model" / "model.safetensors"),
-    )
-    assert resumed.keys() == reference.keys()
-    for name in reference:
-        torch.testing.assert_close(resumed[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
 
-    resumed_results = json.loads((output / "eval" / "results.json").read_text())["suites"]
-    reference_results = json.loads((finished_run / "eval" / "results.json").read_text())["suites"]
-    for suite, record in reference_results.items():
-        for metric, value in record["metrics"].items():
-            if isinstance(value, float):
-                assert resumed_results[suite]["metrics"][metric] == pytest.approx(value, abs=1e-4), (
-                    suite,
-                    metric,
-                )
+def test_killed_between_stages_resumes_and_matches_uninterrupted(finished_run, tmp_path):
+    output = tmp_path / "demo"
+    _kill_when(output, lambda: (output / "stages" / "curate.done").is_file())
+    assert not (output / "stages" / "pretrain.done").exists()
+    assert cli.main(run_command(output)) == 0
+    _same_weights_and_scores(output, finished_run)

@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip finished phases and continue an interrupted one from its last checkpoint",
     )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete what an earlier pretraining wrote into the output directory (and nothing else) first",
+    )
     parser.add_argument("--output", default="runs/pretrain", help="output directory (default: runs/pretrain)")
     parser.add_argument("--max-steps", type=int, help="train every selected phase for this many steps")
     parser.add_argument(
@@ -76,7 +81,14 @@ def main(args: argparse.Namespace) -> int:
     if args.max_steps is not None and args.max_steps <= 0:
         raise ConfigError(f"--max-steps must be positive, got {args.max_steps}")
     recipe = load_recipe(args.recipe, source_overrides(args.source) + args.overrides)
-    summary = pretrain(recipe, args.output, phases=args.phase, resume=args.resume, max_steps=args.max_steps)
+    summary = pretrain(
+        recipe,
+        args.output,
+        phases=args.phase,
+        resume=args.resume,
+        restart=args.restart,
+        max_steps=args.max_steps,
+    )
     for record in summary["phases"]:
         logger.info(
             "phase %d %-8s steps %6d tokens %10d final loss %.4f",

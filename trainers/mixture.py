@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from typed_config import DataError
+
 from .packing import PackedSource, Row
 from .schedules import INTERPOLATIONS, BatchSizeSchedule, ScalarSchedule, interpolate
 
@@ -56,7 +58,7 @@ MIXTURE_STATE_FILENAME = "mixture_state.json"
 ON_EXHAUSTED = ("recycle", "stop")
 
 
-class SourceExhaustedError(RuntimeError):
+class SourceExhaustedError(DataError):
     """A source ran out of rows and the stream was told not to recycle it."""
 
 

@@ -2,6 +2,7 @@
 
 Output directory layout:
 
+    recipe.yaml                                the recipe as it ran (resolved, all fields)
     tokenizer/, saliency_lexicon.json          shared by all phases
     phase<N>-<name>/checkpoints/checkpoint-*   Trainer checkpoints (+ mixture_state.json)
     phase<N>-<name>/final/                     the phase's model, tokenizer and lexicon
@@ -12,7 +13,10 @@ Output directory layout:
     training_summary.json                      preset, model config and one entry per phase
 
 `--resume` skips phases that finished (they have `phase_summary.json`) and continues an
-interrupted phase from its last checkpoint, data stream included.
+interrupted phase from its last complete checkpoint, data stream included (incomplete checkpoints, left by
+a kill during a save, are set aside first: `trainers.checkpoints`). The directory is locked while a
+pretraining runs and records the recipe it was made with (`.rexbert-owner.json`): a changed recipe is
+refused, naming the changed fields, and `--restart` removes exactly what pretraining wrote there.
 """
 
 from __future__ import annotations
@@ -20,18 +24,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 from pathlib import Path
 
 import torch
+import yaml
 from transformers import PrinterCallback, ProgressCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from typed_config import ConfigError
+from safe_outputs import DirectoryLock, OwnedDirectory, atomic_write_json, atomic_write_text, verify_model_dir
+from typed_config import ConfigError, to_mapping
 
+from .checkpoints import link_model_dir, save_model_dir, set_aside_incomplete_checkpoints
 from .collator import GuidedMLMCollator
-from .mixture import MIXTURE_STATE_FILENAME, MixtureSchedule, MixtureStream
+from .mixture import MixtureSchedule, MixtureStream
 from .recipes import ROPE_KEYS, PhaseSpec, Recipe
 from .reporting import (
     ConsoleProgressCallback,
@@ -65,6 +71,7 @@ __all__ = [
 logger = logging.getLogger("rexbert.pretrain")
 
 SUMMARY_FILENAME = "training_summary.json"
+RECIPE_FILENAME = "recipe.yaml"
 PHASE_SUMMARY_FILENAME = "phase_summary.json"
 SHAPE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 
@@ -216,7 +223,7 @@ def run_phase(
     steps: int,
 ) -> dict:
     """Train one phase; save its final model; return its `training_summary.json` entry."""
-    phase_dir = output / f"phase{number}-{phase.name}"
+    phase_dir = _phase_dir(output, number, phase)
     phase_dir.mkdir(parents=True, exist_ok=True)
     set_seed(recipe.seed + number)
     model = build_model(recipe, phase, tokenizer, init_from)
@@ -265,28 +272,17 @@ def run_phase(
         "guided_mlm": ScalarSchedule.parse(phase.guided_mlm.weight).describe() or False,
         "final_loss": _final_loss(entries),
         "checkpoint": str(final_dir.relative_to(output)),  # relative to the run's output directory
-        "init_from": init_from or "scratch",
+        "init_from": portable_path(init_from, output) if init_from else "scratch",
         "source_epochs": {name: cursor.epoch + 1 for name, cursor in stream.cursors.items()},
         "packing": {name: source.stats.as_dict() for name, source in stream.sources.items()},
     }
-    (phase_dir / PHASE_SUMMARY_FILENAME).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    atomic_write_json(phase_dir / PHASE_SUMMARY_FILENAME, record)  # last: it marks the phase finished
     return record
 
 
 def _final_loss(entries: list[dict]) -> float:
     losses = [e["loss"] for e in entries if "loss" in e]
     return float(losses[-1]) if losses else math.nan
-
-
-def save_model_dir(model, tokenizer, lexicon: SaliencyLexicon | None, directory: Path) -> None:
-    """`save_pretrained` model and tokenizer, plus the lexicon, into `directory`."""
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    if lexicon is not None:
-        lexicon.save(directory / LEXICON_FILENAME)
-
-
-# ---- all phases ------------------------------------------------------------------------------------
 
 
 def _phase_init(
@@ -311,33 +307,24 @@ def _phase_init(
     return str(earlier)
 
 
-def set_aside_incomplete_checkpoints(pretrain_dir: Path) -> list[Path]:
-    """Rename checkpoints an interruption left half-written (no `trainer_state.json` or mixture state)
-    to `incomplete-checkpoint-N`, so resuming starts from the last complete one. Returns the renamed."""
-    renamed = []
-    for checkpoint in sorted(pretrain_dir.glob("phase*/checkpoints/checkpoint-*")):
-        if not all((checkpoint / name).is_file() for name in ("trainer_state.json", MIXTURE_STATE_FILENAME)):
-            target = checkpoint.with_name(f"incomplete-{checkpoint.name}")
-            shutil.rmtree(target, ignore_errors=True)
-            checkpoint.rename(target)
-            logger.warning("set aside the incomplete checkpoint %s", checkpoint)
-            renamed.append(target)
-    return renamed
-
-
-def _shared_tokenizer_and_lexicon(recipe: Recipe, data: RecipeData, output: Path, resume: bool):
-    """Tokenizer and lexicon of the run, saved in (or, when resuming, reloaded from) `output`."""
+def _shared_tokenizer_and_lexicon(recipe: Recipe, data: RecipeData, output: Path):
+    """Tokenizer and lexicon of the run: built once and saved in `output` (the directory is owned by this
+    recipe, so what is there was built from it), reloaded by later calls. Both are written aside and
+    renamed into place, so a kill leaves them whole or absent."""
     from transformers import AutoTokenizer
 
     tokenizer_dir, lexicon_path = output / "tokenizer", output / LEXICON_FILENAME
-    if resume and tokenizer_dir.is_dir():
+    if tokenizer_dir.is_dir():
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     else:
         tokenizer = load_tokenizer(recipe.tokenizer, data)
-        tokenizer.save_pretrained(tokenizer_dir)
+        partial = output / "tokenizer.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        tokenizer.save_pretrained(partial)
+        partial.rename(tokenizer_dir)
     lexicon = None
     if recipe.lexicon is not None:
-        if resume and lexicon_path.is_file():
+        if lexicon_path.is_file():
             lexicon = SaliencyLexicon.load(lexicon_path, tokenizer)
         else:
             lexicon = load_lexicon(recipe.lexicon, data, tokenizer)
@@ -351,18 +338,37 @@ def pretrain(
     *,
     phases: list[str] | None = None,
     resume: bool = False,
+    restart: bool = False,
     max_steps: int | None = None,
 ) -> dict:
-    """Run the selected phases (default all, in order) and write the summary; returns it."""
+    """Run the selected phases (default all, in order) and write the summary; returns it.
+
+    The output directory is locked while this runs and owned by it (`safe_outputs`): a directory holding
+    anything else is refused; one holding an earlier pretraining is continued with `resume` (refused if its
+    recipe or `max_steps` changed, naming the fields) or emptied of it first with `restart`."""
     output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     selected = (
         sorted({recipe.select_phase(p)[0] for p in phases}) if phases else range(1, len(recipe.phases) + 1)
     )
-    if resume:
-        set_aside_incomplete_checkpoints(output)
+    config = {"recipe": recipe_record(recipe), "max_steps": max_steps}
+    with DirectoryLock(output):
+        owned = OwnedDirectory.claim(output, "pretrain", config, restart=restart)
+        started = [n for n in selected if _phase_dir(output, n, recipe.phase_list[n - 1]).exists()]
+        if started and not resume:
+            raise ConfigError(
+                f"{output} already holds phase(s) {started} of this recipe; pass --resume to continue, or "
+                "--restart to start over"
+            )
+        owned.created(*output_entries(recipe))
+        atomic_write_text(output / RECIPE_FILENAME, yaml.safe_dump(config["recipe"], sort_keys=False))
+        if resume:
+            set_aside_incomplete_checkpoints(output)
+        return _run_phases(recipe, output, selected, resume=resume, max_steps=max_steps)
+
+
+def _run_phases(recipe: Recipe, output: Path, selected, *, resume: bool, max_steps: int | None) -> dict:
     data = RecipeData(recipe)
-    tokenizer, lexicon = _shared_tokenizer_and_lexicon(recipe, data, output, resume)
+    tokenizer, lexicon = _shared_tokenizer_and_lexicon(recipe, data, output)
     previous = None
     for number in selected:
         phase = recipe.phase_list[number - 1]
@@ -371,6 +377,8 @@ def pretrain(
             previous = str(output / _phase_record(output, number, phase)["checkpoint"])
             continue
         init_from = _phase_init(recipe, number, phase, output, previous)
+        if init_from is not None and Path(init_from).is_dir():
+            verify_model_dir(init_from)  # a damaged weights file is refused by name
         logger.info(
             "phase %d (%s): %d steps at %d tokens, from %s",
             number,
@@ -399,46 +407,53 @@ def pretrain(
     return write_run_outputs(recipe, output, records, previous)
 
 
+def recipe_record(recipe: Recipe) -> dict:
+    """The recipe as plain data (what the output directory was made with), without where it was read from."""
+    return {k: v for k, v in to_mapping(recipe).items() if k != "path"}
+
+
+def output_entries(recipe: Recipe) -> list[str]:
+    """The top-level entries `pretrain` writes into its output directory."""
+    phases = [f"phase{n}-{name}" for n, name in enumerate(recipe.phases, 1)]
+    tables = ["train_log.json", "train_log.csv", "training_curves.png"]
+    return [RECIPE_FILENAME, "tokenizer", LEXICON_FILENAME, *phases, "model", *tables, SUMMARY_FILENAME]
+
+
+def portable_path(path: str, output: Path) -> str:
+    """A path as it may be published: relative to the output directory when inside it, the folder's
+    name for another local folder, a Hub id as it is (no absolute local path leaves the machine)."""
+    candidate = Path(path)
+    if not candidate.exists():
+        return path
+    try:
+        return candidate.resolve().relative_to(output.resolve()).as_posix()
+    except ValueError:
+        return candidate.name
+
+
+def _phase_dir(output: Path, number: int, phase: PhaseSpec) -> Path:
+    return output / f"phase{number}-{phase.name}"
+
+
 def _phase_record(output: Path, number: int, phase: PhaseSpec) -> dict | None:
-    path = output / f"phase{number}-{phase.name}" / PHASE_SUMMARY_FILENAME
+    path = _phase_dir(output, number, phase) / PHASE_SUMMARY_FILENAME
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def link_model_dir(source: str | Path, target: str | Path) -> Path:
-    """`target` as a copy of the model directory `source`, its weight files hard-linked rather than
-    written again (they are never modified in place; a later save replaces the file). Falls back to
-    copying where the two directories are on different file systems."""
-    source, target = Path(source), Path(target)
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for path in sorted(source.rglob("*")):
-        destination = target / path.relative_to(source)
-        if path.is_dir():
-            destination.mkdir(exist_ok=True)
-        elif path.suffix == ".safetensors":
-            try:
-                os.link(path, destination)
-            except OSError:
-                shutil.copy2(path, destination)
-        else:
-            shutil.copy2(path, destination)
-    return target
-
-
 def write_run_outputs(recipe: Recipe, output: Path, records: list[dict], final_model: str) -> dict:
-    """`model/` (the last phase's model, linked), the combined log, plot and summary."""
+    """`model/` (the last phase's model, linked), the combined log, plot and summary. Paths in the summary
+    are relative to `output` (it is published with the model)."""
     model_dir = link_model_dir(final_model, output / "model")
     entries = [e for r in records for e in read_step_log(output / f"phase{r['phase']}-{r['name']}")]
     write_step_tables(entries, output)
     plot = plot_training(entries, output / "training_curves.png")
     summary = {
         "preset": recipe.preset,
-        "recipe": recipe.path,
+        "recipe": RECIPE_FILENAME,
         "config": json.loads((model_dir / "config.json").read_text(encoding="utf-8")),
         "phases": records,
-        "model": str(model_dir),
-        "plot": str(plot) if plot else None,
+        "model": model_dir.name,
+        "plot": plot.name if plot else None,
     }
-    (output / SUMMARY_FILENAME).write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    atomic_write_json(output / SUMMARY_FILENAME, summary)
     return summary

@@ -10,6 +10,9 @@ from pathlib import Path
 import pandas as pd
 from transformers import TrainerCallback
 
+from safe_outputs import atomic_write_text
+from typed_config import DataError
+
 __all__ = [
     "ConsoleProgressCallback",
     "StepLogCallback",
@@ -59,12 +62,8 @@ class StepLogCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self.path.is_file():
-            kept = [
-                line
-                for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line and json.loads(line)["step"] <= state.global_step
-            ]
-            self.path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+            kept = [entry for entry in read_step_log(self.path.parent) if entry["step"] <= state.global_step]
+            atomic_write_text(self.path, "".join(json.dumps(entry) + "\n" for entry in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs and "loss" in logs:
@@ -74,10 +73,21 @@ class StepLogCallback(TrainerCallback):
 
 
 def read_step_log(directory: str | Path) -> list[dict]:
+    """The entries of `<directory>/train_log.jsonl`. A last line cut short by a kill is dropped (the
+    step it logged is logged again when training resumes); damage anywhere else is an error."""
     path = Path(directory) / LOG_JSONL
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    entries = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            if number < len(lines):
+                raise DataError(f"{path} line {number}: not a JSON log entry") from None
+            logger.warning("%s: dropped a last line cut short (%d characters)", path, len(line))
+    return entries
 
 
 def write_step_tables(entries: list[dict], directory: str | Path, stem: str = "train_log") -> list[Path]:

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
+from safe_outputs import atomic_write_text
+
 from .packing import encode_batch
 
 __all__ = ["LEXICON_FILENAME", "SaliencyLexicon", "build_saliency_lexicon", "count_tokens"]
@@ -76,7 +78,7 @@ class SaliencyLexicon:
             "settings": self.settings,
             "tokens": entries,
         }
-        path.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
+        atomic_write_text(path, json.dumps(payload, indent=1, ensure_ascii=False))
         return path
 
     @classmethod

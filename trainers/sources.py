@@ -64,10 +64,14 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
                 dataset = datasets.load_dataset(
                     spec.dataset, spec.dataset_config, split=spec.split, streaming=spec.streaming
                 )
-        except (FileNotFoundError, ValueError) as error:
+        except StopIteration:  # what `datasets` raises for a json file without a single record
+            raise DataError(f"sources.{name}: {spec.data_files or spec.dataset!r} holds no records") from None
+        except Exception as error:  # the loader boundary: whatever `datasets` raises, name the source
             raise DataError(
-                f"sources.{name}: could not load {spec.data_files or spec.dataset!r}: {error}"
+                f"sources.{name}: could not load {spec.data_files or spec.dataset!r}: {type(error).__name__}: {error}"
             ) from error
+        if not spec.streaming and len(dataset) == 0:
+            raise DataError(f"sources.{name}: {spec.data_files or spec.dataset!r} holds no records")
     columns = dataset.column_names
     for column in [spec.text_column, *(spec.where or {})]:
         if columns is not None and column not in columns:

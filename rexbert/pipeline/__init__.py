@@ -12,7 +12,7 @@ cli.py      the command line
 from .config import CONFIG_DIR, DEFAULT_CONFIG, RunConfig
 from .layout import Layout
 from .load import load_run_config
-from .runner import restart, run
+from .runner import run
 from .stages import STAGES
 
 __all__ = [
@@ -22,6 +22,5 @@ __all__ = [
     "Layout",
     "RunConfig",
     "load_run_config",
-    "restart",
     "run",
 ]

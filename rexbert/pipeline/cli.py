@@ -17,7 +17,7 @@ from typed_config import add_override_argument
 from .config import DEFAULT_CONFIG
 from .layout import Layout
 from .load import load_run_config
-from .runner import restart, run
+from .runner import run
 from .stages import STAGES
 
 __all__ = ["add_arguments", "main"]
@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_override_argument(parser, "pretrain.overrides.phases.general.steps=200")
     parser.add_argument(
-        "--restart", action="store_true", help="discard what an earlier run wrote into the output directory"
+        "--restart",
+        action="store_true",
+        help="delete what an earlier run created in the output directory (and nothing else) and start over",
     )
     parser.add_argument(
         "--stop-after", choices=STAGES, help="stop after this stage (rerun later to continue)"
@@ -45,9 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     config = load_run_config(args.config, args.overrides)
     output = Path(args.output or config.output or "runs/rexbert")
-    if args.restart:
-        restart(Layout(output.resolve()))
     started = time.perf_counter()
-    run(config, output, stop_after=args.stop_after)
+    run(config, output, stop_after=args.stop_after, restart=args.restart)
     logger.info("finished in %.1f s; open %s", time.perf_counter() - started, Layout(output).report)
     return 0

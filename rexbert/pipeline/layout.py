@@ -17,7 +17,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Layout"]
+__all__ = ["STAGE_OUTPUTS", "Layout"]
+
+# The top-level entries each stage creates in the run directory (what `--restart` removes).
+STAGE_OUTPUTS = {
+    "data": ("data",),
+    "classifier": ("classifier",),
+    "curate": ("curation",),
+    "pretrain": ("pretrain",),
+    "model": ("model",),
+    "eval": ("eval",),
+    "cards": (),
+    "report": ("report.md",),
+}
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,6 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from pathlib import Path
-
-import yaml
 
 from curation.config import CurationConfig, config_from_dict
 from typed_config import ConfigError, DataError, RunError, deep_merge, to_mapping
@@ -222,17 +219,12 @@ def stage_pretrain(config: RunConfig, layout: Layout) -> dict:
     """The recipe's phases on the curated corpora; resumes from the last complete checkpoint."""
     from trainers.pretrain import pretrain
 
-    recipe = pretrain_recipe(config, layout)
-    layout.pretrain.mkdir(parents=True, exist_ok=True)
-    record = {k: v for k, v in to_mapping(recipe).items() if k != "path"}
-    recipe.path = str(layout.pretrain / "recipe.yaml")  # the record of what ran, not the shipped file
-    Path(recipe.path).write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
-    summary = pretrain(recipe, layout.pretrain, resume=True)
+    summary = pretrain(pretrain_recipe(config, layout), layout.pretrain, resume=True)
     return {
         "phases": [
             {k: p[k] for k in ("phase", "name", "steps", "tokens", "final_loss")} for p in summary["phases"]
         ],
-        "model": summary["model"],
+        "model": str(layout.pretrain / summary["model"]),
     }
 
 
@@ -245,7 +237,8 @@ def stage_model(config: RunConfig, layout: Layout) -> dict:
     import shutil
 
     from hub_cards.integrations import make_sentence_transformer
-    from trainers.pretrain import SUMMARY_FILENAME, link_model_dir
+    from trainers.checkpoints import link_model_dir
+    from trainers.pretrain import SUMMARY_FILENAME
 
     link_model_dir(layout.outputs_of("pretrain")["model"], layout.model)
     shutil.copy2(layout.pretrain / SUMMARY_FILENAME, layout.model / SUMMARY_FILENAME)

@@ -1,0 +1,118 @@
+"""Output directories a command owns.
+
+A run, a pretraining or a curation writes `.rexbert-owner.json` into its output directory: what kind of
+output it is, the fingerprint of the config that made it (with the config itself) and the top-level
+entries the command created there. With it:
+
+- a directory that is not empty and holds no marker is refused (it was not made by this command, and
+  nothing in it is touched);
+- the same config continues (resume); a changed config is refused in one line naming the changed fields,
+  since finished work made with the old config would otherwise be reused as if it were new;
+- `restart` deletes exactly the entries the marker lists, and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from typed_config import ConfigError
+
+from .atomic import atomic_write_json
+from .lock import LOCK_FILENAME
+
+__all__ = ["MARKER_FILENAME", "OwnedDirectory", "changed_fields", "fingerprint"]
+
+MARKER_FILENAME = ".rexbert-owner.json"
+IGNORED = {MARKER_FILENAME, LOCK_FILENAME}
+
+
+def fingerprint(config: Any) -> str:
+    """SHA-256 of the config's canonical JSON."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the fields that differ between two config mappings."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        names = []
+        for key in sorted(set(old) | set(new), key=str):
+            names += changed_fields(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
+        return names
+    return [] if old == new else [prefix or "(the whole config)"]
+
+
+class OwnedDirectory:
+    """The output directory of one command of kind `kind` ("run", "pretrain", "curation")."""
+
+    def __init__(self, root: str | Path, kind: str):
+        self.root = Path(root)
+        self.kind = kind
+        self.marker = self.root / MARKER_FILENAME
+        self.created_entries: list[str] = []  # what an earlier command of this kind created (at claim time)
+
+    @classmethod
+    def claim(cls, root: str | Path, kind: str, config: Any, *, restart: bool = False) -> OwnedDirectory:
+        """Take `root` for a command of `kind` with `config` (see the module docstring); call it under the
+        directory's lock."""
+        owned = cls(root, kind)
+        owned.root.mkdir(parents=True, exist_ok=True)
+        record = owned.read()
+        if record is None:
+            strangers = sorted(p.name for p in owned.root.iterdir() if p.name not in IGNORED)
+            if strangers:
+                raise ConfigError(
+                    f"{owned.root} is not empty and was not written by `rexbert {kind}` ({', '.join(strangers[:5])}"
+                    f"{', ...' if len(strangers) > 5 else ''}); use a new or empty directory"
+                )
+        elif record.get("kind") != kind:
+            raise ConfigError(
+                f"{owned.root} holds the output of `rexbert {record.get('kind')}`, not of `rexbert {kind}`"
+            )
+        elif restart:
+            owned.remove_created(record)
+            record = None
+        elif record.get("fingerprint") != fingerprint(config):
+            changed = changed_fields(record.get("config"), config)
+            shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+            raise ConfigError(
+                f"{owned.root} was written with another config ({shown} changed); use a new directory, or "
+                f"--restart to discard what `rexbert {kind}` wrote there"
+            )
+        if record is None:
+            owned.write({"kind": kind, "fingerprint": fingerprint(config), "config": config, "created": []})
+        else:
+            owned.created_entries = [name for name in record["created"] if (owned.root / name).exists()]
+        return owned
+
+    def read(self) -> dict | None:
+        if not self.marker.is_file():
+            return None
+        try:
+            return json.loads(self.marker.read_text(encoding="utf-8"))
+        except ValueError:
+            raise ConfigError(f"{self.marker}: damaged ownership marker; move the directory aside") from None
+
+    def write(self, record: dict) -> None:
+        atomic_write_json(self.marker, record)
+
+    def created(self, *names: str) -> None:
+        """Record top-level entries this command created (they are what `restart` removes)."""
+        record = self.read()
+        new = sorted(set(record["created"]) | set(names))
+        if new != record["created"]:
+            self.write({**record, "created": new})
+
+    def remove_created(self, record: dict | None = None) -> None:
+        """Delete the entries the marker lists, then the marker."""
+        record = record or self.read() or {"created": []}
+        for name in record["created"]:
+            path = self.root / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        self.marker.unlink(missing_ok=True)

@@ -1,0 +1,109 @@
+"""Model directories and Trainer checkpoints on disk: saved with checksums, linked instead of copied,
+checked before they are resumed from.
+
+A kill during a checkpoint write leaves a `checkpoint-N` directory without `trainer_state.json`, with a
+0-byte `optimizer.pt` or a truncated `model.safetensors`; resuming from it fails on every retry.
+`checkpoint_problem` says what is wrong with one (every JSON file parses, every safetensors file is as long
+as its header says, every torch file is a complete zip archive, the Trainer's and the mixture's state are
+there) and `set_aside_incomplete_checkpoints` renames the bad ones to `incomplete-checkpoint-N`, so resuming
+starts from the last complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+from safe_outputs import record, safetensors_problem
+
+from .mixture import MIXTURE_STATE_FILENAME
+from .saliency import LEXICON_FILENAME, SaliencyLexicon
+
+__all__ = [
+    "checkpoint_problem",
+    "link_model_dir",
+    "save_model_dir",
+    "set_aside_incomplete_checkpoints",
+]
+
+logger = logging.getLogger(__name__)
+REQUIRED_IN_CHECKPOINT = ("trainer_state.json", MIXTURE_STATE_FILENAME)
+
+
+def save_model_dir(model, tokenizer, lexicon: SaliencyLexicon | None, directory: Path) -> None:
+    """`save_pretrained` model and tokenizer, plus the lexicon, into `directory`, with the weights'
+    size and SHA-256 in `checksums.json` (checked wherever the directory is loaded again)."""
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    if lexicon is not None:
+        lexicon.save(directory / LEXICON_FILENAME)
+    record(directory, sorted(p.name for p in Path(directory).glob("*.safetensors")))
+
+
+def link_model_dir(source: str | Path, target: str | Path) -> Path:
+    """`target` as a copy of the model directory `source`, its weight files hard-linked rather than
+    written again (they are never modified in place; a later save replaces the file). Falls back to
+    copying where the two directories are on different file systems."""
+    source, target = Path(source), Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(exist_ok=True)
+        elif path.suffix == ".safetensors":
+            try:
+                os.link(path, destination)
+            except OSError:
+                shutil.copy2(path, destination)
+        else:
+            shutil.copy2(path, destination)
+    return target
+
+
+def checkpoint_problem(directory: Path) -> str | None:
+    """Why `directory` cannot be resumed from, or None (see the module docstring)."""
+    for name in REQUIRED_IN_CHECKPOINT:
+        if not (directory / name).is_file():
+            return f"no {name}"
+    if not list(directory.glob("*.safetensors")):
+        return "no model weights"
+    for path in sorted(directory.iterdir()):
+        problem = None
+        if path.suffix == ".json":
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                problem = "not valid JSON"
+        elif path.suffix == ".safetensors":
+            problem = safetensors_problem(path)
+        elif path.suffix in (".pt", ".pth", ".bin"):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    problem = None if archive.testzip() is None else "a damaged archive member"
+            except (zipfile.BadZipFile, OSError):
+                problem = "not a complete torch archive"
+        if problem:
+            return f"{path.name}: {problem}"
+    return None
+
+
+def set_aside_incomplete_checkpoints(pretrain_dir: Path) -> list[Path]:
+    """Rename the checkpoints an interruption left incomplete to `incomplete-checkpoint-N`, so resuming
+    starts from the last complete one. Returns the renamed directories."""
+    renamed = []
+    for checkpoint in sorted(Path(pretrain_dir).glob("phase*/checkpoints/checkpoint-*")):
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            continue
+        target = checkpoint.with_name(f"incomplete-{checkpoint.name}")
+        shutil.rmtree(target, ignore_errors=True)
+        checkpoint.rename(target)
+        logger.warning("set aside the incomplete checkpoint %s (%s)", checkpoint, problem)
+        renamed.append(target)
+    return renamed
