@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from process_helpers import REPO_ROOT, kill_when, rexbert_subprocess
 
 from rexbert import cli
 from safe_outputs import DirectoryLock, process_id
 from sample_corpus import sample_documents
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # A tiny pretraining: a few steps per phase, phase 2 checkpointing every 2 steps.
 PRETRAIN = [
     "--recipe", "tiny",
@@ -58,32 +58,6 @@ def one_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert err and err[-1].startswith("error: ") and "Traceback" not in "\n".join(err), err
     return err[-1]
-
-
-def rexbert_subprocess(args: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rexbert", *args],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,
-    )
-
-
-def kill_when(process: subprocess.Popen, ready, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if ready():
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                return
-            time.sleep(0.02)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    pytest.fail(f"the command ended (code {process.returncode}) or timed out before the kill point")
 
 
 def weights(directory: Path) -> dict:

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from process_helpers import kill_when, rexbert_subprocess
 
 from rexbert import cli
 from rexbert.pipeline import STAGES, load_run_config
@@ -124,25 +120,7 @@ def _complete_checkpoints(output: Path) -> list[int]:
 
 def _kill_when(output: Path, ready) -> None:
     """Start the run in a subprocess and SIGKILL it as soon as `ready()` holds."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rexbert", *run_command(output)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ),
-    )
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if ready():
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                return
-            time.sleep(0.02)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    pytest.fail(f"the run ended (code {process.returncode}) or timed out before the kill point")
+    kill_when(rexbert_subprocess(run_command(output)), ready)
 
 
 def _same_weights_and_scores(output: Path, reference: Path) -> None:
