@@ -4,6 +4,10 @@ Every backend computes the same thing: each token attends to the tokens of its o
 (sliding-window) layers only to those whose position differs from its own by at most `window`.
 
 - `"flash_attention_2"`: flash-attn's varlen kernel (GPU, fp16/bf16), which takes the packed layout as is.
+- `"varlen_attn"`: the same FlashAttention-2 varlen kernels as shipped inside PyTorch
+  (`torch.nn.attention.varlen.varlen_attn`, CUDA, fp16/bf16): no flash-attn package to build. Where the
+  installed torch takes a `window_size` (2.12 and later) the local layers use it; on an older torch they
+  fall back to the sdpa block path below (same result, slower). No attention dropout.
 - `"sdpa"` (default): `torch.nn.functional.scaled_dot_product_attention`. Global layers batch documents
   of similar length into one call each (padded to the group's longest, at most 5% padding, key mask).
   Local layers cut the stream into blocks of `window` queries; each block sees its own keys plus one
@@ -18,6 +22,7 @@ whenever positions within a document are consecutive (padded, packed or plain ba
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -28,9 +33,22 @@ try:
 except ImportError:  # flash-attn is an optional GPU extra
     flash_attn_varlen_func = None
 
+try:
+    from torch.nn.attention.varlen import varlen_attn
+except ImportError:  # torch before 2.10
+    varlen_attn = None
+VARLEN_HAS_WINDOW = varlen_attn is not None and "window_size" in inspect.signature(varlen_attn).parameters
+
 from .unpadding import PackedBatch, take_rows
 
-__all__ = ["attention_forward", "eager_attention", "flash_varlen_attention", "sdpa_attention"]
+__all__ = [
+    "VARLEN_HAS_WINDOW",
+    "attention_forward",
+    "eager_attention",
+    "flash_varlen_attention",
+    "sdpa_attention",
+    "torch_varlen_attention",
+]
 
 
 def attention_forward(
@@ -46,6 +64,8 @@ def attention_forward(
     """Dispatch on `config._attn_implementation`; returns `(tokens, heads, head_dim)`."""
     if implementation is not None and implementation.startswith("flash_attention"):
         return flash_varlen_attention(query, key, value, batch, window, dropout, deterministic)
+    if implementation == "varlen_attn":
+        return torch_varlen_attention(query, key, value, batch, window, dropout)
     if implementation == "eager":
         return eager_attention(query, key, value, batch, window, dropout)
     return sdpa_attention(query, key, value, batch, window, dropout)
@@ -70,6 +90,25 @@ def flash_varlen_attention(query, key, value, batch, window, dropout, determinis
         window_size=(window, window) if window is not None else (-1, -1),
         deterministic=deterministic,
     )
+
+
+def torch_varlen_attention(query, key, value, batch, window, dropout):
+    """PyTorch's own FlashAttention-2 varlen kernel (see the module docstring)."""
+    if varlen_attn is None:
+        raise ImportError("attn_implementation='varlen_attn' needs torch >= 2.10 (torch.nn.attention.varlen)")
+    if not query.is_cuda or query.dtype not in (torch.float16, torch.bfloat16):
+        raise ValueError(
+            f"attn_implementation='varlen_attn' runs on CUDA in float16 or bfloat16, got {query.device} {query.dtype}"
+        )
+    if dropout > 0:
+        raise ValueError(
+            "attn_implementation='varlen_attn' has no attention dropout; set attention_dropout=0"
+        )
+    if window is not None and not VARLEN_HAS_WINDOW:  # no sliding window in this torch: exact fallback
+        return _sdpa_local_blocks(query, key, value, batch, window, dropout)
+    options = {"window_size": (window, window)} if window is not None else {}
+    cu = batch.cu_seqlens.to(query.device)
+    return varlen_attn(query, key, value, cu, cu, batch.max_seqlen, batch.max_seqlen, **options)
 
 
 def eager_attention(query, key, value, batch, window, dropout):

@@ -32,6 +32,7 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_rexbert import RexBertConfig
@@ -541,6 +542,18 @@ def auto_map() -> dict[str, str]:
         **{auto: f"{model_module}.{cls.__name__}" for auto, cls in AUTO_CLASSES.items()},
     }
 
+
+def _varlen_attn_elsewhere(*args, **kwargs):
+    raise ValueError(
+        "attn_implementation='varlen_attn' is RexBERT's packed attention on torch.nn.attention.varlen; "
+        "this model does not support it"
+    )
+
+
+# transformers accepts an `attn_implementation` only when its attention registry knows the name. RexBERT
+# dispatches by name itself (`attention.py`); the function registered for other models only says so.
+if "varlen_attn" not in ALL_ATTENTION_FUNCTIONS.valid_keys():
+    ALL_ATTENTION_FUNCTIONS.register("varlen_attn", _varlen_attn_elsewhere)
 
 # `register_for_auto_class` makes `save_pretrained` copy this file and its relative imports next to the weights.
 RexBertConfig.register_for_auto_class()

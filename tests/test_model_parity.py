@@ -1,7 +1,7 @@
 """Numerical parity with transformers' ModernBERT (same random weights, float32, max abs diff <= 1e-5).
 
 Every attention backend available here is checked: sdpa and eager always, flash_attention_2 only where
-flash-attn and a CUDA GPU exist. Outputs are compared on real tokens (RexBERT returns zeros at padding).
+flash-attn and a CUDA GPU exist, varlen_attn (PyTorch's own varlen kernels) where torch has it and CUDA exists. Outputs are compared on real tokens (RexBERT returns zeros at padding).
 """
 
 from __future__ import annotations
@@ -31,13 +31,19 @@ from modeling_rexbert import (
 
 TOL = 1e-5
 HAS_FLASH = torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
+HAS_VARLEN = torch.cuda.is_available() and importlib.util.find_spec("torch.nn.attention.varlen") is not None
 BACKENDS = [
     "sdpa",
     "eager",
     pytest.param(
         "flash_attention_2", marks=pytest.mark.skipif(not HAS_FLASH, reason="needs flash-attn and a CUDA GPU")
     ),
+    pytest.param(
+        "varlen_attn",
+        marks=pytest.mark.skipif(not HAS_VARLEN, reason="needs torch.nn.attention.varlen and CUDA"),
+    ),
 ]
+HALF_PRECISION = ("flash_attention_2", "varlen_attn")
 BATCHES = {
     "full": [24, 24, 24],
     "ragged": [40, 7, 23, 1, 33],
@@ -46,8 +52,8 @@ BATCHES = {
 
 
 def _device_and_dtype(backend: str):
-    # flash-attn runs on GPU in half precision only; the tolerance is then bf16's.
-    if backend.startswith("flash"):
+    # the varlen kernels run on GPU in half precision only; the tolerance is then bf16's.
+    if backend in HALF_PRECISION:
         return torch.device("cuda"), torch.bfloat16, 2e-2
     return torch.device("cpu"), torch.float32, TOL
 
@@ -55,8 +61,8 @@ def _device_and_dtype(backend: str):
 def _pair(ours_class, reference_class, backend, **config_overrides):
     device, dtype, tol = _device_and_dtype(backend)
     ours, reference = paired_models(ours_class, reference_class, tiny_config(**config_overrides), backend)
-    if backend.startswith("flash"):
-        reference.config._attn_implementation = "sdpa"  # reference in sdpa; ours through flash varlen
+    if backend in HALF_PRECISION:
+        reference.config._attn_implementation = "sdpa"  # reference in sdpa; ours through the varlen kernel
     return ours.to(device, dtype), reference.to(device, dtype), device, tol
 
 

@@ -153,6 +153,23 @@ def test_processes_share_out_exactly_the_single_process_stream(sources, tokenize
     assert all(torch.equal(single[17][k], v) for k, v in next(iter(resumed)).items())
 
 
+def test_dataloader_workers_build_the_same_batches_in_the_same_order(sources, tokenizer):
+    """With W DataLoader workers each building every W-th batch of its process, the loader yields exactly
+    the batches of a single in-process iteration (sharded by process too)."""
+    from torch.utils.data import DataLoader
+
+    for shards, rank in ((1, 0), (2, 1)):
+        direct = make_stream(sources, tokenizer, seed=5, grad_accum=2)
+        direct.shard(shards, rank)
+        expected = take(direct, 9)
+        loaded = make_stream(sources, tokenizer, seed=5, grad_accum=2)
+        loaded.shard(shards, rank)
+        loader = DataLoader(loaded, batch_size=None, num_workers=2)
+        got = [batch for batch, _ in zip(loader, range(9))]
+        for want, have in zip(expected, got, strict=True):
+            assert all(torch.equal(want[k], have[k]) for k in want)
+
+
 def test_streaming_sources_resume_and_recycle_like_map_style(sample_texts, tokenizer):
     import datasets
 

@@ -13,7 +13,7 @@ from transformers import TrainingArguments
 from trainers.collator import GuidedMLMCollator
 from trainers.mixture import MIXTURE_STATE_FILENAME, MixtureSchedule, MixtureStream
 from trainers.packing import PackedRows
-from trainers.schedules import lr_lambda
+from trainers.schedules import scheduler_arguments
 from trainers.trainer import RexBertTrainer
 
 STEPS, SAVE_AT, ACCUM = 10, 4, 2
@@ -84,13 +84,9 @@ def make_trainer(sample, output_dir, model_seed):
         report_to=[],
         disable_tqdm=True,
         seed=0,
+        **scheduler_arguments("wsd", STEPS, warmup_steps=2, decay_fraction=0.5),
     )
-    return RecordingTrainer(
-        model=tiny_model(tokenizer, model_seed),
-        args=args,
-        train_stream=stream,
-        lr_lambda=lr_lambda("wsd", STEPS, warmup_steps=2, decay_fraction=0.5),
-    )
+    return RecordingTrainer(model=tiny_model(tokenizer, model_seed), args=args, train_stream=stream)
 
 
 def step_losses(trainer, after=0):
@@ -201,8 +197,13 @@ def test_tiny_three_phase_recipe_end_to_end(tmp_path):
 
     # the loss went down: logged within phase 1, and on held-out text against fresh weights
     log = json.loads((output / "train_log.json").read_text())
-    phase1 = [e["loss"] for e in log if e["phase"] == 1]
+    phase1 = [e["loss"] for e in log if e["phase"] == 1 and "loss" in e]
     assert phase1[-1] < phase1[0] - 0.5
+    validation = [e["eval/loss"] for e in log if e["phase"] == 1 and "eval/loss" in e]
+    assert len(validation) == 3 and validation[-1] < validation[0]  # eval_steps 10 of 30: held-out loss fell
+    assert {"eval/loss/general", "eval/loss/ecom", "eval/mlm_accuracy"} <= set(log[-1]) | set(
+        next(e for e in reversed(log) if "eval/loss" in e)
+    )
     tokenizer = AutoTokenizer.from_pretrained(output / "model")
     heldout = [d["text"] for d in sample_documents(seed=7)[:120]]
     rows = list(PackedRows.from_texts("heldout", heldout, tokenizer, 64, shuffle=False).iter_epoch(0, 0))[:32]
@@ -218,7 +219,7 @@ def test_tiny_three_phase_recipe_end_to_end(tmp_path):
 def test_phase_can_start_from_a_modernbert_checkpoint(sample, tmp_path):
     from transformers import ModernBertConfig, ModernBertForMaskedLM
 
-    from trainers.pretrain import build_model
+    from trainers.phase import build_model
     from trainers.recipes import load_recipe
 
     tokenizer, _ = sample

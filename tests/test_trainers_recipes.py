@@ -9,6 +9,7 @@ import yaml
 from trainers.recipes import load_recipe, read_recipe_dict
 from typed_config import ConfigError, DataError, apply_overrides
 
+NO_VALIDATION = ["validation=null", *(f"phases.{p}.eval_steps=0" for p in ("general", "context", "anneal"))]
 PRESETS = ["rexbert-17m", "rexbert-32m", "rexbert-68m", "rexbert-150m", "rexbert-400m"]
 
 
@@ -64,6 +65,12 @@ def write(tmp_path, data, name="recipe.yaml"):
             "batch_size_warmup: start must lie in [1, batch_size=8]",
         ),
         ("preset=rexbert-17", "'rexbert-17' is not a model preset (did you mean 'rexbert-17m'?)"),
+        ("training_args.repot_to=[tensorboard]", "training_args.repot_to: not a TrainingArguments field (did you mean 'report_to'?)"),
+        ("phases.anneal.training_args.learning_rate=0.1", "learning_rate: set by the recipe; use phases.<name>.lr.peak"),
+        ("training_args.gradient_checkpointing=sometimes", "training_args.gradient_checkpointing: expected bool"),
+        ("phases.context.eval_steps=-1", "phases.context.eval_steps must be >= 0"),
+        ("validation=null", "phases.general.eval_steps needs a top-level 'validation' section"),
+        ("model.attn_implementation=flash", "'flash' is not one of ('sdpa', 'eager', 'flash_attention_2', 'varlen_attn')"),
         (
             "sources.ecom.data_files=x.parquet",
             "sources.ecom: give exactly one of data_files, dataset, sample_corpus",
@@ -99,7 +106,7 @@ def test_overrides_parse_yaml_values():
 
 def test_model_fields_are_checked_when_the_recipe_loads():
     from modeling_rexbert import rexbert_config
-    from trainers.pretrain import apply_config_changes
+    from trainers.phase import apply_config_changes
 
     config = rexbert_config("rexbert-17m")
     apply_config_changes(
@@ -118,23 +125,34 @@ def test_model_fields_are_checked_when_the_recipe_loads():
     assert load_recipe("tiny", ["model.attn_implementation=eager"]).model["attn_implementation"] == "eager"
 
 
-def test_stableadamw_is_optional(monkeypatch):
+def test_stableadamw_is_optional(monkeypatch, tmp_path):
     import sys
 
-    from trainers.pretrain import optimizer_cls_and_kwargs
+    from trainers.arguments import training_arguments
 
-    phase = load_recipe("rexbert-17m").phases["general"]
+    recipe = load_recipe("rexbert-17m")
     monkeypatch.setitem(sys.modules, "optimi", None)
     with pytest.raises(ConfigError, match="needs the torch-optimi package"):
-        optimizer_cls_and_kwargs(phase)
+        training_arguments(recipe, recipe.phases["general"], tmp_path, 10)
 
 
-def test_stableadamw_from_torch_optimi():
-    optimi = pytest.importorskip("optimi")
-    from trainers.pretrain import optimizer_cls_and_kwargs
+def test_recipe_settings_become_transformers_training_arguments(tmp_path):
+    pytest.importorskip("optimi")
+    from trainers.arguments import training_arguments
 
-    cls, kwargs = optimizer_cls_and_kwargs(load_recipe("rexbert-17m").phases["general"])
-    assert cls is optimi.StableAdamW and kwargs["betas"] == (0.9, 0.98) and kwargs["lr"] == 3.0e-3
+    recipe = load_recipe(
+        "rexbert-17m",
+        [
+            "training_args={gradient_checkpointing: true, report_to: [tensorboard]}",
+            "phases.anneal.training_args={report_to: []}",
+        ],
+    )
+    args = training_arguments(recipe, recipe.phases["general"], tmp_path, 100)
+    assert args.optim == "stable_adamw" and (args.adam_beta1, args.adam_beta2) == (0.9, 0.98)
+    assert args.lr_scheduler_type == "warmup_stable_decay" and args.warmup_steps == 100  # min(2000, steps)
+    assert args.gradient_checkpointing and args.report_to == ["tensorboard"]
+    assert args.ddp_find_unused_parameters is False
+    assert training_arguments(recipe, recipe.phases["anneal"], tmp_path, 100).report_to == []
 
 
 def test_sources_read_files_with_filters_map_style_and_streaming(tmp_path):
@@ -151,18 +169,20 @@ def test_sources_read_files_with_filters_map_style_and_streaming(tmp_path):
             "tiny",
             [
                 f"sources.ecom={{data_files: {tmp_path / 'corpus.parquet'}, where: {{domain: [ecommerce]}}, "
-                f"max_docs: 7, streaming: {str(streaming).lower()}, sample_corpus: null}}"
+                f"max_docs: 7, streaming: {str(streaming).lower()}, sample_corpus: null}}",
+                *NO_VALIDATION,
             ],
         )
         assert list(RecipeData(recipe).texts("ecom")) == expected
     from trainers.cli import source_overrides
 
     bad = load_recipe(
-        "tiny", source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"]) + ["sources.ecom.text_column=body"]
+        "tiny",
+        source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"]) + ["sources.ecom.text_column=body", *NO_VALIDATION],
     )
     with pytest.raises(DataError, match="sources.ecom: no column 'body'"):
         RecipeData(bad).dataset("ecom")
-    missing = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'nothing.parquet'}"]))
+    missing = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'nothing.parquet'}"]) + NO_VALIDATION)
     with pytest.raises(DataError, match="sources.ecom: could not load"):
         RecipeData(missing).dataset("ecom")
 

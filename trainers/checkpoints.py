@@ -26,6 +26,7 @@ from .saliency import LEXICON_FILENAME, SaliencyLexicon
 __all__ = [
     "checkpoint_problem",
     "link_model_dir",
+    "portable_path",
     "save_model_dir",
     "set_aside_incomplete_checkpoints",
 ]
@@ -64,6 +65,18 @@ def link_model_dir(source: str | Path, target: str | Path) -> Path:
         else:
             shutil.copy2(path, destination)
     return target
+
+
+def portable_path(path: str, output: Path) -> str:
+    """A path as it may be published: relative to the output directory when inside it, the folder's
+    name for another local folder, a Hub id as it is (no absolute local path leaves the machine)."""
+    candidate = Path(path)
+    if not candidate.exists():
+        return path
+    try:
+        return candidate.resolve().relative_to(Path(output).resolve()).as_posix()
+    except ValueError:
+        return candidate.name
 
 
 def checkpoint_problem(directory: Path) -> str | None:

@@ -3,6 +3,8 @@
     rexbert pretrain --recipe rexbert-17m --output runs/rexbert-17m
     rexbert pretrain --recipe tiny --phase 2 --resume --output runs/tiny --max-steps 10
     rexbert pretrain --recipe my.yaml --source ecom=data/ecom/*.parquet --set phases.anneal.steps=500
+    rexbert pretrain --recipe rexbert-150m --init-from answerdotai/ModernBERT-base --phase 3 \
+        --source general=general/*.parquet --source ecom=ecom/*.parquet --output runs/continued
 
 The top-level `rexbert` command (`rexbert.cli`) dispatches here; under a launcher every process runs
 the same command: `torchrun --nproc_per_node 8 -m rexbert pretrain --recipe rexbert-150m ...`.
@@ -20,7 +22,7 @@ from typed_config import ConfigError, add_override_argument
 from .pretrain import SUMMARY_FILENAME, pretrain
 from .recipes import load_recipe
 
-__all__ = ["add_arguments", "main", "source_overrides"]
+__all__ = ["add_arguments", "init_overrides", "main", "source_overrides"]
 
 logger = logging.getLogger("rexbert.pretrain")
 
@@ -51,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="runs/pretrain", help="output directory (default: runs/pretrain)")
     parser.add_argument("--max-steps", type=int, help="train every selected phase for this many steps")
     parser.add_argument(
+        "--init-from",
+        metavar="DIR|HUB_ID",
+        help="continue pretraining an existing encoder (ModernBERT, Ettin, RexBERT): the first selected phase "
+        "starts from it, and its tokenizer, vocabulary and shape are kept",
+    )
+    parser.add_argument(
         "--source",
         action="append",
         default=[],
@@ -77,10 +85,19 @@ def source_overrides(items: list[str]) -> list[str]:
     return overrides
 
 
+def init_overrides(init_from: str | None) -> list[str]:
+    """`--init-from X`: the recipe starts from X and uses X's tokenizer (its vocabulary stays the model's)."""
+    if not init_from:
+        return []
+    value = json.dumps(init_from)
+    return [f"init_from={value}", f"tokenizer.path={value}", "tokenizer.train_vocab_size=null"]
+
+
 def main(args: argparse.Namespace) -> int:
     if args.max_steps is not None and args.max_steps <= 0:
         raise ConfigError(f"--max-steps must be positive, got {args.max_steps}")
-    recipe = load_recipe(args.recipe, source_overrides(args.source) + args.overrides)
+    overrides = source_overrides(args.source) + init_overrides(args.init_from) + args.overrides
+    recipe = load_recipe(args.recipe, overrides)
     summary = pretrain(
         recipe,
         args.output,
@@ -98,5 +115,7 @@ def main(args: argparse.Namespace) -> int:
             record["tokens"],
             record["final_loss"],
         )
-    logger.info("model: %s; summary: %s", summary["model"], Path(args.output) / SUMMARY_FILENAME)
+    logger.info(
+        "model: %s; summary: %s", Path(args.output) / summary["model"], Path(args.output) / SUMMARY_FILENAME
+    )
     return 0

@@ -309,17 +309,25 @@ class MixtureStream(torch.utils.data.IterableDataset):
     # ---- iteration ------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        """This process's batches in order. In a DataLoader with W workers, worker w builds every W-th of
+        them (the loader hands them out round-robin, so the order is the same); every worker reads past the
+        rows of the batches it does not build, which is cheap next to collating and masking them."""
+        worker = torch.utils.data.get_worker_info()
+        workers, worker_index = (worker.num_workers, worker.id) if worker is not None else (1, 0)
         state = self._start
         self.cursors = {
             name: _SourceCursor(self.sources[name], self.seed, state.rows_taken[name], self.on_exhausted)
             for name in self.source_names
         }
+        own_batches = 0
         for batch_index in itertools.count(state.batch_index):
             if batch_index % self.num_shards == self.shard_index:
-                yield self.make_batch(batch_index)
-            else:  # another process's batch: move the cursors past its rows
-                for source_index in self.batch_plan(batch_index):
-                    self.cursors[self.source_names[source_index]].next()
+                own_batches += 1
+                if (own_batches - 1) % workers == worker_index:
+                    yield self.make_batch(batch_index)
+                    continue
+            for source_index in self.batch_plan(batch_index):  # another process's or worker's batch
+                self.cursors[self.source_names[source_index]].next()
 
     def make_batch(self, batch_index: int) -> dict[str, torch.Tensor]:
         """Read the rows of batch `batch_index` from the cursors and collate them."""

@@ -44,6 +44,7 @@ __all__ = [
     "Recipe",
     "SourceSpec",
     "TokenizerSpec",
+    "ValidationSpec",
     "load_recipe",
     "read_recipe_dict",
     "recipe_from_mapping",
@@ -55,6 +56,7 @@ RECIPE_DIR = Path(__file__).parent / "recipes"
 # picks the attention backend. Both are accepted in `model` next to the `RexBertConfig` fields.
 ROPE_KEYS = {"global_rope_theta": "full_attention", "local_rope_theta": "sliding_attention"}
 EXTRA_MODEL_KEYS = (*ROPE_KEYS, "attn_implementation", "global_attn_every_n_layers")
+ATTENTION_BACKENDS = ("sdpa", "eager", "flash_attention_2", "varlen_attn")
 
 
 @dataclass
@@ -187,6 +189,20 @@ class GuidedSpec:
 
 
 @dataclass
+class ValidationSpec:
+    """Held-out documents per source, never trained on in any phase: `documents_per_source` of each source
+    (a seeded draw) are set aside before packing; phases with `eval_steps` report the MLM loss and
+    masked-token accuracy on them per source, with uniform masking at the phase's starting rate."""
+
+    documents_per_source: int = 64
+    batch_size: int = 16
+
+    def check(self, where: str) -> None:
+        if self.documents_per_source < 1 or self.batch_size < 1:
+            raise ConfigError(f"{where}: documents_per_source and batch_size must be positive")
+
+
+@dataclass
 class BatchWarmupSpec:
     """Batch-size warmup: `start` rows per batch rising linearly to the phase's batch size."""
 
@@ -214,9 +230,18 @@ class PhaseSpec:
     on_exhausted: Literal["recycle", "stop"] = "recycle"
     logging_steps: int = 10
     save_steps: int = 0
+    eval_steps: int = 0  # validation every this many steps (0: none; needs a top-level `validation`)
+    training_args: dict[str, Any] = field(
+        default_factory=dict
+    )  # TrainingArguments fields (trainers.arguments)
     name: str = field(default="", metadata={"derived": True})  # the key under `phases`
 
     def check(self, where: str) -> None:
+        from .arguments import check_training_args
+
+        check_training_args(f"{where}.training_args", self.training_args)
+        if self.eval_steps < 0:
+            raise ConfigError(f"{where}.eval_steps must be >= 0 (0: no validation), got {self.eval_steps}")
         for key in ("steps", "seq_len", "batch_size", "grad_accum", "logging_steps"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{where}.{key} must be positive, got {getattr(self, key)}")
@@ -246,6 +271,8 @@ class Recipe:
     model: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = path_field(hub_id=True)
     lexicon: LexiconSpec | None = None
+    validation: ValidationSpec | None = None
+    training_args: dict[str, Any] = field(default_factory=dict)  # for every phase (trainers.arguments)
     seed: int = 42
     path: str = field(default="", metadata={"derived": True})  # the file it was read from
 
@@ -278,6 +305,9 @@ class Recipe:
             )
         if not self.phases:
             raise ConfigError(f"{where}.phases: the recipe has no phase")
+        from .arguments import check_training_args
+
+        check_training_args(f"{where}.training_args", self.training_args)
         check_model_fields(f"{where}.model", self.model)
         model_changes = dict(self.model)  # phase `model` changes carry over to later phases
         for name, phase in self.phases.items():
@@ -292,6 +322,8 @@ class Recipe:
             for weights in (phase.mixture.start, phase.mixture.end or {}):
                 for source in weights:
                     self._check_source(f"{where}.phases.{name}.mixture", source)
+            if phase.eval_steps and self.validation is None:
+                raise ConfigError(f"{where}.phases.{name}.eval_steps needs a top-level 'validation' section")
             if phase.guided_mlm.active and self.lexicon is None:
                 raise ConfigError(
                     f"{where}.phases.{name}.guided_mlm.weight > 0 needs a top-level 'lexicon' section"
@@ -329,10 +361,10 @@ def check_model_fields(where: str, changes: dict[str, Any]) -> None:
                 f"{where}.{key}: not a RexBertConfig field{did_you_mean(key, fields + list(EXTRA_MODEL_KEYS))}"
             )
     backend = changes.get("attn_implementation")
-    if backend is not None and backend not in ("sdpa", "eager", "flash_attention_2"):
+    if backend is not None and backend not in ATTENTION_BACKENDS:
         raise ConfigError(
-            f"{where}.attn_implementation: {backend!r} is not one of ('sdpa', 'eager', 'flash_attention_2')"
-            f"{did_you_mean(str(backend), ['sdpa', 'eager', 'flash_attention_2'])}"
+            f"{where}.attn_implementation: {backend!r} is not one of {ATTENTION_BACKENDS}"
+            f"{did_you_mean(str(backend), list(ATTENTION_BACKENDS))}"
         )
     for key, value in changes.items():
         if key not in fields:

@@ -26,14 +26,29 @@ logger = logging.getLogger("trainers.pretrain")
 
 
 class ConsoleProgressCallback(TrainerCallback):
-    """One log line per tenth of a phase (step, loss, learning rate, tokens seen), in place of the
-    Trainer's printed metrics dicts: the full log is in `train_log.jsonl` anyway."""
+    """One log line per tenth of a phase (step, loss, learning rate, tokens seen) and one per validation,
+    in place of the Trainer's printed metrics dicts: the full log is in `train_log.jsonl` anyway."""
 
     def __init__(self, phase: int, phase_name: str, every_fraction: float = 0.1):
         self.phase, self.phase_name, self.every_fraction = phase, phase_name, every_fraction
         self._next_report = 0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "eval/loss" in logs:
+            per_source = ", ".join(
+                f"{key.removeprefix('eval/loss/')} {value:.4f}"
+                for key, value in logs.items()
+                if key.startswith("eval/loss/")
+            )
+            logger.info(
+                "phase %d %s: step %d validation loss %.4f (%s) accuracy %.4f",
+                self.phase,
+                self.phase_name,
+                state.global_step,
+                logs["eval/loss"],
+                per_source,
+                logs.get("eval/mlm_accuracy", float("nan")),
+            )
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
         if state.global_step < self._next_report and state.global_step < state.max_steps:
@@ -66,7 +81,7 @@ class StepLogCallback(TrainerCallback):
             atomic_write_text(self.path, "".join(json.dumps(entry) + "\n" for entry in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs and "loss" in logs:
+        if state.is_world_process_zero and logs and ("loss" in logs or "eval/loss" in logs):
             entry = {"phase": self.phase, "phase_name": self.phase_name, "step": state.global_step, **logs}
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry) + "\n")
@@ -100,13 +115,17 @@ def write_step_tables(entries: list[dict], directory: str | Path, stem: str = "t
 
 
 def plot_training(entries: list[dict], path: str | Path) -> Path | None:
-    """Loss (overall and per source) and mixture weights against the cumulative step, phases marked."""
-    if not entries:
+    """Four panels against the cumulative step of all phases (phases marked, tokens seen on the top axis):
+    training loss overall and per source with the validation loss per source; mixture weights; learning
+    rate; masking rate and guidance."""
+    train = [e for e in entries if "loss" in e]
+    if not train:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     frame = pd.DataFrame(entries)
     offsets, total = {}, 0
@@ -114,31 +133,71 @@ def plot_training(entries: list[dict], path: str | Path) -> Path | None:
         offsets[phase] = total
         total += int(group["step"].max())
     frame["global"] = frame["step"] + frame["phase"].map(offsets)
-    fig, (loss_ax, mix_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    loss_ax.plot(frame["global"], frame["loss"], label="loss", color="black", linewidth=2)
+    training = frame[frame["loss"].notna()] if "loss" in frame else frame.iloc[0:0]
+    validation = frame[frame["eval/loss"].notna()] if "eval/loss" in frame else frame.iloc[0:0]
+    fig, (loss_ax, mix_ax, lr_ax, mask_ax) = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    loss_ax.plot(training["global"], training["loss"], label="train loss", color="black", linewidth=2)
     for column in sorted(c for c in frame.columns if c.startswith("loss/")):
-        loss_ax.plot(frame["global"], frame[column], label=column, alpha=0.8)
+        loss_ax.plot(training["global"], training[column], label=f"train {column}", alpha=0.6)
+    for column in sorted(c for c in frame.columns if c.startswith("eval/loss")):
+        loss_ax.plot(
+            validation["global"],
+            validation[column],
+            marker="o",
+            markersize=3,
+            linestyle="--",
+            label="validation" + column.removeprefix("eval/loss").replace("/", " "),
+        )
     loss_ax.set_ylabel("MLM loss")
-    loss_ax.legend(loc="upper right", fontsize=8)
+    loss_ax.legend(loc="upper right", fontsize=7, ncol=2)
     for column in sorted(c for c in frame.columns if c.startswith("mixture/")):
-        mix_ax.plot(frame["global"], frame[column], label=column.split("/", 1)[1])
+        mix_ax.plot(training["global"], training[column], label=column.split("/", 1)[1])
     mix_ax.set_ylabel("mixture weight")
     mix_ax.set_ylim(0, 1)
-    mix_ax.set_xlabel("step (all phases)")
     mix_ax.legend(loc="upper right", fontsize=8)
+    if "learning_rate" in training:
+        lr_ax.plot(training["global"], training["learning_rate"], color="tab:purple")
+    lr_ax.set_ylabel("learning rate")
+    for column, label in (("mask_rate", "mask rate"), ("guidance", "guided-MLM weight")):
+        if column in training:
+            mask_ax.plot(training["global"], training[column], label=label)
+    mask_ax.set_ylabel("masking")
+    mask_ax.set_ylim(0, 1.05)
+    mask_ax.legend(loc="upper right", fontsize=8)
+    mask_ax.set_xlabel("step (all phases)")
     for phase, offset in offsets.items():
         name = frame.loc[frame["phase"] == phase, "phase_name"].iloc[0]
-        for ax in (loss_ax, mix_ax):
+        for ax in (loss_ax, mix_ax, lr_ax, mask_ax):
             ax.axvline(offset, color="grey", linestyle=":", linewidth=1)
         loss_ax.annotate(
             f"{phase}: {name}",
-            (offset, 1.0),
+            (offset, 0.0),
             xycoords=("data", "axes fraction"),
-            xytext=(3, -12),
+            xytext=(3, 4),
             textcoords="offset points",
             fontsize=8,
         )
+    _tokens_axis(loss_ax, training, offsets, np)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def _tokens_axis(ax, training: pd.DataFrame, offsets: dict, np) -> None:
+    """A top axis with the tokens seen (summed over phases), where the logs recorded them."""
+    if "num_input_tokens_seen" not in training or training["num_input_tokens_seen"].isna().all():
+        return
+    seen = training[["phase", "global", "num_input_tokens_seen"]].dropna()
+    ends = seen.groupby("phase")["num_input_tokens_seen"].max()
+    before = {phase: float(ends[ends.index < phase].sum()) for phase in offsets}
+    steps = seen["global"].to_numpy(dtype=float)
+    tokens = (seen["num_input_tokens_seen"] + seen["phase"].map(before)).to_numpy(dtype=float)
+    order = np.argsort(steps)
+    steps, tokens = steps[order], tokens[order]
+    if len(steps) < 2:
+        return
+    top = ax.secondary_xaxis(
+        "top", functions=(lambda x: np.interp(x, steps, tokens), lambda t: np.interp(t, tokens, steps))
+    )
+    top.set_xlabel("tokens seen")

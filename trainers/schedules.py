@@ -1,25 +1,27 @@
 """Schedules driven by training progress: learning rate, masking rate, batch size.
 
-Learning-rate schedules are multiplier functions of the optimizer step for `torch.optim.lr_scheduler.
-LambdaLR` (the Trainer's own schedulers are built the same way):
+Learning rate: the recipe's three schedules are all transformers' warmup-stable-decay schedule
+(`lr_scheduler_type="warmup_stable_decay"`, `transformers.get_wsd_schedule`), so the Trainer builds them
+itself; `scheduler_arguments` maps a recipe's `lr` section onto it:
 
-- `constant`: linear warmup, then 1.
-- `wsd` (warmup-stable-decay): linear warmup to 1, flat, then a decay over the last
-  `decay_fraction` of the steps down to `min_lr_ratio`, shaped `linear`, `cosine` or `1-sqrt`.
-- `1-sqrt`: linear warmup, then `1 - sqrt(t)` decay over all remaining steps (a WSD with no
-  stable part), the annealing shape used for RexBERT's last phase.
+- `constant`: linear warmup, then 1 (no decay).
+- `wsd` (warmup-stable-decay): linear warmup to 1, flat, then a decay over the last `decay_fraction` of the
+  steps down to `min_ratio`, shaped `linear`, `cosine` or `1-sqrt`.
+- `1-sqrt`: linear warmup, then `1 - sqrt(t)` decay over all remaining steps (a WSD with no stable part),
+  the annealing shape used for RexBERT's last phase.
 
-Warmup multiplies by `(step + 1) / warmup_steps` (the first optimizer step already moves the
-weights). Closed forms of the decay, with `t` the fraction of the decay done and `m = min_lr_ratio`:
-linear `1 - (1 - m) t`, cosine `m + (1 - m)(1 + cos(pi t)) / 2`, 1-sqrt `m + (1 - m)(1 - sqrt(t))`.
+Warmup multiplies by `step / warmup_steps` (transformers' convention). Closed forms of the decay, with `t`
+the fraction of the decay done and `m = min_ratio`: linear `m + (1 - m)(1 - t)`, cosine
+`m + (1 - m)(1 + cos(pi t)) / 2`, 1-sqrt `m + (1 - m)(1 - sqrt(t))`.
+
+Masking rate, guidance and mixture weights move with progress (`ScalarSchedule`, `interpolate`), and the
+batch size can warm up (`BatchSizeSchedule`): transformers has no equivalent for these, they live here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 __all__ = [
     "DECAY_SHAPES",
@@ -27,9 +29,8 @@ __all__ = [
     "LR_SCHEDULES",
     "BatchSizeSchedule",
     "ScalarSchedule",
-    "decay_factor",
     "interpolate",
-    "lr_lambda",
+    "scheduler_arguments",
 ]
 
 LR_SCHEDULES = ("constant", "wsd", "1-sqrt")
@@ -37,32 +38,7 @@ DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 INTERPOLATIONS = ("constant", "linear", "cosine")
 
 
-def decay_factor(t: float, shape: str, min_ratio: float = 0.0) -> float:
-    """Multiplier after a fraction `t` in [0, 1] of a decay of the given shape."""
-    t = min(max(t, 0.0), 1.0)
-    if shape == "linear":
-        remaining = 1 - t
-    elif shape == "cosine":
-        remaining = 0.5 * (1 + math.cos(math.pi * t))
-    elif shape == "1-sqrt":
-        remaining = 1 - math.sqrt(t)
-    else:
-        raise ValueError(f"unknown decay shape {shape!r}; choose one of {DECAY_SHAPES}")
-    return min_ratio + (1 - min_ratio) * remaining
-
-
-def _lr_multiplier(
-    step: int, *, total_steps: int, warmup_steps: int, decay_steps: int, shape: str, min_ratio: float
-) -> float:
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    decay_start = total_steps - decay_steps
-    if decay_steps <= 0 or step < decay_start:
-        return 1.0
-    return decay_factor((step - decay_start) / decay_steps, shape, min_ratio)
-
-
-def lr_lambda(
+def scheduler_arguments(
     schedule: str,
     total_steps: int,
     *,
@@ -70,8 +46,8 @@ def lr_lambda(
     decay_fraction: float = 0.1,
     decay_shape: str = "1-sqrt",
     min_lr_ratio: float = 0.0,
-) -> Callable[[int], float]:
-    """LR multiplier of `schedule` (see the module docstring) as a picklable function of the step."""
+) -> dict:
+    """`TrainingArguments` fields that make the Trainer build `schedule` (see the module docstring)."""
     if schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown lr schedule {schedule!r}; choose one of {LR_SCHEDULES}")
     if decay_shape not in DECAY_SHAPES:
@@ -83,17 +59,16 @@ def lr_lambda(
     elif schedule == "1-sqrt":
         decay_steps, decay_shape = total_steps - warmup_steps, "1-sqrt"
     else:
-        if not 0 <= decay_fraction <= 1:
-            raise ValueError(f"decay_fraction must be in [0, 1], got {decay_fraction}")
         decay_steps = min(round(decay_fraction * total_steps), total_steps - warmup_steps)
-    return partial(
-        _lr_multiplier,
-        total_steps=total_steps,
-        warmup_steps=warmup_steps,
-        decay_steps=decay_steps,
-        shape=decay_shape,
-        min_ratio=min_lr_ratio,
-    )
+    return {
+        "lr_scheduler_type": "warmup_stable_decay",
+        "warmup_steps": warmup_steps,
+        "lr_scheduler_kwargs": {  # the stable part is what remains of `total_steps` (the Trainer passes it)
+            "num_decay_steps": decay_steps,
+            "decay_type": decay_shape,
+            "min_lr_ratio": min_lr_ratio,
+        },
+    }
 
 
 def interpolate(start: float, end: float, progress: float, shape: str = "linear") -> float:

@@ -19,6 +19,7 @@ from typed_config import ConfigError, DataError
 from .packing import PackedRows, PackedSource, StreamingPackedSource
 from .recipes import LexiconSpec, Recipe, SourceSpec, TokenizerSpec
 from .saliency import SaliencyLexicon, build_saliency_lexicon
+from .validation import split_documents
 
 __all__ = ["RecipeData", "load_lexicon", "load_source", "load_tokenizer", "progress_bars_wanted"]
 
@@ -95,16 +96,43 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
 
 
 class RecipeData:
-    """Loads each source once and hands out its texts and packed rows (per sequence length)."""
+    """Loads each source once and hands out its texts and packed rows (per sequence length). With a
+    recipe `validation` section, each source's held-out documents are split off first (`trainers.validation`:
+    a seeded draw; the first documents of a streaming source) and only `validation_packed` sees them."""
 
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
-        self._datasets: dict[str, object] = {}
+        self._datasets: dict[str, tuple] = {}
+
+    def _split(self, name: str) -> tuple:
+        if name not in self._datasets:
+            spec = self.recipe.sources[name]
+            dataset = load_source(name, spec, seed=self.recipe.seed)
+            validation = None
+            if self.recipe.validation is not None:
+                count = self.recipe.validation.documents_per_source
+                if spec.streaming:
+                    dataset, validation = dataset.skip(count), dataset.take(count)
+                else:
+                    if len(dataset) <= count:
+                        raise DataError(
+                            f"sources.{name}: {len(dataset)} documents cannot spare "
+                            f"validation.documents_per_source={count} for validation"
+                        )
+                    dataset, validation = split_documents(dataset, count, seed=self.recipe.seed)
+            self._datasets[name] = (dataset, validation)
+        return self._datasets[name]
 
     def dataset(self, name: str):
-        if name not in self._datasets:
-            self._datasets[name] = load_source(name, self.recipe.sources[name], seed=self.recipe.seed)
-        return self._datasets[name]
+        """The documents of a source that training may see."""
+        return self._split(name)[0]
+
+    def validation_packed(self, name: str, tokenizer, seq_len: int) -> PackedRows:
+        """The held-out documents of a source, packed at `seq_len` in their order (short tail kept)."""
+        held_out = self._split(name)[1]
+        column = self.recipe.sources[name].text_column
+        texts = [row[column] for row in held_out]
+        return PackedRows.from_texts(name, texts, tokenizer, seq_len, keep_tail=True, shuffle=False)
 
     def texts(self, name: str, limit: int | None = None) -> Iterator[str]:
         """Up to `limit` non-empty texts of a source, in order."""

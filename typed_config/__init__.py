@@ -11,6 +11,7 @@ from .files import add_override_argument, apply_overrides, deep_merge, find_conf
 from .schema import (
     check_choice,
     check_fields,
+    check_value,
     did_you_mean,
     from_mapping,
     path_field,
@@ -27,6 +28,7 @@ __all__ = [
     "apply_overrides",
     "check_choice",
     "check_fields",
+    "check_value",
     "deep_merge",
     "did_you_mean",
     "find_config_file",

@@ -31,6 +31,7 @@ from .errors import ConfigError
 __all__ = [
     "check_choice",
     "check_fields",
+    "check_value",
     "did_you_mean",
     "from_mapping",
     "path_field",
@@ -130,6 +131,12 @@ def to_mapping(instance: Any) -> Any:
     if isinstance(instance, (list, tuple)):
         return [to_mapping(v) for v in instance]
     return instance
+
+
+def check_value(hint: Any, value: Any, where: str) -> Any:
+    """Check / convert one value against a type hint (the rules of `from_mapping`), for mappings checked
+    against another library's dataclass (e.g. `TrainingArguments` fields in a recipe)."""
+    return _convert_type(hint, value, where)
 
 
 def _describe(value: Any) -> str:
