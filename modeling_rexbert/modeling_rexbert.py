@@ -44,6 +44,7 @@ from .layers import (
     RexBertPredictionHead,
 )
 from .mlm_decoder import decode, decode_with_loss
+from .padded import GridOutput, encode_grid, labels_on_padding, padded_path_wanted, zero_padding
 from .rotary import rotary_cos_sin
 from .unpadding import PackedBatch, check_model_inputs, pack_batch, take_rows
 
@@ -185,6 +186,17 @@ class RexBertModel(RexBertPreTrainedModel):
         position_ids: restart at 0 at each document start to pack several documents in one row.
         output_hidden_states: also return the embedding output and every layer's output (repadded).
         """
+        output_attentions = _wants_attentions(self, output_attentions)
+        if padded_path_wanted(output_attentions):
+            grid = self.encode_grid(
+                input_ids,
+                attention_mask,
+                position_ids,
+                inputs_embeds,
+                output_hidden_states,
+                output_attentions,
+            )
+            return _grid_output(grid, attention_mask)
         encoded = self.encode(
             input_ids,
             attention_mask,
@@ -192,20 +204,47 @@ class RexBertModel(RexBertPreTrainedModel):
             inputs_embeds,
             _wants_hidden_states(self, output_hidden_states),
         )
-        _refuse_attentions(output_attentions)
         return _base_output(encoded)
+
+    def encode_grid(
+        self,
+        input_ids,
+        attention_mask,
+        position_ids,
+        inputs_embeds,
+        output_hidden_states=None,
+        output_attentions=False,
+    ) -> GridOutput:
+        """The padded path (`padded.py`): ModernBERT's computation on the grid, padding positions as computed."""
+        if not torch.compiler.is_compiling():  # shape checks only; tracing sees symbolic shapes
+            check_model_inputs(input_ids, inputs_embeds, attention_mask, position_ids, self.config)
+        return encode_grid(
+            self,
+            input_ids,
+            attention_mask,
+            position_ids,
+            inputs_embeds,
+            _wants_hidden_states(self, output_hidden_states),
+            bool(output_attentions),
+        )
 
 
 def _wants_hidden_states(model: PreTrainedModel, requested: bool | None) -> bool:
     return bool(requested if requested is not None else model.config.output_hidden_states)
 
 
-def _refuse_attentions(requested: bool | None) -> None:
-    if requested:
-        raise ValueError(
-            "output_attentions is not supported: RexBERT attends within each packed document, so there is "
-            "no (seq_len x seq_len) attention map per row"
-        )
+def _wants_attentions(model: PreTrainedModel, requested: bool | None) -> bool:
+    return bool(requested if requested is not None else model.config.output_attentions)
+
+
+def _grid_output(grid: GridOutput, attention_mask: torch.Tensor | None) -> BaseModelOutput:
+    return BaseModelOutput(
+        last_hidden_state=zero_padding(grid.last_hidden_state, attention_mask),
+        hidden_states=None
+        if grid.hidden_states is None
+        else tuple(zero_padding(h, attention_mask) for h in grid.hidden_states),
+        attentions=grid.attentions,
+    )
 
 
 def _repad_hidden_states(encoded: EncodedBatch) -> tuple[torch.Tensor, ...] | None:
@@ -269,7 +308,20 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         **kwargs,
     ) -> MaskedLMOutput:
         """labels: `(batch, seq_len)` token ids to predict, `sparse_pred_ignore_index` (-100) elsewhere."""
-        _refuse_attentions(output_attentions)
+        output_attentions = _wants_attentions(self, output_attentions)
+        if padded_path_wanted(output_attentions) or labels_on_padding(
+            labels, attention_mask, self.config.sparse_pred_ignore_index
+        ):
+            return self._forward_grid(
+                input_ids,
+                attention_mask,
+                position_ids,
+                inputs_embeds,
+                labels,
+                output_hidden_states,
+                output_attentions,
+                **kwargs,
+            )
         encoded = self.model.encode(
             input_ids,
             attention_mask,
@@ -308,6 +360,42 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
             masked_logits = logits if sparse else take_rows(logits.view(-1, logits.shape[-1]), labelled)
             loss = self.loss_function(masked_logits, target, vocab_size=self.config.vocab_size, **kwargs)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=_repad_hidden_states(encoded))
+
+    def _forward_grid(
+        self,
+        input_ids,
+        attention_mask,
+        position_ids,
+        inputs_embeds,
+        labels,
+        output_hidden_states,
+        output_attentions,
+        **kwargs,
+    ) -> MaskedLMOutput:
+        """The padded path (`padded.py`): ModernBERT's logits and loss; logits returned zero at padding."""
+        grid = self.model.encode_grid(
+            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
+        )
+        hidden = grid.last_hidden_state
+        loss = None
+        if labels is not None and self.config.sparse_prediction:
+            flat_labels = labels.to(hidden.device).reshape(-1)
+            chosen = flat_labels != self.config.sparse_pred_ignore_index
+            logits = self.decoder(self.head(hidden.reshape(-1, hidden.shape[-1])[chosen]))
+            loss = self.loss_function(
+                logits, flat_labels[chosen], vocab_size=self.config.vocab_size, **kwargs
+            )
+        else:
+            logits = self.decoder(self.head(hidden))
+            if labels is not None:
+                loss = self.loss_function(
+                    logits, labels.to(logits.device), vocab_size=self.config.vocab_size, **kwargs
+                )
+            logits = zero_padding(logits, attention_mask)
+        output = _grid_output(grid, attention_mask)
+        return MaskedLMOutput(
+            loss=loss, logits=logits, hidden_states=output.hidden_states, attentions=output.attentions
+        )
 
     def _decode(self, features: torch.Tensor, batch: PackedBatch | None) -> torch.Tensor:
         """Decoder logits: `(rows, vocab)`, or with `batch` `(batch, seq_len, vocab)` with zeros at padding."""
@@ -364,13 +452,13 @@ class _RexBertClassifierModel(RexBertPreTrainedModel):
     def _encode(
         self, input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
     ):
-        _refuse_attentions(output_attentions)
         return self.model(
             input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
             output_hidden_states=output_hidden_states,
+            output_attentions=_wants_attentions(self, output_attentions),
             return_dict=True,
         )
 
@@ -405,7 +493,9 @@ class RexBertForSequenceClassification(_RexBertClassifierModel):
                     f"labels batch size {labels.shape[0]} does not match input batch size {logits.shape[0]}"
                 )
             loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 class RexBertForTokenClassification(_RexBertClassifierModel):
@@ -426,14 +516,34 @@ class RexBertForTokenClassification(_RexBertClassifierModel):
         output_attentions: bool | None = None,
         **kwargs,
     ) -> TokenClassifierOutput:
-        """labels: `(batch, seq_len)` class ids, -100 where no loss is wanted."""
-        outputs = self._encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
-        )
-        logits = self._classify(outputs.last_hidden_state)
+        """labels: `(batch, seq_len)` class ids, -100 where no loss is wanted. Logits are zero at padding; labels
+        on padding positions are scored on what the padded path computes there, as ModernBERT does."""
+        if labels_on_padding(labels, attention_mask, -100):
+            grid = self.model.encode_grid(
+                input_ids,
+                attention_mask,
+                position_ids,
+                inputs_embeds,
+                output_hidden_states,
+                _wants_attentions(self, output_attentions),
+            )
+            outputs, logits = _grid_output(grid, attention_mask), self._classify(grid.last_hidden_state)
+        else:
+            outputs = self._encode(
+                input_ids,
+                attention_mask,
+                position_ids,
+                inputs_embeds,
+                output_hidden_states,
+                output_attentions,
+            )
+            logits = self._classify(outputs.last_hidden_state)
         _check_labels_shape(labels, logits.shape[:2], "labels")
         loss = None if labels is None else self.loss_function(logits, labels, self.config, **kwargs)
-        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        logits = zero_padding(logits, attention_mask)
+        return TokenClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 class RexBertForQuestionAnswering(_RexBertClassifierModel):
@@ -466,7 +576,11 @@ class RexBertForQuestionAnswering(_RexBertClassifierModel):
         if start_positions is not None and end_positions is not None:
             loss = self.loss_function(start_logits, end_logits, start_positions, end_positions, **kwargs)
         return QuestionAnsweringModelOutput(
-            loss=loss, start_logits=start_logits, end_logits=end_logits, hidden_states=outputs.hidden_states
+            loss=loss,
+            start_logits=start_logits,
+            end_logits=end_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
         )
 
 
@@ -509,7 +623,9 @@ class RexBertForMultipleChoice(_RexBertClassifierModel):
         )
         logits = self._classify(self._pool(outputs.last_hidden_state, attention_mask)).view(-1, num_choices)
         loss = None if labels is None else self.loss_function(logits, labels, **kwargs)
-        return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return MultipleChoiceModelOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 def multiple_choice_loss(logits: torch.Tensor, labels: torch.Tensor, **kwargs) -> torch.Tensor:

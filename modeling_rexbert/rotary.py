@@ -18,15 +18,24 @@ def rotary_cos_sin(
 
     ModernBERT's tables repeat the same angles for both halves of a head; one half is kept here. The inverse
     frequencies are recomputed on the CPU at each call (a few dozen numbers) instead of kept in a buffer, so
-    models materialised from the meta device need no special re-initialisation.
+    models materialised from the meta device need no special re-initialisation. Every rope type transformers
+    has works; `dynamic` rescales for the longest position of the batch when it exceeds
+    `max_position_embeddings`, as ModernBERT's first call at that length does (ModernBERT also keeps the
+    rescaled frequencies for later, shorter batches above the original length; this function does not).
     """
     rope = config.rope_parameters[layer_type]
     head_dim = config.hidden_size // config.num_attention_heads
-    if rope.get("rope_type", "default") == "default":
+    rope_type = rope.get("rope_type", "default")
+    if rope_type == "default":
         inv_freq = 1.0 / (rope["rope_theta"] ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
         scaling = 1.0
+    elif rope_type == "dynamic":
+        longest = int(positions.max()) + 1 if positions.numel() else None
+        inv_freq, scaling = ROPE_INIT_FUNCTIONS["dynamic"](
+            config, None, seq_len=longest, layer_type=layer_type
+        )
     else:
-        inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope["rope_type"]](config, None, layer_type=layer_type)
+        inv_freq, scaling = ROPE_INIT_FUNCTIONS[rope_type](config, None, layer_type=layer_type)
     angles = positions[:, None].float() * inv_freq.to(positions.device)
     return (angles.cos() * scaling).to(dtype), (angles.sin() * scaling).to(dtype)
 

@@ -218,14 +218,9 @@ def tiny_mlm():
             "labels shape",
         ),
         (
-            dict(input_ids=torch.ones(2, 65, dtype=torch.long)),
+            dict(input_ids=torch.ones(1, 8, dtype=torch.long), position_ids=torch.arange(-2, 6)[None]),
             ValueError,
-            "exceeds max_position_embeddings=64",
-        ),
-        (
-            dict(input_ids=torch.ones(1, 8, dtype=torch.long), position_ids=torch.arange(60, 68)[None]),
-            ValueError,
-            "position_ids must lie in",
+            "position_ids must be >= 0",
         ),
         (dict(input_ids=torch.ones(0, 8, dtype=torch.long)), ValueError, "empty batch"),
         (dict(input_ids=torch.ones(2, 0, dtype=torch.long)), ValueError, "empty batch"),
@@ -237,20 +232,6 @@ def tiny_mlm():
             "masks every token",
         ),
         (dict(), ValueError, "exactly one of input_ids or inputs_embeds"),
-        (
-            dict(input_ids=torch.ones(1, 4, dtype=torch.long), output_attentions=True),
-            ValueError,
-            "output_attentions is not supported",
-        ),
-        (
-            dict(
-                input_ids=torch.ones(1, 4, dtype=torch.long),
-                attention_mask=torch.tensor([[1, 1, 0, 0]]),
-                labels=torch.tensor([[5, -100, 7, -100]]),
-            ),
-            ValueError,
-            "labels are set on padding positions",
-        ),
     ],
 )
 def test_bad_input_gives_clear_error(tiny_mlm, kwargs, error, message):
