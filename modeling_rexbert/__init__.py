@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """RexBERT: ModernBERT-architecture encoders for e-commerce, as a transformers model package.
 
 Importing this package registers `model_type="rexbert"` with transformers' Auto classes. The tokenizer

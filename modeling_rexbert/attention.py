@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """Attention backends over a packed batch of documents (`(tokens, heads, head_dim)` queries/keys/values).
 
 Every backend computes the same thing: each token attends to the tokens of its own document, and in local
@@ -38,6 +39,8 @@ try:
 except ImportError:  # torch before 2.10
     varlen_attn = None
 VARLEN_HAS_WINDOW = varlen_attn is not None and "window_size" in inspect.signature(varlen_attn).parameters
+
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .unpadding import PackedBatch, take_rows
 
@@ -253,3 +256,16 @@ def _local_block_mask(batch: PackedBatch, window: int, block: int, num_blocks: i
         near = (q_pos[:, :, None] - k_pos[:, None, :]).abs() <= window
         cache[key] = (same_doc & near).unsqueeze(1)
     return cache[key]
+
+
+def _varlen_attn_elsewhere(*args, **kwargs):
+    raise ValueError(
+        "attn_implementation='varlen_attn' is RexBERT's packed attention on torch.nn.attention.varlen; "
+        "this model does not support it"
+    )
+
+
+# transformers accepts an `attn_implementation` only when its attention registry knows the name. RexBERT
+# dispatches by name itself (`attention_forward`); the function registered for other models only says so.
+if "varlen_attn" not in ALL_ATTENTION_FUNCTIONS.valid_keys():
+    ALL_ATTENTION_FUNCTIONS.register("varlen_attn", _varlen_attn_elsewhere)

@@ -1,6 +1,7 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """The encoder's building blocks, with the module and parameter names of transformers' ModernBERT so its
-checkpoints load unchanged: embeddings, the GeGLU MLP, attention over a packed batch, the pre-norm encoder
-layer and the prediction head shared by every task head."""
+checkpoints load unchanged: embeddings, the GeGLU MLP, attention over a packed batch (or the padded grid), the
+pre-norm encoder layer and the prediction head shared by every task head."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .attention import attention_forward
 from .configuration_rexbert import RexBertConfig
+from .padded import GridBatch, grid_attention
 from .rotary import apply_rotary
 from .unpadding import PackedBatch
 
@@ -79,8 +81,15 @@ class RexBertAttention(nn.Module):
         )
 
     def forward(
-        self, hidden_states: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor], batch: PackedBatch
-    ) -> torch.Tensor:
+        self,
+        hidden_states: torch.Tensor,
+        cos_sin: tuple[torch.Tensor, torch.Tensor],
+        batch: PackedBatch | GridBatch,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(output, attention weights): packed `(tokens, hidden)` rows through `config._attn_implementation`
+        (no weights), or the padded grid (`padded.py`; weights when eager)."""
+        if isinstance(batch, GridBatch):
+            return grid_attention(self, hidden_states, cos_sin, batch)
         num_tokens = hidden_states.shape[0]
         qkv = self.Wqkv(hidden_states).view(num_tokens, 3, self.num_heads, self.head_dim)
         # `split` rather than indexing: its backward is one concatenation instead of two zero-filled copies.
@@ -97,7 +106,7 @@ class RexBertAttention(nn.Module):
             dropout=self.config.attention_dropout if self.training else 0.0,
             deterministic=self.config.deterministic_flash_attn,
         )
-        return self.out_drop(self.Wo(attended.reshape(num_tokens, -1)))
+        return self.out_drop(self.Wo(attended.reshape(num_tokens, -1))), None
 
 
 class RexBertEncoderLayer(GradientCheckpointingLayer):
@@ -116,10 +125,15 @@ class RexBertEncoderLayer(GradientCheckpointingLayer):
         self.mlp = RexBertMLP(config)
 
     def forward(
-        self, hidden_states: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor], batch: PackedBatch
-    ) -> torch.Tensor:
-        hidden_states = hidden_states + self.attn(self.attn_norm(hidden_states), cos_sin, batch)
-        return hidden_states + self.mlp(self.mlp_norm(hidden_states))
+        self,
+        hidden_states: torch.Tensor,
+        cos_sin: tuple[torch.Tensor, torch.Tensor],
+        batch: PackedBatch | GridBatch,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(output, attention weights or None), on packed rows or the padded grid alike."""
+        attended, weights = self.attn(self.attn_norm(hidden_states), cos_sin, batch)
+        hidden_states = hidden_states + attended
+        return hidden_states + self.mlp(self.mlp_norm(hidden_states)), weights
 
 
 class RexBertPredictionHead(nn.Module):

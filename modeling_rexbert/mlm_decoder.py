@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """The masked-LM decoder, and the decoder fused with its cross-entropy loss.
 
 `decode(features, weight, bias, batch)` computes `features @ weight.T + bias` straight into its final place:

@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """RexBERT: the ModernBERT encoder, computed on real tokens only.
 
 The module and parameter names are exactly those of transformers' ModernBERT classes, so their checkpoints
@@ -9,8 +10,9 @@ only runs on real (or, with `sparse_prediction`, on labelled) tokens.
 
 Reading order: the base class and the encoder, then the task heads and the Auto classes. The pieces they
 use live in their own modules: `unpadding.py` (the packed batch: pack, unpad, repad), `rotary.py`,
-`attention.py` (the attention backends), `layers.py` (embeddings, MLP, attention and encoder layers) and
-`mlm_decoder.py` (the MLM decoder fused with its cross-entropy). Every head computes its loss through
+`attention.py` (the attention backends), `layers.py` (embeddings, MLP, attention and encoder layers),
+`mlm_decoder.py` (the MLM decoder fused with its cross-entropy) and `padded.py` (ModernBERT's padded
+computation, taken when compiling, exporting, returning attention maps or scoring labels on padding). Every head computes its loss through
 `self.loss_function` (transformers' loss for the task), so a custom loss set on the model is honoured.
 """
 
@@ -32,7 +34,6 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_rexbert import RexBertConfig
@@ -44,7 +45,7 @@ from .layers import (
     RexBertPredictionHead,
 )
 from .mlm_decoder import decode, decode_with_loss
-from .padded import GridOutput, encode_grid, labels_on_padding, padded_path_wanted, zero_padding
+from .padded import encode_grid, labels_on_padding, padded_path_wanted
 from .rotary import rotary_cos_sin
 from .unpadding import PackedBatch, check_model_inputs, pack_batch, take_rows
 
@@ -113,7 +114,12 @@ class EncodedBatch:
 
 
 class RexBertModel(RexBertPreTrainedModel):
-    """The bare encoder; returns `BaseModelOutput` with `(batch, seq_len, hidden)` states (zeros at padding)."""
+    """The bare encoder; returns `BaseModelOutput` with `(batch, seq_len, hidden)` states.
+
+    Padding positions hold zeros on the default (unpadded) path, as ModernBERT's flash-attention backend
+    returns, and what the padded queries computed on the padded path (`padded.py`: attention maps, compile,
+    export), as its sdpa and eager backends return.
+    """
 
     def __init__(self, config: RexBertConfig):
         super().__init__(config)
@@ -163,7 +169,7 @@ class RexBertModel(RexBertPreTrainedModel):
         layer_inputs = []
         for layer in self.layers:
             layer_inputs.append(hidden_states)
-            hidden_states = layer(hidden_states, rotary[layer.attention_type], batch)
+            hidden_states, _ = layer(hidden_states, rotary[layer.attention_type], batch)
         hidden_states = self.final_norm(hidden_states)
         # As ModernBERT: the input of every layer, then the final (normed) output.
         all_hidden = (*layer_inputs, hidden_states) if output_hidden_states else None
@@ -186,47 +192,21 @@ class RexBertModel(RexBertPreTrainedModel):
         position_ids: restart at 0 at each document start to pack several documents in one row.
         output_hidden_states: also return the embedding output and every layer's output (repadded).
         """
+        inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
+        output_hidden_states = _wants_hidden_states(self, output_hidden_states)
         output_attentions = _wants_attentions(self, output_attentions)
         if padded_path_wanted(output_attentions):
-            grid = self.encode_grid(
-                input_ids,
-                attention_mask,
-                position_ids,
-                inputs_embeds,
-                output_hidden_states,
-                output_attentions,
-            )
-            return _grid_output(grid, attention_mask)
-        encoded = self.encode(
-            input_ids,
-            attention_mask,
-            position_ids,
-            inputs_embeds,
-            _wants_hidden_states(self, output_hidden_states),
-        )
-        return _base_output(encoded)
+            return self.encode_grid(*inputs, output_hidden_states, output_attentions)
+        return _base_output(self.encode(*inputs, output_hidden_states))
 
     def encode_grid(
-        self,
-        input_ids,
-        attention_mask,
-        position_ids,
-        inputs_embeds,
-        output_hidden_states=None,
-        output_attentions=False,
-    ) -> GridOutput:
+        self, input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
+    ) -> BaseModelOutput:
         """The padded path (`padded.py`): ModernBERT's computation on the grid, padding positions as computed."""
         if not torch.compiler.is_compiling():  # shape checks only; tracing sees symbolic shapes
             check_model_inputs(input_ids, inputs_embeds, attention_mask, position_ids, self.config)
-        return encode_grid(
-            self,
-            input_ids,
-            attention_mask,
-            position_ids,
-            inputs_embeds,
-            _wants_hidden_states(self, output_hidden_states),
-            bool(output_attentions),
-        )
+        inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
+        return encode_grid(self, *inputs, bool(output_hidden_states), bool(output_attentions))
 
 
 def _wants_hidden_states(model: PreTrainedModel, requested: bool | None) -> bool:
@@ -235,16 +215,6 @@ def _wants_hidden_states(model: PreTrainedModel, requested: bool | None) -> bool
 
 def _wants_attentions(model: PreTrainedModel, requested: bool | None) -> bool:
     return bool(requested if requested is not None else model.config.output_attentions)
-
-
-def _grid_output(grid: GridOutput, attention_mask: torch.Tensor | None) -> BaseModelOutput:
-    return BaseModelOutput(
-        last_hidden_state=zero_padding(grid.last_hidden_state, attention_mask),
-        hidden_states=None
-        if grid.hidden_states is None
-        else tuple(zero_padding(h, attention_mask) for h in grid.hidden_states),
-        attentions=grid.attentions,
-    )
 
 
 def _repad_hidden_states(encoded: EncodedBatch) -> tuple[torch.Tensor, ...] | None:
@@ -275,7 +245,8 @@ def _check_labels_shape(labels: torch.Tensor | None, expected: tuple[int, ...], 
 class RexBertForMaskedLM(RexBertPreTrainedModel):
     """Encoder + prediction head + decoder tied to the token embeddings.
 
-    Logits are computed for real tokens only and are zero at padding positions. With
+    On the default path, logits are computed for real tokens only and are zero at padding positions (as
+    ModernBERT's flash-attention backend returns); on the padded path they are computed everywhere. With
     `config.sparse_prediction` and labels, only labelled positions reach the decoder and `logits` has shape
     `(num_labelled, vocab_size)` (ModernBERT's convention).
     """
@@ -308,27 +279,14 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         **kwargs,
     ) -> MaskedLMOutput:
         """labels: `(batch, seq_len)` token ids to predict, `sparse_pred_ignore_index` (-100) elsewhere."""
+        inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
+        output_hidden_states = _wants_hidden_states(self, output_hidden_states)
         output_attentions = _wants_attentions(self, output_attentions)
-        if padded_path_wanted(output_attentions) or labels_on_padding(
-            labels, attention_mask, self.config.sparse_pred_ignore_index
-        ):
-            return self._forward_grid(
-                input_ids,
-                attention_mask,
-                position_ids,
-                inputs_embeds,
-                labels,
-                output_hidden_states,
-                output_attentions,
-                **kwargs,
-            )
-        encoded = self.model.encode(
-            input_ids,
-            attention_mask,
-            position_ids,
-            inputs_embeds,
-            _wants_hidden_states(self, output_hidden_states),
-        )
+        ignore_index = self.config.sparse_pred_ignore_index
+        if padded_path_wanted(output_attentions) or labels_on_padding(labels, attention_mask, ignore_index):
+            grid = self.model.encode_grid(*inputs, output_hidden_states, output_attentions)
+            return self._forward_grid(grid, labels, **kwargs)
+        encoded = self.model.encode(*inputs, output_hidden_states)
         batch = encoded.batch
         _check_labels_shape(labels, (batch.batch_size, batch.seq_len), "labels")
         hidden = encoded.last_hidden_state
@@ -361,21 +319,8 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
             loss = self.loss_function(masked_logits, target, vocab_size=self.config.vocab_size, **kwargs)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=_repad_hidden_states(encoded))
 
-    def _forward_grid(
-        self,
-        input_ids,
-        attention_mask,
-        position_ids,
-        inputs_embeds,
-        labels,
-        output_hidden_states,
-        output_attentions,
-        **kwargs,
-    ) -> MaskedLMOutput:
-        """The padded path (`padded.py`): ModernBERT's logits and loss; logits returned zero at padding."""
-        grid = self.model.encode_grid(
-            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
-        )
+    def _forward_grid(self, grid: BaseModelOutput, labels: torch.Tensor | None, **kwargs) -> MaskedLMOutput:
+        """The padded path (`padded.py`): ModernBERT's (sdpa or eager) logits and loss."""
         hidden = grid.last_hidden_state
         loss = None
         if labels is not None and self.config.sparse_prediction:
@@ -391,10 +336,8 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
                 loss = self.loss_function(
                     logits, labels.to(logits.device), vocab_size=self.config.vocab_size, **kwargs
                 )
-            logits = zero_padding(logits, attention_mask)
-        output = _grid_output(grid, attention_mask)
         return MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=output.hidden_states, attentions=output.attentions
+            loss=loss, logits=logits, hidden_states=grid.hidden_states, attentions=grid.attentions
         )
 
     def _decode(self, features: torch.Tensor, batch: PackedBatch | None) -> torch.Tensor:
@@ -452,15 +395,9 @@ class _RexBertClassifierModel(RexBertPreTrainedModel):
     def _encode(
         self, input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
     ):
-        return self.model(
-            input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
-            output_attentions=_wants_attentions(self, output_attentions),
-            return_dict=True,
-        )
+        inputs = dict(attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds)
+        wanted = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+        return self.model(input_ids, **inputs, **wanted, return_dict=True)
 
 
 class RexBertForSequenceClassification(_RexBertClassifierModel):
@@ -482,9 +419,8 @@ class RexBertForSequenceClassification(_RexBertClassifierModel):
         **kwargs,
     ) -> SequenceClassifierOutput:
         """labels: `(batch,)` class ids, or floats for regression / `(batch, num_labels)` multi-label targets."""
-        outputs = self._encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
-        )
+        inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
+        outputs = self._encode(*inputs, output_hidden_states, output_attentions)
         logits = self._classify(self._pool(outputs.last_hidden_state, attention_mask))
         loss = None
         if labels is not None:
@@ -516,31 +452,19 @@ class RexBertForTokenClassification(_RexBertClassifierModel):
         output_attentions: bool | None = None,
         **kwargs,
     ) -> TokenClassifierOutput:
-        """labels: `(batch, seq_len)` class ids, -100 where no loss is wanted. Logits are zero at padding; labels
-        on padding positions are scored on what the padded path computes there, as ModernBERT does."""
+        """labels: `(batch, seq_len)` class ids, -100 where no loss is wanted. Labels on padding positions are
+        scored on what the padded path computes there, as ModernBERT does."""
+        inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
         if labels_on_padding(labels, attention_mask, -100):
-            grid = self.model.encode_grid(
-                input_ids,
-                attention_mask,
-                position_ids,
-                inputs_embeds,
-                output_hidden_states,
-                _wants_attentions(self, output_attentions),
+            hidden_states = _wants_hidden_states(self, output_hidden_states)
+            outputs = self.model.encode_grid(
+                *inputs, hidden_states, _wants_attentions(self, output_attentions)
             )
-            outputs, logits = _grid_output(grid, attention_mask), self._classify(grid.last_hidden_state)
         else:
-            outputs = self._encode(
-                input_ids,
-                attention_mask,
-                position_ids,
-                inputs_embeds,
-                output_hidden_states,
-                output_attentions,
-            )
-            logits = self._classify(outputs.last_hidden_state)
+            outputs = self._encode(*inputs, output_hidden_states, output_attentions)
+        logits = self._classify(outputs.last_hidden_state)
         _check_labels_shape(labels, logits.shape[:2], "labels")
         loss = None if labels is None else self.loss_function(logits, labels, self.config, **kwargs)
-        logits = zero_padding(logits, attention_mask)
         return TokenClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
@@ -566,9 +490,8 @@ class RexBertForQuestionAnswering(_RexBertClassifierModel):
         **kwargs,
     ) -> QuestionAnsweringModelOutput:
         """start_positions / end_positions: `(batch,)` answer span token indices."""
-        outputs = self._encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
-        )
+        inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
+        outputs = self._encode(*inputs, output_hidden_states, output_attentions)
         start_logits, end_logits = self._classify(outputs.last_hidden_state).split(1, dim=-1)
         start_logits = start_logits.squeeze(-1).contiguous()
         end_logits = end_logits.squeeze(-1).contiguous()
@@ -613,14 +536,8 @@ class RexBertForMultipleChoice(_RexBertClassifierModel):
             return None if x is None else x.reshape(-1, *x.shape[x.dim() - trailing :])
 
         attention_mask = flatten(attention_mask, 1)
-        outputs = self._encode(
-            flatten(input_ids, 1),
-            attention_mask,
-            flatten(position_ids, 1),
-            flatten(inputs_embeds, 2),
-            output_hidden_states,
-            output_attentions,
-        )
+        inputs = (flatten(input_ids, 1), attention_mask, flatten(position_ids, 1), flatten(inputs_embeds, 2))
+        outputs = self._encode(*inputs, output_hidden_states, output_attentions)
         logits = self._classify(self._pool(outputs.last_hidden_state, attention_mask)).view(-1, num_choices)
         loss = None if labels is None else self.loss_function(logits, labels, **kwargs)
         return MultipleChoiceModelOutput(
@@ -658,18 +575,6 @@ def auto_map() -> dict[str, str]:
         **{auto: f"{model_module}.{cls.__name__}" for auto, cls in AUTO_CLASSES.items()},
     }
 
-
-def _varlen_attn_elsewhere(*args, **kwargs):
-    raise ValueError(
-        "attn_implementation='varlen_attn' is RexBERT's packed attention on torch.nn.attention.varlen; "
-        "this model does not support it"
-    )
-
-
-# transformers accepts an `attn_implementation` only when its attention registry knows the name. RexBERT
-# dispatches by name itself (`attention.py`); the function registered for other models only says so.
-if "varlen_attn" not in ALL_ATTENTION_FUNCTIONS.valid_keys():
-    ALL_ATTENTION_FUNCTIONS.register("varlen_attn", _varlen_attn_elsewhere)
 
 # `register_for_auto_class` makes `save_pretrained` copy this file and its relative imports next to the weights.
 RexBertConfig.register_for_auto_class()

@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """The padded path: the encoder on the `(batch, seq_len)` grid with attention masks, as transformers'
 ModernBERT computes it, with no data-dependent Python control flow.
 
@@ -12,6 +13,11 @@ instead when:
 - labels sit on padding positions (masked-LM and token classification): the loss is then ModernBERT's, over
   the logits the padded queries produce.
 
+Attention runs eagerly when maps are requested or `config._attn_implementation` is "eager", through
+`scaled_dot_product_attention` with a boolean mask otherwise (flash-attention and varlen kernels need the
+unpadded layout, so they fall back to sdpa here). Compiling `RexBertModel`, `RexBertForMaskedLM` or a
+classifier this way gives one graph with no break (`torch._dynamo.explain`; 21 breaks on the unpadded path).
+
 It keeps RexBERT's semantics: a token attends to the real tokens of its own document (a row may pack several,
 position ids restarting at 0), local layers to those within `local_attention // 2` positions. Masks follow
 ModernBERT per backend, down to padded queries that see no real key (a padded position further than the window
@@ -19,9 +25,11 @@ from the last real token): sdpa gets a boolean mask (such a row attends to nothi
 `finfo.min` mask (such a row averages every key). The losses over labels on padding therefore equal
 ModernBERT's on the same backend exactly.
 
-Hidden states, logits and per-token outputs are returned as zeros at padding positions, in both paths. This is
-what ModernBERT itself returns with flash-attention (it unpads and re-pads with zeros); with sdpa and eager it
-returns whatever its padded queries computed, which differs between those two backends.
+Outputs at padding positions are what ModernBERT's sdpa and eager backends return there: whatever the padded
+queries computed (the two backends differ there, see above). The tensors returned are the ones the encoder
+used, so gradients with respect to `hidden_states` and `attentions` reach them. The default path returns zeros
+at padding instead, as ModernBERT's flash-attention backend does (it unpads too); every consumer of the
+outputs (pooling, losses, pipelines) reads real positions only, where both paths agree.
 """
 
 from __future__ import annotations
@@ -30,10 +38,17 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from transformers.modeling_outputs import BaseModelOutput
 
 from .rotary import rotary_cos_sin
 
-__all__ = ["GridOutput", "encode_grid", "labels_on_padding", "padded_path_wanted", "zero_padding"]
+__all__ = [
+    "GridBatch",
+    "encode_grid",
+    "grid_attention",
+    "labels_on_padding",
+    "padded_path_wanted",
+]
 
 
 def _tracing() -> bool:
@@ -59,21 +74,6 @@ def labels_on_padding(
     if labels is None or attention_mask is None or labels.dim() != attention_mask.dim():
         return False
     return bool(((labels != ignore_index) & (attention_mask.to(labels.device) == 0)).any())
-
-
-def zero_padding(tensor: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    """`(batch, seq_len, ...)` with zeros where `attention_mask` is 0."""
-    if attention_mask is None:
-        return tensor
-    keep = attention_mask.to(device=tensor.device, dtype=torch.bool)
-    return tensor * keep.reshape(*keep.shape, *([1] * (tensor.dim() - 2))).to(tensor.dtype)
-
-
-@dataclass
-class GridOutput:
-    last_hidden_state: torch.Tensor  # (batch, seq_len, hidden), padded positions as computed
-    hidden_states: tuple[torch.Tensor, ...] | None  # each layer's input, then the final output
-    attentions: tuple[torch.Tensor, ...] | None  # (batch, heads, seq_len, seq_len) per layer
 
 
 def _grid_positions(position_ids: torch.Tensor | None, batch: int, seq_len: int, device) -> torch.Tensor:
@@ -106,26 +106,33 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return rotated.to(x.dtype)
 
 
-def _attention(layer_attention, hidden, cos_sin, mask, eager: bool, training: bool):
-    """One attention block on the grid; returns (output, weights or None)."""
-    module = layer_attention
+@dataclass
+class GridBatch:
+    """What one layer needs to attend on the grid: its boolean mask and the backend (eager returns weights)."""
+
+    mask: torch.Tensor  # (batch, 1, seq_len, seq_len), True where a query may attend to a key
+    eager: bool
+
+
+def grid_attention(module, hidden, cos_sin, grid: GridBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`RexBertAttention` on `(batch, seq_len, hidden)`; returns (output, weights if eager else None)."""
     batch, seq_len, _ = hidden.shape
     qkv = module.Wqkv(hidden).view(batch, seq_len, 3, module.num_heads, module.head_dim)
     query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (batch, heads, seq_len, head_dim)
     cos, sin = (t.view(batch, 1, seq_len, -1).float() for t in cos_sin)
     query, key = _rotate(query, cos, sin), _rotate(key, cos, sin)
-    dropout = module.config.attention_dropout if training else 0.0
-    if eager:
-        additive = torch.zeros((), dtype=query.dtype, device=mask.device).masked_fill(
-            ~mask, torch.finfo(query.dtype).min
+    dropout = module.config.attention_dropout if module.training else 0.0
+    if grid.eager:
+        additive = torch.zeros((), dtype=query.dtype, device=grid.mask.device).masked_fill(
+            ~grid.mask, torch.finfo(query.dtype).min
         )
         scores = torch.matmul(query, key.transpose(2, 3)) * module.head_dim**-0.5 + additive
         weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-        weights = F.dropout(weights, p=dropout, training=training)
+        weights = F.dropout(weights, p=dropout, training=module.training)
         attended = torch.matmul(weights, value)
     else:
         weights = None
-        attended = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout)
+        attended = F.scaled_dot_product_attention(query, key, value, attn_mask=grid.mask, dropout_p=dropout)
     attended = attended.transpose(1, 2).reshape(batch, seq_len, -1)
     return module.out_drop(module.Wo(attended)), weights
 
@@ -138,7 +145,7 @@ def encode_grid(
     inputs_embeds: torch.Tensor | None,
     output_hidden_states: bool,
     output_attentions: bool,
-) -> GridOutput:
+) -> BaseModelOutput:
     """`model` (a `RexBertModel`) on the padded grid (see the module docstring)."""
     hidden = model.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds)
     batch, seq_len, _ = hidden.shape
@@ -151,21 +158,13 @@ def encode_grid(
     }
     eager = output_attentions or model.config._attn_implementation == "eager"
     layer_inputs, attentions = [], []
-    for layer in model.layers:
+    for layer in model.layers:  # through the layer modules, so gradient checkpointing applies here too
         layer_inputs.append(hidden)
-        attended, weights = _attention(
-            layer.attn,
-            layer.attn_norm(hidden),
-            rotary[layer.attention_type],
-            masks[layer.attention_type],
-            eager,
-            model.training,
-        )
-        hidden = hidden + attended
-        hidden = hidden + layer.mlp(layer.mlp_norm(hidden))
+        grid = GridBatch(masks[layer.attention_type], eager)
+        hidden, weights = layer(hidden, rotary[layer.attention_type], grid)
         attentions.append(weights)
     hidden = model.final_norm(hidden)
-    return GridOutput(
+    return BaseModelOutput(
         last_hidden_state=hidden,
         hidden_states=(*layer_inputs, hidden) if output_hidden_states else None,
         attentions=tuple(attentions) if output_attentions else None,

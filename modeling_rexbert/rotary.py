@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """Rotary position embeddings, computed as transformers' ModernBERT does (separate RoPE settings for the
 global and the local layers), applied in place on the two half-heads."""
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """Unpadding: the real tokens of a `(batch, seq_len)` grid as one packed stream of documents.
 
 `pack_batch` reads the attention mask and position ids and returns a `PackedBatch`: which grid cells hold

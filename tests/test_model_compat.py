@@ -129,8 +129,60 @@ def test_padded_path_equals_default_path_on_real_tokens():
             )
             assert fast.attentions is None
             for a, b in zip(fast.hidden_states, grid.hidden_states, strict=True):
-                assert (a - b).abs().max().item() <= TOL  # zeros at padding in both
-                assert a[mask == 0].abs().max().item() == 0.0
+                assert max_diff_on_real_tokens(a, b, mask) <= TOL
+                assert a[mask == 0].abs().max().item() == 0.0  # the default path: zeros at padding
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "eager"])
+def test_padded_path_equals_modernbert_at_padding_too(backend):
+    """On the padded path every output equals ModernBERT's on the same backend, padding included (attention maps
+    are computed the eager way, so they are compared with ModernBERT's eager)."""
+    ours, reference = paired_models(RexBertForMaskedLM, ModernBertForMaskedLM, tiny_config(), backend)
+    ids, mask = random_batch(LENGTHS)
+    labels = _labels_everywhere(ids)
+    with torch.no_grad():
+        got = ours(ids, attention_mask=mask, labels=labels, output_hidden_states=True)
+        want = reference(ids, attention_mask=mask, labels=labels, output_hidden_states=True)
+        with_maps = ours(ids, attention_mask=mask, output_attentions=True)
+        reference.set_attn_implementation("eager")
+        want_maps = reference(ids, attention_mask=mask, output_attentions=True)
+    assert (got.logits - want.logits).abs().max().item() <= TOL
+    for a, b in zip(got.hidden_states, want.hidden_states, strict=True):
+        assert (a - b).abs().max().item() <= TOL
+    assert (with_maps.logits - want_maps.logits).abs().max().item() <= TOL
+
+
+def test_padded_path_outputs_carry_gradients():
+    """The returned hidden states and attention maps are the tensors the encoder used: gradients reach them."""
+    model = RexBertModel(tiny_config()).eval()
+    ids, mask = random_batch(LENGTHS)
+    output = model(ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
+    first_hidden, first_map = output.hidden_states[0], output.attentions[0]
+    first_hidden.retain_grad()
+    first_map.retain_grad()
+    output.last_hidden_state[0, 0].sum().backward()
+    assert first_hidden.grad is not None and first_hidden.grad.abs().sum() > 0
+    assert first_map.grad is not None and first_map.grad.abs().sum() > 0
+
+
+def test_gradient_checkpointing_applies_on_the_padded_path():
+    """Labels on padding take the padded path; it runs through the layer modules, so checkpointing recomputes
+    them and the gradients equal those without checkpointing."""
+    ids, mask = random_batch(LENGTHS)
+    labels = _labels_everywhere(ids)
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = RexBertForMaskedLM(tiny_config()).train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+        calls = []  # the layer's attention runs inside the checkpointed forward: twice when recomputed
+        hook = model.model.layers[1].attn.register_forward_hook(lambda *args: calls.append(1))
+        model(ids, attention_mask=mask, labels=labels).loss.backward()
+        hook.remove()
+        assert len(calls) == (2 if checkpointing else 1)
+        gradients.append(model.model.layers[1].attn.Wqkv.weight.grad)
+    assert (gradients[0] - gradients[1]).abs().max().item() <= 1e-6
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -171,8 +223,7 @@ def test_token_classification_loss_with_labels_on_padding_equals_modernbert(back
         got = ours(ids, attention_mask=mask, labels=labels)
         want = reference(ids, attention_mask=mask, labels=labels)
     assert abs(got.loss.item() - want.loss.item()) <= TOL
-    assert max_diff_on_real_tokens(got.logits, want.logits, mask) <= TOL
-    assert got.logits[mask == 0].abs().max().item() == 0.0  # documented: zeros at padding
+    assert (got.logits - want.logits).abs().max().item() <= TOL  # the padded path: padding included
 
 
 def test_labels_on_padding_train_like_modernbert():

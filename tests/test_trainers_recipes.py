@@ -65,12 +65,24 @@ def write(tmp_path, data, name="recipe.yaml"):
             "batch_size_warmup: start must lie in [1, batch_size=8]",
         ),
         ("preset=rexbert-17", "'rexbert-17' is not a model preset (did you mean 'rexbert-17m'?)"),
-        ("training_args.repot_to=[tensorboard]", "training_args.repot_to: not a TrainingArguments field (did you mean 'report_to'?)"),
-        ("phases.anneal.training_args.learning_rate=0.1", "learning_rate: set by the recipe; use phases.<name>.lr.peak"),
-        ("training_args.gradient_checkpointing=sometimes", "training_args.gradient_checkpointing: expected bool"),
+        (
+            "training_args.repot_to=[tensorboard]",
+            "training_args.repot_to: not a TrainingArguments field (did you mean 'report_to'?)",
+        ),
+        (
+            "phases.anneal.training_args.learning_rate=0.1",
+            "learning_rate: set by the recipe; use phases.<name>.lr.peak",
+        ),
+        (
+            "training_args.gradient_checkpointing=sometimes",
+            "training_args.gradient_checkpointing: expected bool",
+        ),
         ("phases.context.eval_steps=-1", "phases.context.eval_steps must be >= 0"),
         ("validation=null", "phases.general.eval_steps needs a top-level 'validation' section"),
-        ("model.attn_implementation=flash", "'flash' is not one of ('sdpa', 'eager', 'flash_attention_2', 'varlen_attn')"),
+        (
+            "model.attn_implementation=flash",
+            "'flash' is not one of ('sdpa', 'eager', 'flash_attention_2', 'varlen_attn')",
+        ),
         (
             "sources.ecom.data_files=x.parquet",
             "sources.ecom: give exactly one of data_files, dataset, sample_corpus",
@@ -178,7 +190,8 @@ def test_sources_read_files_with_filters_map_style_and_streaming(tmp_path):
 
     bad = load_recipe(
         "tiny",
-        source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"]) + ["sources.ecom.text_column=body", *NO_VALIDATION],
+        source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"])
+        + ["sources.ecom.text_column=body", *NO_VALIDATION],
     )
     with pytest.raises(DataError, match="sources.ecom: no column 'body'"):
         RecipeData(bad).dataset("ecom")
