@@ -1,9 +1,13 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """RexBERT configuration: ModernBERT's fields and defaults under `model_type="rexbert"`, plus size presets.
 
 `RexBertConfig` subclasses transformers' `ModernBertConfig` rather than re-declaring its fields, so every
 field name, default, validation rule and the legacy-key handling (`global_attn_every_n_layers`,
 `global_rope_theta`, `local_rope_theta`, `rope_scaling` in older Hub configs) stay identical to ModernBERT's
-by construction. A ModernBERT `config.json` therefore loads into `RexBertConfig` unchanged.
+by construction. A ModernBERT `config.json` therefore loads into `RexBertConfig` unchanged: published
+RexBERT checkpoints are ModernBERT-typed (plain transformers loads them), and `RexBert*.from_pretrained` on
+such a repo reads it as a RexBERT config (`model_type` and `architectures` renamed, quietly) and runs the
+fast path.
 """
 
 from __future__ import annotations
@@ -72,6 +76,40 @@ class RexBertConfig(ModernBertConfig):
 
     model_type = "rexbert"
 
+    @classmethod
+    def get_config_dict(
+        cls, pretrained_model_name_or_path, **kwargs
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Read a `config.json` as usual; a ModernBERT one is renamed to RexBERT (see the module docstring)."""
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        if config_dict.get("model_type") == "modernbert":
+            config_dict = _renamed(config_dict, "modernbert", "rexbert")
+        return config_dict, kwargs
+
+
+FAMILY_PREFIXES = {"rexbert": "RexBert", "modernbert": "ModernBert"}
+"""model_type -> class-name prefix of the two families that share one checkpoint layout."""
+
+
+def _renamed(config_dict: dict[str, Any], source: str, target: str) -> dict[str, Any]:
+    """`config_dict` with the `target` family's model_type and architecture names; no `auto_map` when the
+    target is ModernBERT (transformers has the code)."""
+    source_prefix, target_prefix = FAMILY_PREFIXES[source], FAMILY_PREFIXES[target]
+    architectures = [
+        target_prefix + name[len(source_prefix) :] if name.startswith(source_prefix) else name
+        for name in config_dict.get("architectures") or []
+    ]
+    renamed = {**config_dict, "model_type": target, "architectures": architectures or None}
+    if target == "modernbert":
+        renamed.pop("auto_map", None)
+    return renamed
+
+
+def as_modernbert_dict(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """A RexBERT `config.json` (as a dict) as the ModernBERT one of the same checkpoint: `model_type`
+    "modernbert", `ModernBert*` architectures, no `auto_map`. Every other field is ModernBERT's already."""
+    return _renamed(config_dict, "rexbert", "modernbert")
+
 
 # Ettin encoder shapes (layers, hidden, intermediate, heads); every preset uses vocab 50368 and head dim 64.
 PRESETS: dict[str, dict[str, int]] = {
@@ -101,4 +139,11 @@ def rexbert_config(preset: str, **overrides: Any) -> RexBertConfig:
     return RexBertConfig(**{"vocab_size": 50368, **PRESETS[preset], **overrides})
 
 
-__all__ = ["PRESETS", "PRESET_SIZES", "RexBertConfig", "rexbert_config"]
+__all__ = [
+    "FAMILY_PREFIXES",
+    "PRESETS",
+    "PRESET_SIZES",
+    "RexBertConfig",
+    "as_modernbert_dict",
+    "rexbert_config",
+]

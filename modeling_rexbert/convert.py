@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """Convert checkpoint directories between ModernBERT (`model_type: modernbert`) and RexBERT.
 
 Both architectures use the same state-dict names, so a conversion loads the weights into the
@@ -15,9 +16,11 @@ Weights are read from safetensors and written as safetensors. A directory that o
 `pytorch_model.bin` is converted only with `allow_pickle=True` (`--allow-pickle`), which loads it
 with `torch.load(weights_only=True)`. Loading goes through `from_pretrained(output_loading_info=True)`
 and any missing, unexpected or mismatched tensor is an error, so a conversion never hands back
-randomly initialised weights. The checkpoint's dtype is kept. Every other top-level file of the
-source (tokenizer files, README, sentence-transformers configs, ...) is copied; sub-folders and
-Python files are not (they are listed in the log).
+randomly initialised weights. The checkpoint's dtype is kept. Every other file of the source
+(tokenizer files, README, sentence-transformers configs and their `1_Pooling/` folder, eval results, ...)
+is copied, sub-folders included; trainer checkpoints, links out of the directory and the source family's
+Python files are not (they are listed in the log). The tokenizer's `model_max_length` is set to the model's
+`max_position_embeddings`.
 
 Command line (the direction defaults to the other family than the source's):
 
@@ -29,6 +32,7 @@ SRC may also be a Hub repo id, which is downloaded first (safetensors only unles
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import logging
 import re
@@ -38,10 +42,13 @@ from typing import Any
 
 import transformers
 
+from .configuration_rexbert import FAMILY_PREFIXES
+
 logger = logging.getLogger(__name__)
 
-FAMILIES = {"rexbert": "RexBert", "modernbert": "ModernBert"}
-"""model_type -> class-name prefix."""
+FAMILIES = FAMILY_PREFIXES  # model_type -> class-name prefix
+LEFT_OUT_FOLDERS = ("checkpoint-*", "runs", "wandb", "__pycache__", ".*")
+"""Sub-folders a conversion does not copy: trainer checkpoints and logs (heavy, tied to the source run)."""
 
 WEIGHT_SUFFIXES = (
     ".safetensors",
@@ -161,23 +168,49 @@ def _prepare_destination(src: Path, dst: Path, overwrite: bool) -> None:
 
 
 def _copy_other_files(src: Path, dst: Path) -> list[str]:
-    """Copy the top-level files other than config, weights and Python code; return their names.
-    Code is left out because it is remote code of the source family: `save_pretrained` writes the
-    target's own (RexBERT) or none (ModernBERT)."""
+    """Copy everything but config, top-level weights and Python code, sub-folders included (a
+    sentence-transformers `1_Pooling/`, `eval/`, ...); return what was copied. Code is left out because it
+    is remote code of the source family: `save_pretrained` writes the target's own (RexBERT) or none
+    (ModernBERT). Links that lead out of the source directory are refused, trainer checkpoints left out."""
     copied, skipped = [], []
     inside = src.resolve()
-    for entry in sorted(src.iterdir()):
+    for entry in sorted(src.rglob("*")):
+        relative = entry.relative_to(src)
+        if any(
+            fnmatch.fnmatch(part, pattern) for part in relative.parts[:-1] for pattern in LEFT_OUT_FOLDERS
+        ):
+            continue
         if not entry.resolve().is_relative_to(inside):  # never follow a link out of the source directory
-            logger.warning("refused %s: a link to %s, outside %s", entry.name, entry.resolve(), src)
-            skipped.append(entry.name + " (link outside)")
-        elif entry.is_dir() or entry.suffix == ".py":
-            skipped.append(entry.name + ("/" if entry.is_dir() else ""))
-        elif entry.name != "config.json" and not entry.name.endswith(WEIGHT_SUFFIXES):
-            shutil.copy2(entry, dst / entry.name)
-            copied.append(entry.name)
+            logger.warning("refused %s: a link to %s, outside %s", relative, entry.resolve(), src)
+            skipped.append(f"{relative} (link outside)")
+        elif entry.is_dir():
+            if any(fnmatch.fnmatch(entry.name, pattern) for pattern in LEFT_OUT_FOLDERS):
+                skipped.append(f"{relative}/")
+        elif len(relative.parts) == 1 and (
+            entry.suffix == ".py" or entry.name == "config.json" or entry.name.endswith(WEIGHT_SUFFIXES)
+        ):
+            if entry.suffix == ".py":
+                skipped.append(entry.name)
+        else:
+            (dst / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(entry, dst / relative)
+            copied.append(relative.as_posix())
     if skipped:
         logger.info("not copied: %s", ", ".join(skipped))
     return copied
+
+
+def _fit_tokenizer_config(dst: Path, max_positions: int, target_type: str) -> None:
+    """The copied `tokenizer_config.json` with `model_max_length` set to the model's positions (so
+    `truncation=True` cuts where the model ends) and, for ModernBERT, no `auto_map` (nothing remote)."""
+    path = dst / "tokenizer_config.json"
+    if not path.is_file():
+        return
+    tokenizer_config = json.loads(path.read_text(encoding="utf-8"))
+    tokenizer_config["model_max_length"] = max_positions
+    if target_type == "modernbert":
+        tokenizer_config.pop("auto_map", None)
+    path.write_text(json.dumps(tokenizer_config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def convert(
@@ -203,6 +236,7 @@ def convert(
     _prepare_destination(src, dst, overwrite)
     model = _load_as(src, source_config, target_type, use_safetensors)
     copied = _copy_other_files(src, dst)
+    _fit_tokenizer_config(dst, model.config.max_position_embeddings, target_type)
     model.save_pretrained(dst)  # RexBERT classes add the remote code and the auto_map
     logger.info(
         "converted %s (%s) -> %s (%s); also copied %s",

@@ -1,3 +1,4 @@
+# Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """ModernBERT-style fast tokenizers for RexBERT.
 
 ModernBERT reuses the OLMo / GPT-NeoX byte-level BPE (50,280 entries) and changes only what sits
@@ -38,7 +39,7 @@ from tokenizers import (
     processors,
     trainers,
 )
-from transformers import PreTrainedTokenizerFast
+from transformers import PretrainedConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
@@ -46,6 +47,7 @@ __all__ = [
     "SPECIAL_TOKENS",
     "VOCAB_MULTIPLE",
     "build_modernbert_tokenizer",
+    "fit_to_model",
     "round_up",
     "tokenizer_config_kwargs",
     "train_bpe_tokenizer",
@@ -201,3 +203,11 @@ def tokenizer_config_kwargs(
         "bos_token_id": tokenizer.cls_token_id,
         "eos_token_id": tokenizer.sep_token_id,
     }
+
+
+def fit_to_model(tokenizer: PreTrainedTokenizerBase, config: PretrainedConfig) -> PreTrainedTokenizerBase:
+    """Set `model_max_length` to the model's `max_position_embeddings` before the tokenizer is saved with the
+    model, so `truncation=True` cuts where the model's positions end (a tokenizer built with the 8,192 default
+    would otherwise let a 256-position model receive 8,192 tokens). Returns the tokenizer."""
+    tokenizer.model_max_length = config.max_position_embeddings
+    return tokenizer

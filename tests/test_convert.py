@@ -242,3 +242,53 @@ def test_bad_inputs(tokenizer, tmp_path):
     (tmp_path / "mb" / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="no weights"):
         modernbert_to_rexbert(tmp_path / "mb", tmp_path / "out2")
+
+
+def test_conversion_copies_sub_folders_and_fits_the_tokenizer(tokenizer, tmp_path):
+    """A RexBERT directory with a sentence-transformers configuration, eval results, a trainer checkpoint and a
+    link out of the directory: the ModernBERT copy keeps the configuration (pooling folder included) and the
+    results, leaves out the checkpoint and the link, and its tokenizer stops where the model's positions do;
+    sentence-transformers then loads it with transformers' own classes and encodes as before."""
+    from sentence_transformers import SentenceTransformer
+
+    from hub_cards import make_sentence_transformer
+
+    _save_modernbert(tokenizer, tmp_path / "modernbert", "Model")
+    rex_dir = modernbert_to_rexbert(tmp_path / "modernbert", tmp_path / "rexbert")
+    make_sentence_transformer(rex_dir, pooling="mean")
+    (rex_dir / "eval").mkdir()
+    (rex_dir / "eval" / "results.json").write_text('{"suites": {}}')
+    (rex_dir / "checkpoint-5").mkdir()
+    (rex_dir / "checkpoint-5" / "model.safetensors").write_bytes(b"stale")
+    (tmp_path / "secret.txt").write_text("not part of the model")
+    (rex_dir / "notes.txt").symlink_to(tmp_path / "secret.txt")
+    assert json.loads((rex_dir / "tokenizer_config.json").read_text())["model_max_length"] == 256  # fitted
+    stale = {**json.loads((rex_dir / "tokenizer_config.json").read_text()), "model_max_length": 8192}
+    (rex_dir / "tokenizer_config.json").write_text(json.dumps(stale))  # as saved before this was fixed
+
+    back_dir = rexbert_to_modernbert(rex_dir, tmp_path / "back")
+    assert (back_dir / "1_Pooling" / "config.json").read_bytes() == (
+        rex_dir / "1_Pooling" / "config.json"
+    ).read_bytes()
+    for name in (
+        "modules.json",
+        "sentence_bert_config.json",
+        "config_sentence_transformers.json",
+        "eval/results.json",
+    ):
+        assert (back_dir / name).is_file(), name
+    assert not (back_dir / "checkpoint-5").exists() and not (back_dir / "notes.txt").exists()
+    tokenizer_config = json.loads((back_dir / "tokenizer_config.json").read_text())
+    assert tokenizer_config["model_max_length"] == _config(back_dir)["max_position_embeddings"] == 256
+    assert len(AutoTokenizer.from_pretrained(back_dir)("word " * 400, truncation=True).input_ids) == 256
+
+    texts = ["red running shoes", "a phone case that fits well, with buttons that work"]
+    converted = SentenceTransformer(str(back_dir), device="cpu")
+    assert type(converted[0].auto_model).__name__ == "ModernBertModel"
+    original = SentenceTransformer(str(rex_dir), device="cpu")
+    torch.testing.assert_close(
+        converted.encode(texts, convert_to_tensor=True),
+        original.encode(texts, convert_to_tensor=True),
+        atol=1e-5,
+        rtol=0,
+    )

@@ -194,6 +194,9 @@ def test_tiny_three_phase_recipe_end_to_end(tmp_path):
     assert context.max_position_embeddings == 256
     general_config = RexBertConfig.from_pretrained(output / "phase1-general" / "final")
     assert general_config.rope_parameters["full_attention"]["rope_theta"] == 10000
+    for saved in ("phase1-general/final", "phase2-context/final", "model"):  # tokenizers end where models do
+        positions = RexBertConfig.from_pretrained(output / saved).max_position_embeddings
+        assert AutoTokenizer.from_pretrained(output / saved).model_max_length == positions, saved
 
     # the loss went down: logged within phase 1, and on held-out text against fresh weights
     log = json.loads((output / "train_log.json").read_text())

@@ -18,6 +18,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from modeling_rexbert.tokenization import fit_to_model
 from safe_outputs import record, safetensors_problem
 
 from .mixture import MIXTURE_STATE_FILENAME
@@ -39,7 +40,7 @@ def save_model_dir(model, tokenizer, lexicon: SaliencyLexicon | None, directory:
     """`save_pretrained` model and tokenizer, plus the lexicon, into `directory`, with the weights'
     size and SHA-256 in `checksums.json` (checked wherever the directory is loaded again)."""
     model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    fit_to_model(tokenizer, model.config).save_pretrained(directory)
     if lexicon is not None:
         lexicon.save(directory / LEXICON_FILENAME)
     record(directory, sorted(p.name for p in Path(directory).glob("*.safetensors")))

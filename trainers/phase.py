@@ -14,6 +14,7 @@ from pathlib import Path
 from transformers import PrinterCallback, ProgressCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from modeling_rexbert.tokenization import fit_to_model
 from safe_outputs import atomic_write_json, record
 from typed_config import ConfigError
 
@@ -199,7 +200,7 @@ def run_phase(
     final_dir = directory / "final"
     trainer.save_model(str(final_dir))  # every process: gathers sharded weights; the main one writes
     if is_main_process():
-        tokenizer.save_pretrained(final_dir)
+        fit_to_model(tokenizer, trainer.model.config).save_pretrained(final_dir)
         if lexicon is not None:
             lexicon.save(final_dir / LEXICON_FILENAME)
         record(final_dir, sorted(p.name for p in final_dir.glob("*.safetensors")))
