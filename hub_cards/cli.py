@@ -1,9 +1,11 @@
 """`rexbert push`: write the card and upload a model or a curated dataset to the Hub.
 
-    rexbert push model   DIR REPO_ID [--results FILE] [--training-summary FILE] [--base-model ID] ...
+    rexbert push model   DIR REPO_ID [--results FILE] [--training-summary FILE] [--base-model ID]
+                         [--remote-code] ...
     rexbert push dataset DIR REPO_ID [--report FILE] [--source-license SOURCE=LICENSE] ...
 
-Common options: --private / --public, --revision BRANCH, --dry-run (print the files and sizes that would be
+A RexBERT model goes up ModernBERT-typed (plain transformers loads it; see `hub_cards.publish`) unless
+--remote-code keeps `model_type: rexbert` and its modelling code. Common options: --private / --public, --revision BRANCH, --dry-run (print the files and sizes that would be
 uploaded; no network), --write-card (also save the card as DIR/README.md), --token, --endpoint (defaults
 to HF_ENDPOINT or huggingface.co), --commit-message. Hub errors are reported as one readable line
 (exit status 1) instead of a traceback.
@@ -85,6 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--base-model", default=None, help="repo id of the checkpoint this one started from")
     model.add_argument("--dataset", nargs="+", default=[], help="repo ids of the training datasets")
     model.add_argument("--tag", nargs="+", default=[], help="extra tags")
+    model.add_argument(
+        "--remote-code",
+        action="store_true",
+        help="keep model_type rexbert and upload its modelling code (users then need trust_remote_code=True); "
+        "by default the checkpoint is published ModernBERT-typed and loads with plain transformers",
+    )
     dataset = verbs.add_parser("dataset", help="push a curated corpus with its dataset card")
     _add_common(dataset)
     dataset.add_argument(
@@ -113,6 +121,7 @@ def _card_text(args: argparse.Namespace) -> str | None:
             base_model=args.base_model,
             datasets=args.dataset,
             tags=args.tag,
+            remote_code=args.remote_code,
         )
         card = build_model_card(
             args.directory, options, results=args.results, training_summary=args.training_summary
@@ -137,7 +146,7 @@ def build_plan(args: argparse.Namespace) -> UploadPlan:
         verify_model_dir(args.directory)  # damaged weights are refused by name before the card reads them
     card_text = _card_text(args)
     if args.push_kind == "model":
-        return plan_model_upload(args.directory, args.repo_id, card_text)
+        return plan_model_upload(args.directory, args.repo_id, card_text, remote_code=args.remote_code)
     return plan_dataset_upload(args.directory, args.repo_id, card_text)
 
 

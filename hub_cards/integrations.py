@@ -39,7 +39,8 @@ def make_sentence_transformer(
     """Write the sentence-transformers configuration for `model_dir` (Transformer + `pooling` Pooling).
 
     Returns `model_dir`. Loading afterwards: `SentenceTransformer(model_dir)` with the `modeling_rexbert`
-    package imported, or `SentenceTransformer(repo_or_dir, trust_remote_code=True)` without it.
+    package imported (a local directory is RexBERT-typed), and `SentenceTransformer(repo_id)` with nothing
+    else once `rexbert push` has published it ModernBERT-typed.
     """
     import transformers
     from sentence_transformers import SentenceTransformer

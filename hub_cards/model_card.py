@@ -51,6 +51,7 @@ class CardOptions:
     base_model: str | None = None
     datasets: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    remote_code: bool = False  # the repo keeps `model_type: rexbert` and its code (see hub_cards.publish)
 
 
 def publishable_name(path_or_id: str | None) -> str | None:
@@ -239,6 +240,12 @@ def base_model_from(summary: dict[str, Any] | None) -> str | None:
     return start if HUB_REPO_ID.match(start) and not Path(start).exists() else None
 
 
+def _published_class(config: dict[str, Any], remote_code: bool) -> str:
+    """The architecture the published `config.json` names (ModernBERT's unless the remote code is kept)."""
+    name = (config.get("architectures") or ["RexBertModel"])[0]
+    return name if remote_code else name.replace("RexBert", "ModernBert", 1)
+
+
 def build_model_card(
     model_dir: str | Path,
     options: CardOptions | None = None,
@@ -263,7 +270,7 @@ def build_model_card(
 
     model_name = options.repo_id or model_dir.resolve().name
     has_sentence_transformers = all((model_dir / name).is_file() for name in SENTENCE_TRANSFORMERS_FILES)
-    tags = ["rexbert", "modernbert", "e-commerce", "custom_code"]
+    tags = ["rexbert", "modernbert", "e-commerce"] + (["custom_code"] if options.remote_code else [])
     if has_sentence_transformers:
         tags.append("sentence-transformers")
     card_data = ModelCardData(
@@ -286,7 +293,7 @@ def build_model_card(
         preset=(summary or {}).get("preset"),
         n_parameters=human_count(n_parameters),
         architecture=architecture_rows(config, n_parameters),
-        model_class=(config.get("architectures") or ["RexBertModel"])[0],
+        model_class=_published_class(config, options.remote_code),
         phases=phase_rows(summary or {}),
         total_tokens=human_count(sum(p.get("tokens", 0) for p in (summary or {}).get("phases", []))),
         results=result_rows(results),
@@ -295,6 +302,8 @@ def build_model_card(
         skipped=skipped_tasks(results),
         has_sentence_transformers=has_sentence_transformers,
         has_saliency_lexicon=(model_dir / "saliency_lexicon.json").is_file(),
+        remote_code=options.remote_code,
+        remote_kwarg=", trust_remote_code=True" if options.remote_code else "",
     )
 
 

@@ -3,10 +3,15 @@
 A push happens in two steps so that `--dry-run` shows exactly what a real push would send:
 
 1. `plan_model_upload` / `plan_dataset_upload` walk the directory and decide, file by file, what goes
-   up: safetensors weights, configs, tokenizer, remote code, the generated card (README.md), data
-   shards. Pickle-based files (`.bin`, `.pt`, `.pkl`, ...) never go up: they are listed as skipped with
-   the reason, and a model whose only weights are pickles is refused. For RexBERT checkpoints the plan
-   makes sure `trust_remote_code=True` works for users without the package: `config.json` must carry an
+   up: safetensors weights, configs, tokenizer, the generated card (README.md), data shards. Pickle-based
+   files (`.bin`, `.pt`, `.pkl`, ...) never go up: they are listed as skipped with the reason, and a model
+   whose only weights are pickles is refused. A RexBERT checkpoint is published ModernBERT-typed by
+   default, as the released RexBERT models are: `config.json` says `model_type: modernbert` with
+   `ModernBert*` architectures and no `auto_map`, and no Python files go up, so plain transformers,
+   sentence-transformers and serving stacks load it without `trust_remote_code` (the weights need no change:
+   the state-dict names are ModernBERT's). Users of this package load the same repo with the `RexBert*`
+   classes and get the unpadded fast path. With `remote_code=True` (`--remote-code`) the `rexbert` type is
+   kept instead, and the plan makes sure `trust_remote_code=True` works: `config.json` must carry an
    `auto_map`, and every module it names (with its relative imports) must be uploaded; files missing from
    the directory are taken from the installed `modeling_rexbert` package.
 2. `push` sends the plan with `HfApi`: `create_repo(exist_ok=True)`, optionally the visibility and a
@@ -40,6 +45,7 @@ __all__ = [
     "default_auto_map",
     "plan_dataset_upload",
     "plan_model_upload",
+    "publish_as_modernbert",
     "push",
 ]
 
@@ -173,8 +179,11 @@ def add_remote_code(model_dir: Path, config: dict, plan: UploadPlan) -> None:
     """
     if not config.get("auto_map"):
         config = {**config, "auto_map": default_auto_map()}
-        content = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
-        plan.add(PlannedFile("config.json", content=content, note="auto_map added for trust_remote_code"))
+        plan.add(
+            PlannedFile(
+                "config.json", content=_json_bytes(config), note="auto_map added for trust_remote_code"
+            )
+        )
     references = []
     for value in config["auto_map"].values():  # AutoTokenizer maps to a [slow, fast] pair, others to one name
         references.extend(value if isinstance(value, list) else [value])
@@ -199,7 +208,42 @@ def add_remote_code(model_dir: Path, config: dict, plan: UploadPlan) -> None:
         pending.extend(f"{module}.py" for module in get_relative_imports(str(source)))
 
 
-def plan_model_upload(model_dir: str | Path, repo_id: str, card_text: str | None = None) -> UploadPlan:
+def publish_as_modernbert(model_dir: Path, config: dict, plan: UploadPlan) -> None:
+    """Make the plan a ModernBERT-typed checkpoint: renamed `config.json`, no Python files, and a tokenizer
+    config without `auto_map` whose `model_max_length` does not exceed the model's positions."""
+    from modeling_rexbert.configuration_rexbert import as_modernbert_dict
+
+    plan.add(
+        PlannedFile("config.json", content=_json_bytes(as_modernbert_dict(config)), note="as ModernBERT")
+    )
+    for planned in [f for f in plan.files if f.path_in_repo.endswith(".py")]:
+        plan.files.remove(planned)
+        plan.skipped.append(
+            (
+                planned.path_in_repo,
+                "RexBERT remote code; a ModernBERT checkpoint needs none (--remote-code keeps it)",
+            )
+        )
+    tokenizer_path = model_dir / "tokenizer_config.json"
+    if tokenizer_path.is_file():
+        tokenizer_config = json.loads(tokenizer_path.read_text(encoding="utf-8"))
+        fitted = dict(tokenizer_config)
+        fitted.pop("auto_map", None)
+        positions = config.get("max_position_embeddings")
+        if positions and fitted.get("model_max_length", 0) > positions:
+            fitted["model_max_length"] = positions
+        if fitted != tokenizer_config:
+            note = "no auto_map, model_max_length <= the model's positions"
+            plan.add(PlannedFile("tokenizer_config.json", content=_json_bytes(fitted), note=note))
+
+
+def _json_bytes(mapping: dict) -> bytes:
+    return (json.dumps(mapping, indent=2, sort_keys=True) + "\n").encode()
+
+
+def plan_model_upload(
+    model_dir: str | Path, repo_id: str, card_text: str | None = None, *, remote_code: bool = False
+) -> UploadPlan:
     """The upload plan of a saved model directory (see the module docstring for the rules)."""
     model_dir = Path(model_dir)
     config_path = model_dir / "config.json"
@@ -216,7 +260,10 @@ def plan_model_upload(model_dir: str | Path, repo_id: str, card_text: str | None
         )
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("model_type") in REMOTE_CODE_MODEL_TYPES:
-        add_remote_code(model_dir, config, plan)
+        if remote_code:
+            add_remote_code(model_dir, config, plan)
+        else:
+            publish_as_modernbert(model_dir, config, plan)
     if card_text is not None:
         plan.add(PlannedFile("README.md", content=card_text.encode("utf-8"), note="generated model card"))
     return plan

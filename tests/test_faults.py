@@ -405,7 +405,7 @@ def test_links_out_of_a_model_directory_and_bad_auto_map_are_refused(tmp_path, c
     config = json.loads((model / "config.json").read_text())
     config["auto_map"]["AutoModel"] = "../../x.RexBertModel"
     (model / "config.json").write_text(json.dumps(config))
-    assert cli.main(["push", "model", str(model), "org/name", "--dry-run", "--no-card"]) == 2
+    assert cli.main(["push", "model", str(model), "org/name", "--dry-run", "--no-card", "--remote-code"]) == 2
     assert "'../../x.RexBertModel' is not a module.Class reference" in one_line(capsys)
 
 

@@ -88,7 +88,8 @@ def test_card_metadata_round_trips_and_validates(card_path):
     assert data.language == ["en"]
     assert data.library_name == "transformers"
     assert data.pipeline_tag == "fill-mask"
-    assert {"rexbert", "modernbert", "custom_code", "tiny"} <= set(data.tags)
+    assert {"rexbert", "modernbert", "tiny"} <= set(data.tags)
+    assert "custom_code" not in data.tags  # published ModernBERT-typed: no remote code
     assert data.base_model == "answerdotai/ModernBERT-base"
     assert data.datasets == ["shop-lab/ecom-niverse-sample"]
     assert data.model_name == "shop-lab/rexbert-tiny"
@@ -113,13 +114,22 @@ def test_card_text_describes_architecture_phases_usage_and_limits(card_path):
     for phase in summary["phases"]:
         assert f"| {phase['phase']} | {phase['name']} | {phase['tokens']} | {phase['steps']} |" in text
         assert f"{phase['final_loss']:.3f}" in text
-    assert 'pipeline("fill-mask", model="shop-lab/rexbert-tiny", trust_remote_code=True)' in text
-    assert 'SentenceTransformer("shop-lab/rexbert-tiny", trust_remote_code=True)' in text
-    assert "AutoModel.from_pretrained" in text
+    assert 'pipeline("fill-mask", model="shop-lab/rexbert-tiny")' in text
+    assert 'SentenceTransformer("shop-lab/rexbert-tiny")' in text
+    assert "AutoModel.from_pretrained" in text and "trust_remote_code" not in text
+    assert "stored as `ModernBertForMaskedLM`" in text
+    assert 'RexBertForMaskedLM.from_pretrained("shop-lab/rexbert-tiny")' in text
     assert "## Limitations" in text
     assert "`glue` suite skipped mnli (no files under glue/MNLI), qqp (no files under glue/QQP)" in text
     main = RESULTS["suites"]["ner"]["metrics"]["f1"]
     assert f"| ner | E-commerce NER (test) | f1 | **{main:.4f}** |" in text
+
+
+def test_remote_code_card_says_trust_remote_code(tmp_path):
+    model_dir = save_tiny_model(tmp_path / "mlm")
+    card = build_model_card(model_dir, CardOptions(repo_id="shop-lab/x", remote_code=True))
+    assert 'AutoModel.from_pretrained("shop-lab/x", trust_remote_code=True)' in card.text
+    assert "stored as `RexBertForMaskedLM`" in card.text and "custom_code" in card.data.tags
 
 
 def test_card_without_records_and_head_pipeline_tag(tmp_path):

@@ -65,8 +65,10 @@ def test_dry_run_lists_files_and_sizes_without_network(hub, model_dir, capsys):
     assert hub.requests == []
     size = human_bytes((model_dir / "model.safetensors").stat().st_size)
     assert re.search(rf"model\.safetensors\s+{re.escape(size)}\n", out)
-    for name in ("README.md", "config.json", "modeling_rexbert.py", "tokenizer.json", "eval/results.json"):
+    for name in ("README.md", "config.json  ", "tokenizer.json", "eval/results.json"):
         assert name in out
+    assert "(as ModernBERT)" in out
+    assert "skipped modeling_rexbert.py: RexBERT remote code" in out
     assert "skipped training_args.bin: pickle-capable format" in out
     assert "checkpoint-10" not in out
     assert not (model_dir / "README.md").exists()
@@ -74,36 +76,64 @@ def test_dry_run_lists_files_and_sizes_without_network(hub, model_dir, capsys):
     assert ModelCard.load(model_dir / "README.md").data.model_name == REPO
 
 
-def test_push_uploads_files_card_and_remote_code(hub, model_dir, capsys):
+PUBLISHED = {
+    ".gitattributes",
+    "README.md",
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "training_summary.json",
+    "eval/results.json",
+}
+REMOTE_CODE = {
+    "configuration_rexbert.py",
+    "modeling_rexbert.py",
+    "layers.py",
+    "unpadding.py",
+    "padded.py",
+    "rotary.py",
+    "attention.py",
+    "mlm_decoder.py",
+}
+
+
+def test_push_uploads_a_modernbert_checkpoint_and_its_card(hub, model_dir, capsys):
     status, out, _ = push(
         capsys, "model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN, "--private"
     )
     assert status == 0, out + _
     files = hub.files(REPO)
-    assert set(files) == {
-        ".gitattributes",
-        "README.md",
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "training_summary.json",
-        "eval/results.json",
-        "configuration_rexbert.py",
-        "modeling_rexbert.py",
-        "layers.py",
-        "unpadding.py",
-        "rotary.py",
-        "attention.py",
-        "mlm_decoder.py",
-    }
-    for name in ("model.safetensors", "config.json", "modeling_rexbert.py", "eval/results.json"):
+    assert set(files) == PUBLISHED
+    for name in ("model.safetensors", "tokenizer.json", "eval/results.json"):
         assert files[name] == (model_dir / name).read_bytes()
+    config, local = json.loads(files["config.json"]), json.loads((model_dir / "config.json").read_text())
+    assert config["model_type"] == "modernbert" and config["architectures"] == ["ModernBertForMaskedLM"]
+    assert "auto_map" not in config
+    assert {k: v for k, v in config.items() if k not in ("model_type", "architectures")} == {
+        k: v for k, v in local.items() if k not in ("model_type", "architectures", "auto_map")
+    }
+    assert "auto_map" not in json.loads(files["tokenizer_config.json"])
     assert hub.repo(REPO).private is True
     card = ModelCard(files["README.md"].decode())
     assert model_index_values(card) == results_values(RESULTS)
+    assert "trust_remote_code" not in card.text and "custom_code" not in card.data.tags
+    assert "RexBertForMaskedLM.from_pretrained" in card.text  # how package users get the fast path
     assert ("POST", "/api/validate-yaml") in hub.requests  # the card went through the server's validator
     assert f"pushed {len(files) - 1} files" in out  # all but the repo's own .gitattributes
+
+
+def test_remote_code_flag_keeps_the_rexbert_type_and_its_code(hub, model_dir, capsys):
+    argv = ("model", str(model_dir), REPO, "--endpoint", hub.endpoint, "--token", TOKEN, "--remote-code")
+    status, out, _ = push(capsys, *argv)
+    assert status == 0, out + _
+    files = hub.files(REPO)
+    assert set(files) == PUBLISHED | REMOTE_CODE
+    for name in ("model.safetensors", "config.json", "modeling_rexbert.py", "padded.py"):
+        assert files[name] == (model_dir / name).read_bytes()
+    assert json.loads(files["config.json"])["model_type"] == "rexbert"
+    card = ModelCard(files["README.md"].decode())
+    assert "trust_remote_code=True" in card.text and "custom_code" in card.data.tags
 
 
 def test_repush_is_idempotent_and_changes_make_one_commit(hub, model_dir, capsys):
@@ -179,7 +209,7 @@ def test_missing_remote_code_is_taken_from_the_package(model_dir):
     config = json.loads((model_dir / "config.json").read_text())
     del config["auto_map"]
     (model_dir / "config.json").write_text(json.dumps(config))
-    plan = plan_model_upload(model_dir, REPO)
+    plan = plan_model_upload(model_dir, REPO, remote_code=True)
     planned = {f.path_in_repo: f for f in plan.files}
     assert planned["attention.py"].source.parent.resolve() == Path(modeling_rexbert.__file__).parent.resolve()
     auto_map = json.loads(planned["config.json"].content)["auto_map"]
@@ -194,10 +224,10 @@ def test_auto_map_pairs_and_missing_code_files(model_dir, capsys):
     config = json.loads((model_dir / "config.json").read_text())
     config["auto_map"]["AutoTokenizer"] = [None, "tokenization_shop.ShopTokenizerFast"]
     (model_dir / "config.json").write_text(json.dumps(config))
-    status, _, err = push(capsys, "model", str(model_dir), REPO, "--dry-run")
+    status, _, err = push(capsys, "model", str(model_dir), REPO, "--dry-run", "--remote-code")
     assert status == 2 and "remote code file tokenization_shop.py named in auto_map" in err
     (model_dir / "tokenization_shop.py").write_text("from .modeling_rexbert import RexBertModel\n")
-    assert "tokenization_shop.py" in plan_model_upload(model_dir, REPO).paths
+    assert "tokenization_shop.py" in plan_model_upload(model_dir, REPO, remote_code=True).paths
 
 
 def test_dataset_push(hub, tmp_path, capsys):
@@ -233,27 +263,38 @@ def test_dataset_push(hub, tmp_path, capsys):
 
 CHILD = textwrap.dedent("""
     import json, sys
-    sys.modules["modeling_rexbert"] = None  # the package is not available: only remote code can load
+    sys.modules["modeling_rexbert"] = None  # the package is not available: transformers' own classes load it
     import torch
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
-    tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=True)
-    model = AutoModelForMaskedLM.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
-    batch = tokenizer(json.loads(sys.argv[2]), padding=True, return_tensors="pt")
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+    repo, texts = sys.argv[1], json.loads(sys.argv[2])
+    tokenizer = AutoTokenizer.from_pretrained(repo)
+    model = AutoModelForMaskedLM.from_pretrained(repo).eval()
+    encoder = AutoModel.from_pretrained(repo).eval()
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         logits = model(**batch).logits
+        hidden = encoder(**batch).last_hidden_state
     from sentence_transformers import SentenceTransformer
-    encoder = SentenceTransformer(sys.argv[1], trust_remote_code=True, device="cpu")
-    embeddings = encoder.encode(json.loads(sys.argv[2]))
-    print(json.dumps({"module": type(model).__module__, "ids": batch["input_ids"].tolist(),
-                      "logits": logits.tolist(), "embeddings": embeddings.tolist()}))
+    sentences = SentenceTransformer(repo, device="cpu")
+    embeddings = sentences.encode(texts)
+    print(json.dumps({"classes": [type(model).__name__, type(encoder).__name__],
+                      "sentence_classes": type(sentences[0].auto_model).__name__,
+                      "ids": batch["input_ids"].tolist(), "mask": batch["attention_mask"].tolist(),
+                      "logits": logits.tolist(), "hidden": hidden.tolist(), "embeddings": embeddings.tolist()}))
 """)
 
 
+def _real(values, mask) -> torch.Tensor:
+    """Per-token outputs at real positions (what sits at padding depends on the attention backend)."""
+    return torch.tensor(values)[torch.tensor(mask).bool()]
+
+
 @pytest.mark.slow
-def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path):
+def test_pushed_repo_loads_without_the_package_or_remote_code(hub, model_dir, tmp_path):
     """`rexbert push` in its own process, told where the Hub is only by HF_ENDPOINT; then the repo is loaded
-    by id in a fresh process (online mode, empty cache, `modeling_rexbert` unavailable): the masked-LM
-    logits and the sentence-transformers embeddings equal those of the local directory."""
+    by id in a fresh process (online mode, empty cache, `modeling_rexbert` unavailable, no
+    trust_remote_code) with transformers' ModernBERT classes and sentence-transformers: the outputs equal
+    those of the local directory. This package's classes load the same repo too, on the fast path."""
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
 
@@ -265,6 +306,7 @@ def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path):
     command = [sys.executable, "-m", "rexbert", "push", "model", str(model_dir), REPO]
     pushed = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert pushed.returncode == 0 and "pushed" in pushed.stdout, pushed.stderr[-2000:]
+    assert "1_Pooling/config.json" in hub.files(REPO) and not any(p.endswith(".py") for p in hub.files(REPO))
 
     texts = ["red running shoes", "fast shipping, would buy again"]
     env.pop("PYTHONPATH", None)
@@ -279,16 +321,51 @@ def test_from_pretrained_back_from_the_pushed_files(hub, model_dir, tmp_path):
     )
     assert child.returncode == 0, child.stderr[-2000:]
     remote = json.loads(child.stdout.strip().splitlines()[-1])
-    assert remote["module"].startswith("transformers_modules.")  # loaded from the pushed remote code
+    assert remote["classes"] == ["ModernBertForMaskedLM", "ModernBertModel"]
+    assert remote["sentence_classes"] == "ModernBertModel"
     model = modeling_rexbert.RexBertForMaskedLM.from_pretrained(model_dir).eval()
     batch = AutoTokenizer.from_pretrained(model_dir)(texts, padding=True, return_tensors="pt")
     assert batch["input_ids"].tolist() == remote["ids"]
     with torch.no_grad():
-        local = model(**batch).logits
-    torch.testing.assert_close(torch.tensor(remote["logits"]), local, rtol=0, atol=1e-6)
+        local = model(**batch)
+        local_hidden = model.model(**batch).last_hidden_state
+    torch.testing.assert_close(
+        _real(remote["logits"], remote["mask"]), _real(local.logits, remote["mask"]), rtol=0, atol=1e-5
+    )
+    torch.testing.assert_close(
+        _real(remote["hidden"], remote["mask"]), _real(local_hidden, remote["mask"]), rtol=0, atol=1e-5
+    )
     embeddings = SentenceTransformer(str(model_dir), device="cpu").encode(texts, convert_to_tensor=True)
-    torch.testing.assert_close(torch.tensor(remote["embeddings"]), embeddings, rtol=0, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(remote["embeddings"]), embeddings, rtol=0, atol=1e-5)
     assert any(
         path.endswith("/resolve/" + hub.repo(REPO).branches["main"] + "/model.safetensors")
         for _, path in hub.requests
     )
+
+    # with the package: the RexBERT classes read the ModernBERT-typed repo and run the unpadded path
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD_WITH_PACKAGE, REPO, json.dumps(texts)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    fast = json.loads(child.stdout.strip().splitlines()[-1])
+    assert fast["config"] == ["rexbert", ["RexBertForMaskedLM"]]
+    torch.testing.assert_close(torch.tensor(fast["logits"]), local.logits, rtol=0, atol=1e-6)
+
+
+CHILD_WITH_PACKAGE = textwrap.dedent("""
+    import json, sys
+    import torch
+    from transformers import AutoTokenizer
+    from modeling_rexbert import RexBertForMaskedLM
+    repo, texts = sys.argv[1], json.loads(sys.argv[2])
+    model = RexBertForMaskedLM.from_pretrained(repo).eval()
+    batch = AutoTokenizer.from_pretrained(repo)(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    print(json.dumps({"config": [model.config.model_type, model.config.architectures], "logits": logits.tolist()}))
+""")
