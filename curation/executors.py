@@ -15,6 +15,7 @@ output is kept to warnings while the per-task log files under `logs/` keep every
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -22,8 +23,7 @@ from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.base import PipelineExecutor
 from loguru import logger as datatrove_logger
 
-from curation.config import CurationConfig
-from curation.layout import CorpusLayout
+from curation.config import ExecutorConfig
 from curation.pipeline import StepList
 
 __all__ = ["QuietLocalExecutor", "build_executors", "run_step_lists"]
@@ -61,19 +61,22 @@ class QuietLocalExecutor(LocalPipelineExecutor):
         return super().run()
 
 
-def build_executors(step_lists: list[StepList], config: CurationConfig) -> list[PipelineExecutor]:
-    """One datatrove executor per step list, each depending on the one before (slurm, ray)."""
-    layout, kind, options = CorpusLayout(config.output_dir), config.executor.kind, config.executor.options
+def build_executors(
+    step_lists: list[StepList], logs: str, executor_config: ExecutorConfig, workers: int
+) -> list[PipelineExecutor]:
+    """One datatrove executor per step list (logging to `logs/<step list>`), each depending on the one
+    before (slurm, ray)."""
+    kind, options = executor_config.kind, executor_config.options
     executors: list[PipelineExecutor] = []
     for step_list in step_lists:
         common = dict(
             tasks=step_list.tasks,
-            logging_dir=layout.step_logs(step_list.name),
+            logging_dir=os.path.join(logs, step_list.name),
             skip_completed=not step_list.always_rerun,
         )
         if kind == "local":
             executor = QuietLocalExecutor(
-                step_list.steps, workers=min(config.workers, step_list.tasks), **common, **options
+                step_list.steps, workers=min(workers, step_list.tasks), **common, **options
             )
         elif kind == "slurm":
             from datatrove.executor import SlurmPipelineExecutor
@@ -90,7 +93,7 @@ def build_executors(step_lists: list[StepList], config: CurationConfig) -> list[
 
             executor = RayPipelineExecutor(
                 step_list.steps,
-                workers=min(config.workers, step_list.tasks),
+                workers=min(workers, step_list.tasks),
                 depends=executors[-1] if executors else None,
                 **common,
                 **options,
@@ -100,12 +103,16 @@ def build_executors(step_lists: list[StepList], config: CurationConfig) -> list[
 
 
 def run_step_lists(
-    step_lists: list[StepList], config: CurationConfig, on_step: Callable[[int, int, str], None] | None = None
+    step_lists: list[StepList],
+    logs: str,
+    executor_config: ExecutorConfig,
+    workers: int,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> bool:
     """Run the step lists on the configured executor; True when they have all finished on return (local,
     ray), False when they were only submitted (slurm)."""
-    executors = build_executors(step_lists, config)
-    kind = config.executor.kind
+    executors = build_executors(step_lists, logs, executor_config, workers)
+    kind = executor_config.kind
     if kind == "local":
         for index, (step_list, executor) in enumerate(zip(step_lists, executors), start=1):
             if on_step is not None:

@@ -41,7 +41,8 @@ def run_pipeline(
         owned = OwnedDirectory.claim(config.output_dir, "curation", output_record(config), restart=restart)
         owned.created(*OUTPUT_ENTRIES)
         step_lists = PipelineBuilder(config).step_lists()
-        if not run_step_lists(step_lists, config, on_step=on_step):
+        logs = CorpusLayout(config.output_dir).logs
+        if not run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step):
             return None
     with open(
         os.path.join(CorpusLayout(config.output_dir).report, "report.json"), encoding="utf-8"

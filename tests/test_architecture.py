@@ -4,7 +4,7 @@ Floors, bottom up (a package may import the floors below it, never a sibling on 
 above):
 
     ground     typed_config, sample_corpus             import no project package
-               safe_outputs                            imports typed_config (its error types)
+               safe_outputs, token_shards              import typed_config (its error types)
     model      modeling_rexbert                        imports no project package (it ships as Hub remote code)
     libraries  trainers, curation, eval_suites, hub_cards
     top        rexbert                                  the CLI and the end-to-end pipeline
@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUND = {"typed_config", "sample_corpus", "safe_outputs"}
+GROUND = {"typed_config", "sample_corpus", "safe_outputs", "token_shards"}
 LIBRARIES = {"trainers", "curation", "eval_suites", "hub_cards"}
 MAY_IMPORT = {
     "typed_config": set(),
     "sample_corpus": set(),
     "safe_outputs": {"typed_config"},
+    "token_shards": {"typed_config"},
     "modeling_rexbert": set(),
     **{library: GROUND | {"modeling_rexbert"} for library in LIBRARIES},
     "rexbert": GROUND | {"modeling_rexbert"} | LIBRARIES,

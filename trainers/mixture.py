@@ -18,9 +18,11 @@ Batch sizes (for batch-size warmup), masking rate and guidance weight are schedu
 too, evaluated per batch, so they need no extra state.
 
 With several training processes (torchrun / accelerate), batch indices are global: process `r` of
-`n` trains on batches `r, r + n, r + 2n, ...` (`shard`), reading past the other processes' rows, so
-the processes together train on exactly the stream one process would have produced, and every
-process can save and restore the same state.
+`n` trains on batches `r, r + n, r + 2n, ...` (`shard`), passing over the other processes' rows (by
+index arithmetic for random-access sources: nothing of them is read), so the processes together train on
+exactly the stream one process would have produced, and every process can save and restore the same state.
+Resuming positions every random-access source directly at its row count: its cost does not grow with the
+number of rows already trained on.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from transformers import TrainerCallback
 
 from typed_config import DataError
 
-from .packing import PackedSource, Row
+from .packing import PackedSource, RandomAccessRows, Row
 from .schedules import INTERPOLATIONS, BatchSizeSchedule, ScalarSchedule, interpolate
 
 __all__ = [
@@ -152,23 +154,31 @@ def _seed_for(*parts: int) -> int:
 
 
 class _SourceCursor:
-    """Reads one source row by row across epochs, from any starting row count."""
+    """Reads one source row by row across epochs, from any starting row count.
+
+    A random-access source (`RandomAccessRows`) is positioned by arithmetic: resuming at any row count, or
+    skipping another process's rows, costs nothing per row and reads nothing from the source. A streaming
+    source is read row by row (skipped rows are read and dropped).
+    """
 
     def __init__(self, source: PackedSource, seed: int, rows_taken: int, on_exhausted: str):
         self.source, self.seed, self.on_exhausted = source, seed, on_exhausted
         self.rows_taken, self.epoch = 0, 0
-        self._rows: Iterator[Row] = source.iter_epoch(0, seed)
-        finite = source.finite_rows
-        if finite:  # jump straight to the right epoch
-            self.epoch, offset = divmod(rows_taken, finite)
+        if isinstance(source, RandomAccessRows):
+            self.epoch, self.offset = divmod(rows_taken, source.finite_rows)
             if on_exhausted == "stop" and self.epoch > 0:  # already dry: the next read raises
-                self.epoch, offset = 0, finite
-            self._rows = itertools.islice(source.iter_epoch(self.epoch, seed), offset, None)
+                self.epoch, self.offset = 0, source.finite_rows
+            self.order = source.epoch_order(self.epoch, seed)
             self.rows_taken = rows_taken
+            return
+        self._rows: Iterator[Row] = source.iter_epoch(0, seed)
         while self.rows_taken < rows_taken:  # streaming: fast-forward by reading
             self.next()
 
     def next(self) -> Row:
+        if isinstance(self.source, RandomAccessRows):
+            self._step()
+            return self.source[int(self.order[self.offset - 1])]
         row = next(self._rows, None)
         if row is None:
             self._start_next_epoch()
@@ -177,6 +187,19 @@ class _SourceCursor:
                 raise SourceExhaustedError(f"source {self.source.name!r} yields no rows at all")
         self.rows_taken += 1
         return row
+
+    def skip(self) -> None:
+        """Pass over one row (another process's or worker's) without reading it where the source allows."""
+        if isinstance(self.source, RandomAccessRows):
+            self._step()
+        else:
+            self.next()
+
+    def _step(self) -> None:
+        if self.offset == len(self.order):
+            self._start_next_epoch()
+        self.offset += 1
+        self.rows_taken += 1
 
     def _start_next_epoch(self) -> None:
         if self.on_exhausted == "stop":
@@ -191,7 +214,10 @@ class _SourceCursor:
             self.rows_taken,
             self.epoch + 1,
         )
-        self._rows = self.source.iter_epoch(self.epoch, self.seed)
+        if isinstance(self.source, RandomAccessRows):
+            self.order, self.offset = self.source.epoch_order(self.epoch, self.seed), 0
+        else:
+            self._rows = self.source.iter_epoch(self.epoch, self.seed)
 
 
 class MixtureStream(torch.utils.data.IterableDataset):
@@ -310,8 +336,8 @@ class MixtureStream(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         """This process's batches in order. In a DataLoader with W workers, worker w builds every W-th of
-        them (the loader hands them out round-robin, so the order is the same); every worker reads past the
-        rows of the batches it does not build, which is cheap next to collating and masking them."""
+        them (the loader hands them out round-robin, so the order is the same); every worker passes over the
+        rows of the batches it does not build (without reading them from a random-access source)."""
         worker = torch.utils.data.get_worker_info()
         workers, worker_index = (worker.num_workers, worker.id) if worker is not None else (1, 0)
         state = self._start
@@ -327,7 +353,7 @@ class MixtureStream(torch.utils.data.IterableDataset):
                     yield self.make_batch(batch_index)
                     continue
             for source_index in self.batch_plan(batch_index):  # another process's or worker's batch
-                self.cursors[self.source_names[source_index]].next()
+                self.cursors[self.source_names[source_index]].skip()
 
     def make_batch(self, batch_index: int) -> dict[str, torch.Tensor]:
         """Read the rows of batch `batch_index` from the cursors and collate them."""

@@ -15,9 +15,10 @@ Declared handling of awkward input (nothing is dropped silently; `PackingStats` 
 - only the last, partly filled row of a source is special: it is dropped and its length is counted
   in `tail_tokens` (`keep_tail=True` yields it as a short row instead; the collator pads it).
 
-Two source types implement the same small interface (`PackedSource`): `PackedRows`, packed once
-into memory from a map-style dataset (random access, reshuffled per epoch by the mixture stream),
-and `StreamingPackedSource`, which packs a streaming `datasets.IterableDataset` lazily.
+Three source types implement the same small interface (`PackedSource`): `PackedRows`, packed once
+into memory from a map-style dataset, and `token_rows.ShardedRows`, cut from memory-mapped token shards
+(both `RandomAccessRows`: read by index, reshuffled per epoch), and `StreamingPackedSource`, which packs a
+streaming `datasets.IterableDataset` lazily.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "PackedRows",
     "PackedSource",
     "PackingStats",
+    "RandomAccessRows",
     "SequencePacker",
     "StreamingPackedSource",
     "encode_batch",
@@ -185,11 +187,32 @@ class PackedSource:
         raise NotImplementedError
 
 
-class PackedRows(PackedSource):
-    """All rows of a map-style source, packed once into two flat int32 arrays (random access).
+class RandomAccessRows(PackedSource):
+    """A source whose rows are read by index. Every epoch visits each row once, in an order shuffled from
+    (seed, epoch, name) when `shuffle`; a reader can start anywhere in an epoch, or skip rows, without
+    reading the rows before (`epoch_order` + `__getitem__`)."""
 
-    Each epoch visits every row once, in an order shuffled from (seed, epoch) when `shuffle`.
-    """
+    shuffle: bool
+
+    def __len__(self) -> int:
+        return self.finite_rows
+
+    def __getitem__(self, index: int) -> Row:
+        raise NotImplementedError
+
+    def epoch_order(self, epoch: int, seed: int) -> np.ndarray:
+        """Row indices in the order epoch `epoch` visits them."""
+        if not self.shuffle:
+            return np.arange(len(self))
+        return np.random.default_rng([seed, epoch, _stable_hash(self.name)]).permutation(len(self))
+
+    def iter_epoch(self, epoch: int, seed: int) -> Iterator[Row]:
+        for index in self.epoch_order(epoch, seed):
+            yield self[int(index)]
+
+
+class PackedRows(RandomAccessRows):
+    """All rows of a map-style source, packed once into two flat int32 arrays (random access)."""
 
     def __init__(
         self, name: str, rows: list[Row], stats: PackingStats, max_seq_len: int, shuffle: bool = True
@@ -235,23 +258,28 @@ class PackedRows(PackedSource):
         texts = dataset[text_column] if column_names is not None else (doc[text_column] for doc in dataset)
         return cls.from_texts(name, texts, tokenizer, max_seq_len, **kwargs)
 
+    @classmethod
+    def from_token_ids(
+        cls,
+        name: str,
+        documents: Iterable,
+        max_seq_len: int,
+        *,
+        keep_tail: bool = False,
+        shuffle: bool = True,
+    ) -> PackedRows:
+        """Pack already tokenized documents (token-id sequences, special tokens included)."""
+        packer = SequencePacker(max_seq_len, keep_tail=keep_tail)
+        rows = [row for ids in documents for row in packer.add(ids)] + packer.finish()
+        return cls(name, rows, packer.stats, max_seq_len, shuffle=shuffle)
+
     @property
     def finite_rows(self) -> int:
         return len(self._offsets) - 1
 
-    def __len__(self) -> int:
-        return self.finite_rows
-
     def __getitem__(self, index: int) -> Row:
         start, end = self._offsets[index], self._offsets[index + 1]
         return {"input_ids": self._ids[start:end], "position_ids": self._pos[start:end]}
-
-    def iter_epoch(self, epoch: int, seed: int) -> Iterator[Row]:
-        order = np.arange(len(self))
-        if self.shuffle:
-            order = np.random.default_rng([seed, epoch, _stable_hash(self.name)]).permutation(len(self))
-        for index in order:
-            yield self[int(index)]
 
 
 class StreamingPackedSource(PackedSource):

@@ -76,10 +76,14 @@ class TokenizerSpec:
 @dataclass
 class SourceSpec:
     """A named text source. Exactly one of `data_files` (local parquet/json/jsonl/csv/txt files or
-    globs), `dataset` (a `datasets` builder or Hub id) or `sample_corpus` (sources of the project's
-    generated sample corpus, e.g. [listing, review])."""
+    globs), `dataset` (a `datasets` builder or Hub id), `sample_corpus` (sources of the project's
+    generated sample corpus, e.g. [listing, review]) or `shards` (a directory `rexbert tokenize` wrote:
+    read memory-mapped, never tokenized again; `shards_source` names the source in it, default this
+    source's name)."""
 
     data_files: str | list[str] | None = path_field()
+    shards: str | None = path_field()
+    shards_source: str | None = None
     dataset: str | None = None
     dataset_config: str | None = None
     sample_corpus: list[str] | None = None
@@ -91,11 +95,12 @@ class SourceSpec:
     shuffle: bool = True
 
     def check(self, where: str) -> None:
-        given = [k for k in ("data_files", "dataset", "sample_corpus") if getattr(self, k) is not None]
+        kinds = ("data_files", "dataset", "sample_corpus", "shards")
+        given = [k for k in kinds if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ConfigError(
-                f"{where}: give exactly one of data_files, dataset, sample_corpus (got {given or 'none'})"
-            )
+            raise ConfigError(f"{where}: give exactly one of {', '.join(kinds)} (got {given or 'none'})")
+        if self.shards is not None and (self.streaming or self.where):
+            raise ConfigError(f"{where}: shards are read memory-mapped; 'streaming' and 'where' do not apply")
 
 
 @dataclass

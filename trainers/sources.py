@@ -14,12 +14,14 @@ from pathlib import Path
 import datasets
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from token_shards import SourceTokens, tokenizer_fingerprint
 from typed_config import ConfigError, DataError
 
 from .packing import PackedRows, PackedSource, StreamingPackedSource
 from .recipes import LexiconSpec, Recipe, SourceSpec, TokenizerSpec
 from .saliency import SaliencyLexicon, build_saliency_lexicon
-from .validation import split_documents
+from .token_rows import ShardedRows
+from .validation import held_out_indices, split_documents
 
 __all__ = ["RecipeData", "load_lexicon", "load_source", "load_tokenizer", "progress_bars_wanted"]
 
@@ -105,6 +107,8 @@ class RecipeData:
         self._datasets: dict[str, tuple] = {}
 
     def _split(self, name: str) -> tuple:
+        if name not in self._datasets and self.recipe.sources[name].shards is not None:
+            self._datasets[name] = self._split_shards(name)
         if name not in self._datasets:
             spec = self.recipe.sources[name]
             dataset = load_source(name, spec, seed=self.recipe.seed)
@@ -123,26 +127,71 @@ class RecipeData:
             self._datasets[name] = (dataset, validation)
         return self._datasets[name]
 
+    def _split_shards(self, name: str) -> tuple:
+        """(the source's tokens, the held-out document indices or None) of a `shards` source. The same
+        seeded draw as for texts, over the documents the shards hold (blank texts were dropped)."""
+        spec = self.recipe.sources[name]
+        tokens = SourceTokens(spec.shards, spec.shards_source or name)
+        documents = (
+            tokens.num_documents if spec.max_docs is None else min(spec.max_docs, tokens.num_documents)
+        )
+        held_out = None
+        if self.recipe.validation is not None:
+            count = self.recipe.validation.documents_per_source
+            if documents <= count:
+                raise DataError(
+                    f"sources.{name}: {documents} documents cannot spare "
+                    f"validation.documents_per_source={count} for validation"
+                )
+            held_out = held_out_indices(count, documents, seed=self.recipe.seed)
+        return tokens, held_out
+
     def dataset(self, name: str):
         """The documents of a source that training may see."""
         return self._split(name)[0]
 
     def validation_packed(self, name: str, tokenizer, seq_len: int) -> PackedRows:
         """The held-out documents of a source, packed at `seq_len` in their order (short tail kept)."""
-        held_out = self._split(name)[1]
+        source, held_out = self._split(name)
+        if self.recipe.sources[name].shards is not None:
+            self._check_tokenizer(name, tokenizer)
+            documents = (source.document(int(i)) for i in held_out)
+            return PackedRows.from_token_ids(name, documents, seq_len, keep_tail=True, shuffle=False)
         column = self.recipe.sources[name].text_column
         texts = [row[column] for row in held_out]
         return PackedRows.from_texts(name, texts, tokenizer, seq_len, keep_tail=True, shuffle=False)
 
-    def texts(self, name: str, limit: int | None = None) -> Iterator[str]:
-        """Up to `limit` non-empty texts of a source, in order."""
+    def texts(self, name: str, limit: int | None = None, tokenizer=None) -> Iterator[str]:
+        """Up to `limit` non-empty texts of a source, in order (of a `shards` source: its documents decoded
+        with `tokenizer`, special tokens left out)."""
+        if self.recipe.sources[name].shards is not None:
+            if tokenizer is None:
+                raise ConfigError(
+                    f"sources.{name}: shards hold token ids; the tokenizer must be given, not trained"
+                )
+            source, held_out = self._split(name)
+            skip = set() if held_out is None else set(held_out.tolist())
+            indices = (i for i in range(source.num_documents) if i not in skip)
+            decoded = (tokenizer.decode(source.document(i), skip_special_tokens=True) for i in indices)
+            return itertools.islice(decoded, limit)
         column = self.recipe.sources[name].text_column
         texts = (row[column] for row in self.dataset(name))
         texts = (t for t in texts if isinstance(t, str) and t.strip())
         return itertools.islice(texts, limit)
 
+    def _check_tokenizer(self, name: str, tokenizer) -> None:
+        """Shards made with another tokenizer are refused (one line naming the directory)."""
+        source = self._split(name)[0]
+        SourceTokens(source.directory, source.name, fingerprint=tokenizer_fingerprint(tokenizer))
+
     def packed(self, name: str, tokenizer, seq_len: int) -> PackedSource:
         spec = self.recipe.sources[name]
+        if spec.shards is not None:
+            self._check_tokenizer(name, tokenizer)
+            tokens, held_out = self._split(name)
+            return ShardedRows(
+                name, tokens, seq_len, shuffle=spec.shuffle, held_out=held_out, max_docs=spec.max_docs
+            )
         dataset = self.dataset(name)
         if spec.streaming:
             return StreamingPackedSource(name, dataset, tokenizer, seq_len, text_column=spec.text_column)
@@ -181,7 +230,7 @@ def load_lexicon(spec: LexiconSpec, data: RecipeData, tokenizer) -> SaliencyLexi
         return SaliencyLexicon.load(spec.path, tokenizer)
 
     def texts(names: list[str]) -> Iterator[str]:
-        return itertools.chain.from_iterable(data.texts(name, spec.max_docs) for name in names)
+        return itertools.chain.from_iterable(data.texts(name, spec.max_docs, tokenizer) for name in names)
 
     lexicon = build_saliency_lexicon(
         texts(spec.domain),
