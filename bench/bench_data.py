@@ -1,0 +1,287 @@
+"""The pretraining data path at corpus scale: tokenize once, memory-map, resume in constant time.
+
+Four figures, each next to a reference measured in the same run:
+
+(a) tokenization throughput per core: `rexbert tokenize` (datatrove, one task per file) on the small corpus
+    with 1 and 2 worker processes; reference: the in-memory path's tokenize-and-pack (`PackedRows`), one
+    process.
+(b) loader throughput from shards, collation and Guided-MLM masking included: a `MixtureStream` over two
+    sharded sources, seq 1,024, batch 32, in one process (target >= 4M tokens/s, what a 17m model consumes
+    on one H100); reference: the same stream over in-memory `PackedRows`.
+(c) peak RSS of a pretraining start (`rexbert pretrain`, phase 1, 4 steps) on the small and the large corpus
+    read from shards (target: large <= 1.5x small); reference: the small corpus read as text (in-memory
+    packing), and the large one too with `--full`.
+(d) time to resume a stream at batch 1,000,000 from its saved state (target < 1 s): restore + first batch.
+
+The corpora are the project's generated sample text (listings and reviews as `ecom`, general text as
+`general`), written as jsonl files of ~25 MB and ~250 MB (`--quick`: 2.5 MB and 25 MB). The tokenizer is
+ModernBERT's (built from the OLMo BPE in ../shared/data) when it is there, else a BPE trained on the sample.
+
+    python -m bench.bench_data [--quick] [--full] [--out outputs/bench]   # writes bench_data.json / .md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+SHARED_TOKENIZER = (
+    Path(__file__).resolve().parents[2] / "shared/data/tokenizers/allenai_gpt-neox-olmo-dolma-v1_5.json"
+)
+SEQ_LEN, BATCH = 1024, 32
+
+
+def write_corpus(directory: Path, megabytes: float, files_per_source: int = 4) -> dict[str, list[str]]:
+    """jsonl files of generated sample text, about `megabytes` in all, split over sources and files."""
+    from sample_corpus import sample_documents
+
+    directory.mkdir(parents=True, exist_ok=True)
+    sources = {"ecom": ("listing", "review"), "general": ("general",)}
+    paths: dict[str, list[str]] = {name: [] for name in sources}
+    per_file = megabytes * 1e6 / len(sources) / files_per_source
+    seed = 0
+    for name, kinds in sources.items():
+        for index in range(files_per_source):
+            path = directory / f"{name}-{index}.jsonl"
+            written = 0
+            with path.open("w", encoding="utf-8") as handle:
+                while written < per_file:
+                    seed += 1
+                    counts = {kind: 2000 for kind in kinds}
+                    for doc in sample_documents(seed=seed, docs_per_source=counts):
+                        line = json.dumps({"text": doc["text"]}) + "\n"
+                        handle.write(line)
+                        written += len(line)
+            paths[name].append(str(path))
+    return paths
+
+
+def make_tokenizer(directory: Path):
+    from modeling_rexbert.tokenization import build_modernbert_tokenizer, train_bpe_tokenizer
+    from sample_corpus import sample_documents
+
+    if SHARED_TOKENIZER.is_file():
+        tokenizer = build_modernbert_tokenizer(str(SHARED_TOKENIZER))
+    else:
+        tokenizer = train_bpe_tokenizer([d["text"] for d in sample_documents(seed=0)], vocab_size=4096)
+    tokenizer.save_pretrained(directory)
+    return tokenizer
+
+
+def tokenize(
+    corpus: dict[str, list[str]], tokenizer_dir: Path, output: Path, workers: int
+) -> tuple[float, int]:
+    from curation.tokenize import TokenizeConfig, tokenize_corpus
+
+    started = time.perf_counter()
+    config = TokenizeConfig(str(output), str(tokenizer_dir), corpus, workers=workers)
+    manifest = tokenize_corpus(config, restart=True)
+    return time.perf_counter() - started, sum(s.tokens for s in manifest.sources.values())
+
+
+def in_memory_packing(corpus: dict[str, list[str]], tokenizer) -> tuple[float, int]:
+    from trainers.packing import PackedRows
+
+    texts = [json.loads(line)["text"] for line in open(corpus["ecom"][0], encoding="utf-8")]
+    started = time.perf_counter()
+    rows = PackedRows.from_texts("ecom", texts, tokenizer, SEQ_LEN)
+    return time.perf_counter() - started, rows.stats.tokens + rows.stats.tail_tokens
+
+
+def stream_over(sources: dict, tokenizer, lexicon):
+    from trainers.collator import GuidedMLMCollator
+    from trainers.mixture import MixtureSchedule, MixtureStream
+
+    collator = GuidedMLMCollator(tokenizer, mask_rate=0.3, lexicon=lexicon, guidance=0.5)
+    schedule = MixtureSchedule.interpolated({"general": 0.7, "ecom": 0.3}, {"general": 0.2, "ecom": 0.8})
+    return MixtureStream(sources, schedule, collator, batch_size=BATCH, max_steps=1_000_000, seed=0)
+
+
+def loader_tokens_per_s(stream, batches: int) -> float:
+    iterator = iter(stream)
+    next(iterator)  # cursors and permutations are set up on the first batch
+    started = time.perf_counter()
+    tokens = sum(int(next(iterator)["attention_mask"].sum()) for _ in range(batches))
+    return tokens / (time.perf_counter() - started)
+
+
+def resume_seconds(sources: dict, tokenizer, lexicon, batch_index: int) -> float:
+    """Restore a stream at `batch_index` from a saved state (rows taken per source as the schedule's mean
+    share would give them) and build its first batch."""
+    from trainers.mixture import MixtureState
+
+    stream = stream_over(sources, tokenizer, lexicon)
+    rows = batch_index * BATCH
+    state = MixtureState(batch_index, {"general": rows // 2, "ecom": rows - rows // 2}, seed=0)
+    started = time.perf_counter()
+    stream.restore(state)
+    next(iter(stream))
+    return time.perf_counter() - started
+
+
+PEAK_RSS = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+"""
+
+
+def pretraining_peak_rss(sources: dict[str, dict], tokenizer_dir: Path, output: Path) -> float:
+    """Peak RSS (bytes) of `rexbert pretrain` phase 1 for 4 steps with these source settings."""
+    overrides = [
+        f"tokenizer.path={tokenizer_dir}", "tokenizer.train_vocab_size=null", "lexicon.max_docs=500",
+        "validation.documents_per_source=16", "phases.general.steps=4", "phases.general.eval_steps=0",
+        "phases.general.seq_len=1024", "phases.general.model.max_position_embeddings=1024",
+    ]  # fmt: skip
+    for name, settings in sources.items():
+        overrides += [f"sources.{name}.sample_corpus=null"]
+        overrides += [f"sources.{name}.{key}={value}" for key, value in settings.items()]
+    command = [sys.executable, "-m", "rexbert", "pretrain", "--recipe", "tiny", "--phase", "general"]
+    command += ["--output", str(output)] + [item for o in overrides for item in ("--set", o)]
+    result = subprocess.run([sys.executable, "-c", PEAK_RSS, *command], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"pretraining failed: {result.stderr[-2000:]}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="corpora of 2.5 and 25 MB")
+    parser.add_argument(
+        "--full", action="store_true", help="also start pretraining on the large corpus as text"
+    )
+    parser.add_argument("--batches", type=int, default=200, help="batches timed for (b)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    sizes = (2.5, 25.0) if args.quick else (25.0, 250.0)
+    results: dict = {"corpus_mb": sizes, "seq_len": SEQ_LEN, "batch": BATCH}
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        tokenizer = make_tokenizer(scratch / "tokenizer")
+        corpora = {size: write_corpus(scratch / f"corpus-{size}", size) for size in sizes}
+        small, large = sizes
+
+        # (a) tokenization throughput
+        seconds_1, tokens = tokenize(corpora[small], scratch / "tokenizer", scratch / "shards-a", workers=1)
+        seconds_2, _ = tokenize(corpora[small], scratch / "tokenizer", scratch / "shards-a", workers=2)
+        packing_seconds, packed_tokens = in_memory_packing(corpora[small], tokenizer)
+        results["a_tokenize"] = {
+            "tokens": tokens,
+            "tokens_per_s_1_worker": tokens / seconds_1,
+            "tokens_per_s_per_core_2_workers": tokens / seconds_2 / 2,
+            "reference_in_memory_tokens_per_s": packed_tokens / packing_seconds,
+        }
+        print("(a)", results["a_tokenize"], flush=True)
+
+        # (b) loader throughput, shards vs in-memory rows
+        _, large_tokens = tokenize(corpora[large], scratch / "tokenizer", scratch / "shards", workers=2)
+        from token_shards import SourceTokens
+        from trainers.packing import PackedRows
+        from trainers.saliency import build_saliency_lexicon
+        from trainers.token_rows import ShardedRows
+
+        shards = {
+            name: ShardedRows(name, SourceTokens(scratch / "shards", name), SEQ_LEN)
+            for name in corpora[large]
+        }
+        decoded = {
+            name: [
+                tokenizer.decode(shards[name].source.document(i), skip_special_tokens=True)
+                for i in range(300)
+            ]
+            for name in shards
+        }
+        lexicon = build_saliency_lexicon(decoded["ecom"], decoded["general"], tokenizer, min_count=3)
+        in_memory = {
+            name: PackedRows.from_token_ids(
+                name, (s.source.document(i) for i in range(s.source.num_documents // 10)), SEQ_LEN
+            )
+            for name, s in shards.items()
+        }
+        results["b_loader"] = {
+            "tokens_per_s_shards": loader_tokens_per_s(stream_over(shards, tokenizer, lexicon), args.batches),
+            "reference_tokens_per_s_in_memory": loader_tokens_per_s(
+                stream_over(in_memory, tokenizer, lexicon), args.batches
+            ),
+            "target_tokens_per_s": 4e6,
+        }
+        print("(b)", results["b_loader"], flush=True)
+
+        # (d) resume at batch 1,000,000
+        results["d_resume"] = {
+            "seconds_at_batch_1000000": resume_seconds(shards, tokenizer, lexicon, 1_000_000),
+            "seconds_at_batch_1000": resume_seconds(shards, tokenizer, lexicon, 1_000),
+            "target_seconds": 1.0,
+        }
+        print("(d)", results["d_resume"], flush=True)
+
+        # (c) peak RSS of a pretraining start
+        _, _ = tokenize(corpora[small], scratch / "tokenizer", scratch / "shards-small", workers=2)
+        rss = {}
+        for label, directory in (("small", "shards-small"), ("large", "shards")):
+            settings = {name: {"shards": scratch / directory} for name in corpora[small]}
+            rss[f"shards_{label}"] = pretraining_peak_rss(
+                settings, scratch / "tokenizer", scratch / f"run-{label}"
+            )
+        text_runs = ("small", "large") if args.full else ("small",)
+        for label in text_runs:
+            size = small if label == "small" else large
+            settings = {name: {"data_files": ",".join(paths)} for name, paths in corpora[size].items()}
+            settings = {name: {"data_files": f"[{value['data_files']}]"} for name, value in settings.items()}
+            rss[f"text_{label}"] = pretraining_peak_rss(
+                settings, scratch / "tokenizer", scratch / f"text-{label}"
+            )
+        results["c_peak_rss_bytes"] = {
+            **rss,
+            "large_over_small_shards": rss["shards_large"] / rss["shards_small"],
+        }
+        print("(c)", results["c_peak_rss_bytes"], flush=True)
+        results["tokens_large_corpus"] = large_tokens
+
+    results["meta"] = {
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "tokenizer": "ModernBERT (OLMo BPE)" if SHARED_TOKENIZER.is_file() else "trained BPE",
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_data.json").write_text(json.dumps(results, indent=2, default=float))
+    table = markdown(results)
+    (args.out / "bench_data.md").write_text(table + "\n")
+    print("\n" + table)
+    return 0
+
+
+def markdown(results: dict) -> str:
+    a, b, c, d = results["a_tokenize"], results["b_loader"], results["c_peak_rss_bytes"], results["d_resume"]
+    small, large = results["corpus_mb"]
+    mb = 1 / 2**20
+    lines = [
+        "| figure | measured | reference / target |",
+        "|---|---:|---:|",
+        f"| (a) tokenize, tokens/s, 1 worker | {a['tokens_per_s_1_worker']:,.0f} | in-memory tokenize+pack {a['reference_in_memory_tokens_per_s']:,.0f} |",
+        f"| (a) tokenize, tokens/s per core, 2 workers | {a['tokens_per_s_per_core_2_workers']:,.0f} | |",
+        f"| (b) loader from shards, tokens/s (seq {SEQ_LEN}, batch {BATCH}, Guided MLM) | {b['tokens_per_s_shards']:,.0f} | in-memory rows {b['reference_tokens_per_s_in_memory']:,.0f}; target 4,000,000 |",
+        f"| (c) pretraining start, peak RSS, shards {small:g} MB | {c['shards_small'] * mb:,.0f} MiB | text {small:g} MB: {c['text_small'] * mb:,.0f} MiB |",
+        f"| (c) pretraining start, peak RSS, shards {large:g} MB | {c['shards_large'] * mb:,.0f} MiB | {c['large_over_small_shards']:.2f}x the small one; target <= 1.5x |",
+        f"| (d) resume at batch 1,000,000, s | {d['seconds_at_batch_1000000']:.3f} | at batch 1,000: {d['seconds_at_batch_1000']:.3f}; target < 1 |",
+    ]
+    if "text_large" in c:
+        lines.append(
+            f"| (c) peak RSS, text {large:g} MB (in-memory packing) | {c['text_large'] * mb:,.0f} MiB | |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
