@@ -59,6 +59,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
     parser.add_argument("--endpoint", default=None, help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
     parser.add_argument("--commit-message", default=None)
+    parser.add_argument(
+        "--large",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="upload through huggingface_hub's resumable multi-commit folder upload "
+        "(default: when the upload is over 5 GiB)",
+    )
 
 
 def _source_license(value: str) -> tuple[str, str]:
@@ -196,6 +203,7 @@ def main(args: argparse.Namespace) -> int:
             private=args.private,
             revision=args.revision,
             commit_message=args.commit_message,
+            large=args.large,
         )
     except HfHubHTTPError as error:
         raise RunError(f"rexbert push: {explain_hub_error(error, args)}") from error
@@ -203,6 +211,8 @@ def main(args: argparse.Namespace) -> int:
         raise RunError(f"rexbert push: {error}") from error
     except (OSError, httpx2.TransportError) as error:  # connection refused, DNS, timeouts
         raise RunError(f"rexbert push: cannot reach {args.endpoint or 'the Hub'}: {error}") from error
+    for path in result.deleted:
+        print(f"deleted {path}: no longer in {args.directory}")
     if result.changed:
         print(f"pushed {len(plan.files)} files to {plan.repo_type} {plan.repo_id}: {result.commit_url}")
     else:

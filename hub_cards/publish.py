@@ -16,18 +16,27 @@ A push happens in two steps so that `--dry-run` shows exactly what a real push w
    the directory are taken from the installed `modeling_rexbert` package.
 2. `push` sends the plan with `HfApi`: `create_repo(exist_ok=True)`, optionally the visibility and a
    branch, then one `create_commit`. Files identical to the remote ones are dropped by `huggingface_hub`
-   itself (it compares git blob ids), so pushing an unchanged directory creates no commit.
+   itself (it compares git blob ids), so pushing an unchanged directory creates no commit. A plan names the
+   folders it `replaces` (a corpus's `corpus/` and `report/`): remote files there that the plan does not
+   hold are deleted in the same commit, so a re-push with fewer shards leaves exactly the local shards (a
+   stale shard would otherwise still match the card's `corpus/*.parquet` pattern). A large plan (over
+   `LARGE_PUSH_BYTES`, or `large=True`) sends its files from disk with `HfApi.upload_folder`, which in
+   huggingface_hub 2.x is the former `upload_large_folder`: with hf_xet it uploads in a streamed pipeline,
+   commits in batches below the server's limits, and an interrupted push resumes by running it again
+   (committed files are skipped, uploaded chunks deduplicated). The generated card and the deletions
+   follow in one last commit.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import glob
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
+from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
 from transformers.dynamic_module_utils import get_relative_imports
 
 from hub_cards.common import human_bytes
@@ -35,6 +44,7 @@ from safe_outputs import CHECKSUMS_FILENAME, verify_model_dir
 
 __all__ = [
     "DATASET_FOLDERS",
+    "LARGE_PUSH_BYTES",
     "PICKLE_SUFFIXES",
     "REMOTE_CODE_MODEL_TYPES",
     "SKIPPED_DIRECTORIES",
@@ -52,6 +62,9 @@ __all__ = [
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
 SKIPPED_DIRECTORIES = ("checkpoint-*", "__pycache__", ".*", "runs", "wandb")
 REMOTE_CODE_MODEL_TYPES = ("rexbert",)
+# Above this a push goes through `upload_folder`'s resumable multi-commit pipeline: one commit of tens of GB
+# built in one request is what the Hub refuses or times out on.
+LARGE_PUSH_BYTES = 5 * 2**30
 
 
 @dataclass
@@ -80,6 +93,20 @@ class UploadPlan:
     repo_type: str
     files: list[PlannedFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Remote folders this push makes equal to the plan: their remote files that the plan lacks are deleted.
+    replaces: tuple[str, ...] = ()
+    root: Path | None = None  # the local directory the files come from
+
+    @property
+    def size(self) -> int:
+        return sum(planned.size for planned in self.files)
+
+    def stale(self, remote_paths: list[str]) -> list[str]:
+        """Remote files under the replaced folders that this plan does not hold."""
+        planned = set(self.paths)
+        return sorted(
+            path for path in remote_paths if path.split("/")[0] in self.replaces and path not in planned
+        )
 
     def add(self, planned: PlannedFile) -> None:
         """Add a file, replacing an earlier plan entry for the same path (generated files win)."""
@@ -93,15 +120,15 @@ class UploadPlan:
     def describe(self) -> str:
         """The dry-run listing: every file with its size and origin, then the skipped files."""
         width = max((len(f.path_in_repo) for f in self.files), default=10)
-        lines = [
-            f"{self.repo_type} repo {self.repo_id}: {len(self.files)} files, "
-            f"{human_bytes(sum(f.size for f in self.files))}"
-        ]
+        lines = [f"{self.repo_type} repo {self.repo_id}: {len(self.files)} files, {human_bytes(self.size)}"]
         for planned in self.files:
             note = f"  ({planned.note})" if planned.note else ""
             lines.append(f"  {planned.path_in_repo:<{width}}  {human_bytes(planned.size):>10}{note}")
         for path, reason in self.skipped:
             lines.append(f"  skipped {path}: {reason}")
+        if self.replaces:
+            folders = ", ".join(f"{folder}/" for folder in self.replaces)
+            lines.append(f"  remote files under {folders} that are not listed here are deleted")
         return "\n".join(lines)
 
 
@@ -250,7 +277,7 @@ def plan_model_upload(
     if not config_path.is_file():
         raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json)")
     verify_model_dir(model_dir)  # a damaged weights file is refused by name, before anything is sent
-    plan = UploadPlan(repo_id, "model")
+    plan = UploadPlan(repo_id, "model", root=model_dir)
     _collect_files(model_dir, plan)
     if not any(path.endswith(".safetensors") for path in plan.paths):
         pickles = ", ".join(path for path, _ in plan.skipped) or "none"
@@ -283,7 +310,7 @@ def plan_dataset_upload(
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise FileNotFoundError(f"dataset directory not found: {dataset_dir}")
-    plan = UploadPlan(repo_id, "dataset")
+    plan = UploadPlan(repo_id, "dataset", replaces=DATASET_FOLDERS, root=dataset_dir)
     _collect_files(dataset_dir, plan, folders=DATASET_FOLDERS)
     if not any(fnmatch.fnmatch(Path(path).name, pattern) for path in plan.paths for pattern in data_patterns):
         raise ValueError(f"{dataset_dir} holds no data files matching {', '.join(data_patterns)}")
@@ -299,6 +326,7 @@ class PushResult:
     commit_url: str
     commit_sha: str
     changed: bool
+    deleted: list[str] = field(default_factory=list)  # stale remote files removed by this push
 
 
 def push(
@@ -309,11 +337,14 @@ def push(
     private: bool | None = None,
     revision: str | None = None,
     commit_message: str | None = None,
+    large: bool | None = None,
 ) -> PushResult:
-    """Create the repo if needed and commit the plan's files in one commit (unchanged files are skipped).
+    """Create the repo if needed and commit the plan: its files (unchanged ones are skipped) and the deletion
+    of stale files under the folders it replaces.
 
     `private=None` keeps an existing repo's visibility (new repos get the Hub's default); True/False sets it.
-    `revision` is a branch; it is created from `main` when it does not exist yet.
+    `revision` is a branch; it is created from `main` when it does not exist yet. `large` sends the files
+    from disk through `upload_folder` first (default: when the plan is over `LARGE_PUSH_BYTES`).
     """
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True)
@@ -322,11 +353,42 @@ def push(
     if revision and revision != "main":
         api.create_branch(plan.repo_id, repo_type=plan.repo_type, branch=revision, exist_ok=True)
     head = api.repo_info(plan.repo_id, repo_type=plan.repo_type, revision=revision).sha
+    remote = (
+        api.list_repo_files(plan.repo_id, repo_type=plan.repo_type, revision=revision)
+        if plan.replaces
+        else []
+    )
+    message = commit_message or f"Upload {plan.repo_type} with rexbert push"
+    in_last_commit = plan.files
+    if large if large is not None else plan.size > LARGE_PUSH_BYTES:
+        _upload_from_disk(api, plan, revision, message)
+        in_last_commit = [planned for planned in plan.files if planned.source is None]
+    operations = [planned.operation() for planned in in_last_commit]
+    stale = plan.stale(remote)
+    operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
     info: CommitInfo = api.create_commit(
         plan.repo_id,
         repo_type=plan.repo_type,
-        operations=[planned.operation() for planned in plan.files],
-        commit_message=commit_message or f"Upload {plan.repo_type} with rexbert push",
+        operations=operations,
+        commit_message=message,
         revision=revision,
     )
-    return PushResult(commit_url=info.commit_url, commit_sha=info.oid, changed=info.oid != head)
+    return PushResult(
+        commit_url=info.commit_url, commit_sha=info.oid, changed=info.oid != head, deleted=stale
+    )
+
+
+def _upload_from_disk(api: HfApi, plan: UploadPlan, revision: str | None, message: str) -> None:
+    """The plan's files that lie in its directory, by `upload_folder` (resumable, committed in batches)."""
+    on_disk = [planned for planned in plan.files if planned.source is not None]
+    if any(planned.source != plan.root / planned.path_in_repo for planned in on_disk):
+        raise ValueError("a large push uploads files from their place in the directory only")
+    api.upload_folder(
+        repo_id=plan.repo_id,
+        repo_type=plan.repo_type,
+        folder_path=plan.root,
+        # `allow_patterns` are glob patterns: escape the brackets a file name may hold
+        allow_patterns=[glob.escape(planned.path_in_repo) for planned in on_disk],
+        revision=revision,
+        commit_message=message,
+    )

@@ -369,3 +369,47 @@ CHILD_WITH_PACKAGE = textwrap.dedent("""
         logits = model(**batch).logits
     print(json.dumps({"config": [model.config.model_type, model.config.architectures], "logits": logits.tolist()}))
 """)
+
+
+def _write_shards(corpus: Path, count: int) -> None:
+    import pandas as pd
+
+    for old in corpus.glob("*.parquet"):
+        old.unlink()
+    for index in range(count):
+        frame = {"id": [f"d{index}"], "text": [f"shard {index}"], "source": ["listing"], "domain": ["ecommerce"]}
+        pd.DataFrame(frame).to_parquet(corpus / f"{index:05d}.parquet")
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["one-commit", "upload-folder"])
+def test_dataset_repush_with_fewer_shards_leaves_exactly_the_local_shards(hub, tmp_path, capsys, large):
+    from huggingface_hub import HfApi
+    from test_hub_cards import REPORT
+
+    repo, corpus = "shop-lab/ecom-shards", tmp_path / "corpus"
+    corpus.mkdir()
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.json").write_text(json.dumps(REPORT))
+    large_flag = ["--large"] if large else []
+    common = ["--endpoint", hub.endpoint, "--token", TOKEN, *large_flag]
+    _write_shards(corpus, 3)
+    assert push(capsys, "dataset", str(tmp_path), repo, *common)[0] == 0
+    # the large path commits the files from disk (upload_folder), then the generated card
+    assert len(hub.repo(repo, "dataset").commits) == (3 if large else 2)  # the repo's initial commit first
+    api = HfApi(endpoint=hub.endpoint, token=TOKEN)
+    api.upload_file(repo_id=repo, repo_type="dataset", path_or_fileobj=b"kept", path_in_repo="notes/extra.md")
+
+    _write_shards(corpus, 1)
+    status, dry, _ = push(capsys, "dataset", str(tmp_path), repo, "--dry-run")
+    assert status == 0 and "remote files under corpus/, report/ that are not listed here are deleted" in dry
+    status, out, _ = push(capsys, "dataset", str(tmp_path), repo, *common)
+    assert status == 0, out
+    assert "deleted corpus/00001.parquet" in out and "deleted corpus/00002.parquet" in out
+    files = hub.files(repo, repo_type="dataset")
+    remote_corpus = {path for path in files if path.startswith("corpus/")}
+    assert remote_corpus == {f"corpus/{path.name}" for path in corpus.iterdir()} == {"corpus/00000.parquet"}
+    assert files["corpus/00000.parquet"] == (corpus / "00000.parquet").read_bytes()
+    assert files["notes/extra.md"] == b"kept"  # outside the folders a corpus push owns
+    assert "README.md" in files and "report/report.json" in files
+    status, out, _ = push(capsys, "dataset", str(tmp_path), repo, *common)
+    assert status == 0 and "already has these files; no new commit" in out
