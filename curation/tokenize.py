@@ -18,6 +18,8 @@ without truncation. A last one-task step writes `manifest.json` (the tokenizer's
 documents and tokens, the blank count) once all shards exist, whichever executor ran them.
 
 Output: `DIR/manifest.json`, `DIR/tokenizer.json` (the tokenizer, as the shards were made with it),
+`DIR/tokenizer/` (the same tokenizer saved with `save_pretrained`: what `rexbert pretrain --shards DIR` trains
+with, so the shards carry everything training needs),
 `DIR/<source>/NNNNN_unshuffled.ds` (+ `.index`, `.metadata`), `DIR/logs/` (datatrove's logs, stats and
 completion markers). The directory is owned like every output (`safe_outputs`): the same command resumes,
 a changed tokenizer, source list or text column is refused naming it, `--restart` starts over.
@@ -50,7 +52,7 @@ __all__ = [
     "tokenize_corpus",
 ]
 
-OUTPUT_ENTRIES = ("manifest.json", "tokenizer.json", "logs")
+OUTPUT_ENTRIES = ("manifest.json", "tokenizer.json", "tokenizer", "logs")
 READERS = {".parquet": "ParquetReader", ".jsonl": "JsonlReader", ".json": "JsonlReader"}
 
 
@@ -200,6 +202,9 @@ def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsM
     submitted (their last job writes it)."""
     if not config.sources:
         raise ConfigError("give at least one --source NAME=FILES")
+    reserved = sorted(set(config.sources) & set(OUTPUT_ENTRIES))
+    if reserved:
+        raise ConfigError(f"--source {reserved[0]}: that name is taken by the output's own {reserved[0]!r}")
     tokenizer = _load_tokenizer(config.tokenizer)
     os.makedirs(config.output_dir, exist_ok=True)
     with DirectoryLock(config.output_dir):
@@ -211,6 +216,7 @@ def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsM
         tokenizer_file = os.path.join(config.output_dir, "tokenizer.json")
         with open(tokenizer_file, "w", encoding="utf-8") as handle:
             handle.write(tokenizer_json(tokenizer))
+        tokenizer.save_pretrained(os.path.join(config.output_dir, "tokenizer"))
         vocab_size = tokenizer.backend_tokenizer.get_vocab_size()
         step_lists = build_step_lists(config, tokenizer_file, vocab_size, tokenizer_id)
         logs = os.path.join(config.output_dir, "logs")

@@ -110,6 +110,26 @@ def test_run_writes_every_promised_artefact(finished_run):
     assert len(links) >= 10 and all((out / link).exists() for link in links), links
 
 
+
+def test_pretraining_from_token_shards_equals_pretraining_from_text(finished_run, tmp_path):
+    """The tokenize stage's shards (read memory-mapped) train exactly the model the corpus text trains."""
+    import yaml
+    from safetensors.torch import load_file
+
+    manifest = json.loads((finished_run / "tokens" / "manifest.json").read_text())
+    recipe = yaml.safe_load((finished_run / "pretrain" / "recipe.yaml").read_text())
+    assert set(manifest["sources"]) == set(recipe["sources"]) == {"general", "ecom"}
+    assert all(source["shards"] for source in recipe["sources"].values())
+    from_text = tmp_path / "from-text"
+    argv = [*run_command(from_text), "--set", "pretrain.tokenize=false", "--stop-after", "pretrain"]
+    assert cli.main(argv) == 0
+    assert not (from_text / "tokens").exists()
+    assert json.loads((from_text / "stages" / "tokenize.done").read_text())["outputs"]["skipped"]
+    final = "pretrain/phase3-anneal/final/model.safetensors"
+    assert load_file(from_text / final).keys() == load_file(finished_run / final).keys()
+    for name, tensor in load_file(finished_run / final).items():
+        assert load_file(from_text / final)[name].equal(tensor), name
+
 def _complete_checkpoints(output: Path) -> list[int]:
     return sorted(
         int(c.name.split("-")[1])

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from rexbert.cli import main as rexbert
-from token_shards import MANIFEST_FILENAME, ShardsManifest, SourceTokens
+from token_shards import MANIFEST_FILENAME, ShardsManifest, SourceTokens, tokenizer_fingerprint
 from trainers.collator import GuidedMLMCollator
 from trainers.mixture import MixtureSchedule, MixtureStream
 from trainers.packing import PackedRows
@@ -177,22 +178,29 @@ def test_tokenize_resumes_and_refuses_a_changed_command(corpus, capsys):
 
 
 def test_pretraining_reads_the_shards(corpus, tmp_path):
-    """A phase trains from the shards (with held-out validation documents and the lexicon decoded from them),
-    and its tokenizer stops where the model's positions do."""
+    """`--shards DIR`: the sources DIR holds train from its shards (with held-out validation documents and the
+    lexicon decoded from them) with DIR's tokenizer; the recipe's other sources are tokenized with it too. The
+    phase's tokenizer stops where the model's positions do."""
     from transformers import AutoTokenizer
 
     shards = corpus["root"] / "tokens"
     recipe = [
-        "--recipe", "tiny", "--set", f"tokenizer.path={corpus['root'] / 'tokenizer'}",
-        "--set", "tokenizer.train_vocab_size=null",
-        "--set", "sources.ecom.sample_corpus=null", "--set", f"sources.ecom.shards={shards}",
-        "--set", "sources.general.sample_corpus=null", "--set", f"sources.general.shards={shards}",
-        "--set", "sources.general.shards_source=ecom",
+        "--recipe", "tiny", "--shards", str(shards),
         "--set", "lexicon.max_docs=100", "--set", "phases.general.steps=3", "--set", "phases.general.eval_steps=3",
         "--output", str(tmp_path / "run"), "--phase", "general",
     ]  # fmt: skip
     assert rexbert(["pretrain", *recipe]) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())
+    assert (
+        saved["sources"]["ecom"]["shards"] == str(shards)
+        and saved["sources"]["ecom"]["sample_corpus"] is None
+    )
+    assert saved["sources"]["general"]["sample_corpus"] == ["general"]  # not in the shards: read as text
     final = tmp_path / "run" / "phase1-general" / "final"
+    assert (
+        tokenizer_fingerprint(AutoTokenizer.from_pretrained(final))
+        == ShardsManifest.load(shards).tokenizer_fingerprint
+    )
     assert AutoTokenizer.from_pretrained(final).model_max_length == 128
     log = json.loads((tmp_path / "run" / "train_log.json").read_text())
     assert any("eval/loss/ecom" in entry for entry in log)

@@ -22,7 +22,7 @@ from typed_config import ConfigError, add_override_argument
 from .pretrain import SUMMARY_FILENAME, pretrain
 from .recipes import load_recipe
 
-__all__ = ["add_arguments", "init_overrides", "main", "source_overrides"]
+__all__ = ["add_arguments", "init_overrides", "main", "shards_overrides", "source_overrides"]
 
 logger = logging.getLogger("rexbert.pretrain")
 
@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=FILES",
         help="read source NAME from these local files (glob or comma-separated list)",
     )
+    parser.add_argument(
+        "--shards",
+        metavar="DIR",
+        help="read every source the `rexbert tokenize` output DIR holds from its token shards (memory-mapped), "
+        "with the tokenizer they were made with",
+    )
     add_override_argument(parser, "phases.anneal.steps=500")
 
 
@@ -85,6 +91,25 @@ def source_overrides(items: list[str]) -> list[str]:
     return overrides
 
 
+def shards_overrides(directory: str | None) -> list[str]:
+    """`--shards DIR`: each source DIR's manifest lists reads its shards; the tokenizer is DIR's."""
+    if not directory:
+        return []
+    from token_shards import ShardsManifest
+
+    overrides = [
+        f"tokenizer.path={json.dumps(str(Path(directory) / 'tokenizer'))}",
+        "tokenizer.train_vocab_size=null",
+    ]
+    for name in ShardsManifest.load(directory).sources:
+        overrides += [f"sources.{name}.shards={json.dumps(directory)}", f"sources.{name}.shards_source=null"]
+        overrides.append(f"sources.{name}.streaming=false")
+        overrides += [
+            f"sources.{name}.{key}=null" for key in ("data_files", "sample_corpus", "dataset", "where")
+        ]
+    return overrides
+
+
 def init_overrides(init_from: str | None) -> list[str]:
     """`--init-from X`: the recipe starts from X and uses X's tokenizer (its vocabulary stays the model's)."""
     if not init_from:
@@ -96,7 +121,8 @@ def init_overrides(init_from: str | None) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     if args.max_steps is not None and args.max_steps <= 0:
         raise ConfigError(f"--max-steps must be positive, got {args.max_steps}")
-    overrides = source_overrides(args.source) + init_overrides(args.init_from) + args.overrides
+    overrides = source_overrides(args.source) + shards_overrides(args.shards)
+    overrides += init_overrides(args.init_from) + args.overrides
     recipe = load_recipe(args.recipe, overrides)
     summary = pretrain(
         recipe,

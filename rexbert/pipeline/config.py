@@ -83,11 +83,19 @@ class CurationSection:
 @dataclass
 class PretrainSection:
     """`recipe`: a recipe file or shipped name (`trainers/recipes/`), merged with `overrides`. `sources`
-    maps each recipe source to the curated corpus whose shards it reads."""
+    maps each recipe source to the curated corpus whose shards it reads. With `tokenize` (the default) the
+    `tokenize` stage turns those corpora into token shards once, `tokenize_workers` files at a time, and
+    pretraining reads them memory-mapped; false: pretraining tokenizes the corpus text in memory."""
 
     recipe: str = "tiny"
     sources: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
+    tokenize: bool = True
+    tokenize_workers: int = 1
+
+    def check(self, where: str) -> None:
+        if self.tokenize_workers < 1:
+            raise ConfigError(f"{where}.tokenize_workers must be at least 1, got {self.tokenize_workers}")
 
 
 @dataclass

@@ -6,6 +6,8 @@ stages/<stage>.done        done-markers (JSON: seconds, finish time, the stage's
 data/                      the generated corpus, classifier examples and evaluation sets (sample mode)
 classifier/                fastText model + held-out precision/recall
 curation/<corpus>/         corpus/*.parquet, report/, README.md (dataset card)
+tokenizer/                 the run's tokenizer (trained on the curated corpora, or the recipe's)
+tokens/                    the curated corpora as token shards (`rexbert tokenize`), one folder per source
 pretrain/                  recipe.yaml, phase<N>-<name>/ checkpoints and final/, training_curves.png
 model/                     final weights, tokenizer, lexicon, sentence-transformers config, card
 eval/                      results.json, results.md, results.png
@@ -24,6 +26,7 @@ STAGE_OUTPUTS = {
     "data": ("data",),
     "classifier": ("classifier",),
     "curate": ("curation",),
+    "tokenize": ("tokenizer", "tokens"),
     "pretrain": ("pretrain",),
     "model": ("model",),
     "eval": ("eval",),
@@ -79,6 +82,14 @@ class Layout:
 
     def corpus_shards(self, name: str) -> str:
         return str(self.corpus(name) / "corpus" / "*.parquet")
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.root / "tokenizer"
+
+    @property
+    def tokens(self) -> Path:
+        return self.root / "tokens"
 
     @property
     def pretrain(self) -> Path:

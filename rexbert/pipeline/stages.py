@@ -4,6 +4,7 @@ layout, calls one library, and returns what it produced (recorded in its done-ma
     data        the generated sample corpus, classifier examples and evaluation sets (`sample_corpus`)
     classifier  the fastText e-commerce classifier (`curation.classifier`)
     curate      the datatrove curation pipeline, once per corpus (`curation.pipeline`)
+    tokenize    the run's tokenizer, and the curated corpora as token shards (`curation.tokenize`)
     pretrain    the recipe's phases on the curated corpora (`trainers.pretrain`)
     model       the final model directory with a sentence-transformers configuration (`hub_cards`)
     eval        the evaluation suites (`eval_suites.runner`)
@@ -191,12 +192,14 @@ def stage_curate(config: RunConfig, layout: Layout) -> dict:
 # ---- pretrain --------------------------------------------------------------------------------------
 
 
-def pretrain_recipe(config: RunConfig, layout: Layout):
+def pretrain_recipe(config: RunConfig, layout: Layout, *, from_shards: bool | None = None):
     """The recipe of the pretraining stage: `pretrain.recipe` merged with `pretrain.overrides`, each source
-    named in `pretrain.sources` reading the shards of its curated corpus."""
+    named in `pretrain.sources` reading its curated corpus: the token shards of the tokenize stage (with
+    the tokenizer they were made with) when `pretrain.tokenize` is on, else the corpus's parquet text."""
     from trainers.recipes import read_recipe_dict, recipe_from_mapping, resolve_recipe_path
 
     settings = config.pretrain
+    from_shards = settings.tokenize if from_shards is None else from_shards
     recipe = deep_merge(read_recipe_dict(settings.recipe), copy.deepcopy(settings.overrides))
     for source, corpus in settings.sources.items():
         if corpus not in config.curation.corpora:
@@ -209,10 +212,47 @@ def pretrain_recipe(config: RunConfig, layout: Layout):
             for k, v in (recipe.get("sources", {}).get(source) or {}).items()
             if k not in RECIPE_SOURCE_KEYS
         }
-        recipe.setdefault("sources", {})[source] = {**kept, "data_files": layout.corpus_shards(corpus)}
+        where = (
+            {"shards": str(layout.tokens)} if from_shards else {"data_files": layout.corpus_shards(corpus)}
+        )
+        recipe.setdefault("sources", {})[source] = {**kept, **where}
+    if from_shards:
+        recipe["tokenizer"] = {"path": str(layout.tokenizer)}
     return recipe_from_mapping(
         recipe, where="run config pretrain", path=str(resolve_recipe_path(settings.recipe))
     )
+
+
+# ---- tokenize --------------------------------------------------------------------------------------
+
+
+def stage_tokenize(config: RunConfig, layout: Layout) -> dict:
+    """`tokenizer/`: the recipe's tokenizer (trained on the curated corpora when the recipe says so, as the
+    in-memory path trains it); `tokens/`: each recipe source's curated corpus as token shards."""
+    if not config.pretrain.tokenize:
+        return {"skipped": "pretrain.tokenize is false"}
+    from curation.tokenize import TokenizeConfig, tokenize_corpus
+    from trainers.sources import RecipeData, load_tokenizer
+
+    text_recipe = pretrain_recipe(config, layout, from_shards=False)
+    load_tokenizer(text_recipe.tokenizer, RecipeData(text_recipe)).save_pretrained(layout.tokenizer)
+    settings = TokenizeConfig(
+        output_dir=str(layout.tokens),
+        tokenizer=str(layout.tokenizer),
+        sources={
+            source: [layout.corpus_shards(corpus)] for source, corpus in config.pretrain.sources.items()
+        },
+        workers=config.pretrain.tokenize_workers,
+    )
+    manifest = tokenize_corpus(settings)
+    return {
+        "tokenizer": str(layout.tokenizer),
+        "tokens": str(layout.tokens),
+        "sources": {
+            name: {"documents": source.documents, "tokens": source.tokens, "shards": len(source.shards)}
+            for name, source in manifest.sources.items()
+        },
+    }
 
 
 def stage_pretrain(config: RunConfig, layout: Layout) -> dict:
@@ -324,6 +364,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[RunConfig, Layout], dict]] = {
     "data": stage_data,
     "classifier": stage_classifier,
     "curate": stage_curate,
+    "tokenize": stage_tokenize,
     "pretrain": stage_pretrain,
     "model": stage_model,
     "eval": stage_eval,
