@@ -23,6 +23,13 @@ index arithmetic for random-access sources: nothing of them is read), so the pro
 exactly the stream one process would have produced, and every process can save and restore the same state.
 Resuming positions every random-access source directly at its row count: its cost does not grow with the
 number of rows already trained on.
+
+Streaming sources cannot be positioned by arithmetic. Each process reads its own share of their files (and
+each DataLoader worker its own files within it), so no process reads or tokenizes another's rows. Every
+batch carries its readers' `StreamPosition`s (built on `IterableDataset.state_dict()`); the trainer records
+those of the batches it trained on and each process saves them in the checkpoint
+(`stream_positions-<process>.json`), so a resume re-reads one document per source and worker instead of
+every row trained on. With one process and no workers the stream is the one a single reader produces.
 """
 
 from __future__ import annotations
@@ -38,9 +45,10 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from safe_outputs import atomic_write_json
 from typed_config import DataError
 
-from .packing import PackedSource, RandomAccessRows, Row
+from .packing import PackedSource, RandomAccessRows, Row, StreamingPackedSource, StreamPosition
 from .schedules import INTERPOLATIONS, BatchSizeSchedule, ScalarSchedule, interpolate
 
 __all__ = [
@@ -158,12 +166,22 @@ class _SourceCursor:
 
     A random-access source (`RandomAccessRows`) is positioned by arithmetic: resuming at any row count, or
     skipping another process's rows, costs nothing per row and reads nothing from the source. A streaming
-    source is read row by row (skipped rows are read and dropped).
+    source resumes from its saved `StreamPosition` (one document re-read); without one it is read from the
+    start and the rows taken are dropped. When every reader has its own share of a streaming source's
+    documents (`shared=False`), other readers' rows are not read at all.
     """
 
-    def __init__(self, source: PackedSource, seed: int, rows_taken: int, on_exhausted: str):
-        self.source, self.seed, self.on_exhausted = source, seed, on_exhausted
-        self.rows_taken, self.epoch = 0, 0
+    def __init__(
+        self,
+        source: PackedSource,
+        seed: int,
+        rows_taken: int,
+        on_exhausted: str,
+        position: StreamPosition | None = None,
+        shared: bool = True,
+    ):
+        self.source, self.seed, self.on_exhausted, self.shared = source, seed, on_exhausted, shared
+        self.rows_taken, self.epoch, self.position = 0, 0, position
         if isinstance(source, RandomAccessRows):
             self.epoch, self.offset = divmod(rows_taken, source.finite_rows)
             if on_exhausted == "stop" and self.epoch > 0:  # already dry: the next read raises
@@ -171,28 +189,43 @@ class _SourceCursor:
             self.order = source.epoch_order(self.epoch, seed)
             self.rows_taken = rows_taken
             return
-        self._rows: Iterator[Row] = source.iter_epoch(0, seed)
-        while self.rows_taken < rows_taken:  # streaming: fast-forward by reading
+        if position is not None:
+            self.epoch, self.rows_taken = position.epoch, rows_taken
+            self._rows = self._stream(position)
+            return
+        if rows_taken and not shared:
+            raise DataError(
+                f"source {source.name!r}: no saved stream position for this reader, and its documents are "
+                "split between readers: resume with the processes and dataloader workers of the saved run"
+            )
+        self._rows = self._stream(StreamPosition(0))
+        while self.rows_taken < rows_taken:  # no saved position: fast-forward by reading
             self.next()
+
+    def _stream(self, start: StreamPosition) -> Iterator[tuple[Row, StreamPosition | None]]:
+        if isinstance(self.source, StreamingPackedSource):
+            return self.source.rows_from(start)
+        return ((row, None) for row in self.source.iter_epoch(start.epoch, self.seed))
 
     def next(self) -> Row:
         if isinstance(self.source, RandomAccessRows):
             self._step()
             return self.source[int(self.order[self.offset - 1])]
-        row = next(self._rows, None)
-        if row is None:
+        item = next(self._rows, None)
+        if item is None:
             self._start_next_epoch()
-            row = next(self._rows, None)
-            if row is None:
+            item = next(self._rows, None)
+            if item is None:
                 raise SourceExhaustedError(f"source {self.source.name!r} yields no rows at all")
         self.rows_taken += 1
+        row, self.position = item
         return row
 
     def skip(self) -> None:
         """Pass over one row (another process's or worker's) without reading it where the source allows."""
         if isinstance(self.source, RandomAccessRows):
             self._step()
-        else:
+        elif self.shared:
             self.next()
 
     def _step(self) -> None:
@@ -217,7 +250,7 @@ class _SourceCursor:
         if isinstance(self.source, RandomAccessRows):
             self.order, self.offset = self.source.epoch_order(self.epoch, self.seed), 0
         else:
-            self._rows = self.source.iter_epoch(self.epoch, self.seed)
+            self._rows = self._stream(StreamPosition(self.epoch))
 
 
 class MixtureStream(torch.utils.data.IterableDataset):
@@ -272,6 +305,11 @@ class MixtureStream(torch.utils.data.IterableDataset):
         self._start = MixtureState(0, {name: 0 for name in self.source_names}, seed)
         self._replayed = self._start
         self.cursors: dict[str, _SourceCursor] = {}
+        # streaming sources: batches carry their readers' positions (`report_positions`), the trainer
+        # records the positions of the batches it trained on, and a resume restores them per worker
+        self.report_positions = False
+        self.positions: dict[int, dict[str, StreamPosition]] = {}
+        self.consumed: dict[int, dict[str, dict]] = {}
 
     def shard(self, num_shards: int, shard_index: int) -> None:
         """Make this process train on global batches `shard_index + k * num_shards`."""
@@ -332,25 +370,90 @@ class MixtureStream(torch.utils.data.IterableDataset):
             "mixture stream resumes at batch %d with rows taken %s", state.batch_index, state.rows_taken
         )
 
+    # ---- streaming sources: positions per reader -----------------------------------------------
+
+    @property
+    def streaming_sources(self) -> list[str]:
+        return [name for name, source in self.sources.items() if isinstance(source, StreamingPackedSource)]
+
+    def _reader(self, name: str, workers: int) -> tuple[PackedSource, bool]:
+        """(the source as this process reads it, whether it reads every row: then it reads and drops the
+        rows of other processes' and workers' batches)."""
+        source = self.sources[name]
+        if not isinstance(source, StreamingPackedSource):
+            return source, True
+        share = source.for_process(self.num_shards, self.shard_index)
+        return share, not (share.split or (workers > 1 and share.splits_by_worker))
+
+    def check_readers(self, workers: int) -> None:
+        """Refuse DataLoader workers that a streaming source's files cannot all keep busy."""
+        for name in self.streaming_sources:
+            share, _ = self._reader(name, workers)
+            files = share.num_files
+            if workers > 1 and share.splits_by_worker and files < workers:
+                raise DataError(
+                    f"source {name!r}: {files} file(s) per process cannot feed {workers} dataloader workers "
+                    "(each worker reads whole files); use fewer workers or split the source into more files"
+                )
+
+    def positions_record(self, workers: int) -> dict:
+        """This process's streaming positions after the batches it trained on (for its checkpoint)."""
+        return {"processes": self.num_shards, "workers": max(workers, 1), "positions": self.consumed}
+
+    def restore_positions(self, record: dict, workers: int) -> None:
+        """Continue each worker's streaming sources from `record` (a `positions_record`)."""
+        saved = (record["processes"], record["workers"])
+        if saved != (self.num_shards, max(workers, 1)):
+            raise DataError(
+                f"the streaming positions were saved by {saved[0]} process(es) x {saved[1]} dataloader "
+                f"worker(s), this run has {self.num_shards} x {max(workers, 1)}: resume with the same"
+            )
+        workers = max(workers, 1)
+        if (self._start.batch_index // self.num_shards) % workers:
+            raise DataError(
+                f"a resume at batch {self._start.batch_index} would hand the workers' files to other batches: "
+                f"with {workers} dataloader workers, checkpoint every k steps with k x gradient accumulation "
+                f"a multiple of {workers}"
+            )
+        self.consumed = {int(worker): dict(positions) for worker, positions in record["positions"].items()}
+        self.positions = {
+            worker: {name: StreamPosition(**position) for name, position in positions.items()}
+            for worker, positions in self.consumed.items()
+        }
+
+    def record_consumed(self, report: dict) -> None:
+        """A trained batch's `stream_positions`: its worker's sources stand there now."""
+        self.consumed[int(report["worker"])] = report["positions"]
+
     # ---- iteration ------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         """This process's batches in order. In a DataLoader with W workers, worker w builds every W-th of
         them (the loader hands them out round-robin, so the order is the same); every worker passes over the
-        rows of the batches it does not build (without reading them from a random-access source)."""
+        rows of the batches it does not build (without reading them from a random-access source, or from a
+        streaming source whose documents are split between processes and workers)."""
         worker = torch.utils.data.get_worker_info()
         workers, worker_index = (worker.num_workers, worker.id) if worker is not None else (1, 0)
-        state = self._start
-        self.cursors = {
-            name: _SourceCursor(self.sources[name], self.seed, state.rows_taken[name], self.on_exhausted)
-            for name in self.source_names
-        }
+        state, positions = self._start, self.positions.get(worker_index, {})
+        self.cursors = {}
+        for name in self.source_names:
+            source, shared = self._reader(name, workers)
+            self.cursors[name] = _SourceCursor(
+                source, self.seed, state.rows_taken[name], self.on_exhausted, positions.get(name), shared
+            )
+        streaming = self.streaming_sources if self.report_positions else []
         own_batches = 0
         for batch_index in itertools.count(state.batch_index):
             if batch_index % self.num_shards == self.shard_index:
                 own_batches += 1
                 if (own_batches - 1) % workers == worker_index:
-                    yield self.make_batch(batch_index)
+                    batch = self.make_batch(batch_index)
+                    if streaming:
+                        batch["stream_positions"] = {
+                            "worker": worker_index,
+                            "positions": {name: asdict(self.cursors[name].position) for name in streaming},
+                        }
+                    yield batch
                     continue
             for source_index in self.batch_plan(batch_index):  # another process's or worker's batch
                 self.cursors[self.source_names[source_index]].skip()
@@ -403,8 +506,11 @@ class MixtureStateCallback(TrainerCallback):
         return state.global_step * self.stream.grad_accum * self.stream.num_shards
 
     def on_save(self, args, state, control, **kwargs):
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if self.stream.streaming_sources and checkpoint.is_dir():  # every process saves its own readers'
+            record = self.stream.positions_record(args.dataloader_num_workers)
+            atomic_write_json(_positions_file(checkpoint, args.process_index), record)
         if state.is_world_process_zero:
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if checkpoint.is_dir():
                 self.stream.state_at(self._batches_done(state)).save(checkpoint)
                 if getattr(self.stream.collator, "lexicon", None) is not None:
@@ -429,3 +535,11 @@ class MixtureStateCallback(TrainerCallback):
             )
             mixture_state = self.stream.state_at(self._batches_done(state))
         self.stream.restore(mixture_state)
+        positions = _positions_file(saved.parent, args.process_index)
+        if self.stream.streaming_sources and positions.is_file():
+            record = json.loads(positions.read_text(encoding="utf-8"))
+            self.stream.restore_positions(record, args.dataloader_num_workers)
+
+
+def _positions_file(checkpoint: Path, process: int) -> Path:
+    return checkpoint / f"stream_positions-{process}.json"

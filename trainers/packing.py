@@ -23,6 +23,7 @@ streaming `datasets.IterableDataset` lazily.
 
 from __future__ import annotations
 
+import copy
 import logging
 import zlib
 from collections.abc import Iterable, Iterator
@@ -37,6 +38,7 @@ __all__ = [
     "PackingStats",
     "RandomAccessRows",
     "SequencePacker",
+    "StreamPosition",
     "StreamingPackedSource",
     "encode_batch",
     "pack_texts",
@@ -76,6 +78,11 @@ class SequencePacker:
         self._ids = np.empty(max_seq_len, dtype=np.int32)
         self._pos = np.empty(max_seq_len, dtype=np.int32)
         self._fill = 0
+
+    @property
+    def fill(self) -> int:
+        """Tokens in the row being filled."""
+        return self._fill
 
     def add(self, token_ids: Iterable[int]) -> list[Row]:
         """Append one tokenised document; return the rows it completed (often none)."""
@@ -282,11 +289,29 @@ class PackedRows(RandomAccessRows):
         return {"input_ids": self._ids[start:end], "position_ids": self._pos[start:end]}
 
 
+@dataclass(frozen=True)
+class StreamPosition:
+    """Where a streaming source stands after a row: in pass `epoch`, the document that continues next is
+    the one after the dataset state `dataset_state` (None: the first of the pass), of which `offset`
+    tokens were already packed. JSON-able; resuming from it reads one document again, not the rows before."""
+
+    epoch: int = 0
+    dataset_state: dict | None = None
+    offset: int = 0
+
+
 class StreamingPackedSource(PackedSource):
     """Rows packed on the fly from a streaming dataset (or any re-iterable of dicts).
 
     An epoch is one pass over the stream; a `datasets.IterableDataset` gets `set_epoch(epoch)` so its
     own shuffle buffer (if any) reshuffles. The row count is unknown until a pass ends.
+
+    Scale: `for_process(n, r)` gives process `r` its share of the files (`split_dataset_by_node`: whole
+    files when their number divides by `n`, else every n-th document), and inside DataLoader workers
+    `datasets` hands each worker its own files, so each process and worker reads and tokenizes only its
+    own documents (the tokenizer runs in the workers, off the training loop). Every row comes with its
+    `StreamPosition`, built from `IterableDataset.state_dict()`: resuming loads the state and re-reads
+    one document, whatever the number of rows read before.
     """
 
     def __init__(
@@ -302,19 +327,82 @@ class StreamingPackedSource(PackedSource):
         self.name, self.dataset, self.tokenizer = name, dataset, tokenizer
         self.max_seq_len, self.text_column, self.keep_tail = max_seq_len, text_column, keep_tail
         self.stats = PackingStats()
+        self.split = False  # True once each reader has its own share of the documents
 
     @property
     def finite_rows(self) -> None:
         return None
 
+    @property
+    def splits_by_worker(self) -> bool:
+        """Whether DataLoader workers each read their own files (a `datasets.IterableDataset` does)."""
+        import datasets
+
+        return isinstance(self.dataset, datasets.IterableDataset)
+
+    @property
+    def num_files(self) -> int:
+        """Files (shards) this reader's dataset has; 1 for a plain iterable."""
+        return getattr(self.dataset, "num_shards", 1)
+
+    def for_process(self, num_processes: int, index: int) -> StreamingPackedSource:
+        """This source as process `index` of `num_processes` reads it (itself with one process, or when
+        the dataset is a plain iterable, which every process then reads whole)."""
+        if num_processes == 1 or not self.splits_by_worker:
+            return self
+        from datasets.distributed import split_dataset_by_node
+
+        share = copy.copy(self)
+        share.dataset = split_dataset_by_node(self.dataset, rank=index, world_size=num_processes)
+        share.split = True
+        return share
+
     def iter_epoch(self, epoch: int, seed: int) -> Iterator[Row]:
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-        texts = (doc.get(self.text_column) for doc in self.dataset)
-        rows, packer = pack_texts(texts, self.tokenizer, self.max_seq_len, keep_tail=self.keep_tail)
-        yield from rows
+        for row, _ in self.rows_from(StreamPosition(epoch)):
+            yield row
+
+    def rows_from(self, start: StreamPosition) -> Iterator[tuple[Row, StreamPosition | None]]:
+        """(row, position after it) from `start` to the end of its pass. The positions are None for a
+        source without `state_dict()` (a plain iterable), which can only be read from the start of a pass."""
+        dataset = copy.copy(self.dataset)  # a loaded state stays with this pass
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(start.epoch)
+        stateful = hasattr(dataset, "state_dict")
+        if start.dataset_state is not None:
+            dataset.load_state_dict(start.dataset_state)
+        packer = SequencePacker(self.max_seq_len, keep_tail=self.keep_tail)
+        before, skip = start.dataset_state, start.offset  # the state before the next document
+        for texts, states in _document_batches(dataset, self.text_column, stateful):
+            for ids, after in zip(_texts_to_token_ids(texts, self.tokenizer), states):
+                length, room = len(ids), self.max_seq_len - packer.fill
+                for k, row in enumerate(packer.add(ids[skip:])):
+                    taken = skip + room + k * self.max_seq_len  # tokens of this document packed so far
+                    position = (
+                        StreamPosition(start.epoch, after)
+                        if taken >= length
+                        else StreamPosition(start.epoch, before, taken)
+                    )
+                    yield row, position if stateful else None
+                before, skip = after, 0
+        for row in packer.finish():  # the kept tail ends the pass
+            yield row, StreamPosition(start.epoch, before) if stateful else None
         self.stats = packer.stats
-        logger.info("streaming source %r finished epoch %d: %s", self.name, epoch, packer.stats.as_dict())
+        logger.info(
+            "streaming source %r finished epoch %d: %s", self.name, start.epoch, packer.stats.as_dict()
+        )
+
+
+def _document_batches(dataset, text_column: str, stateful: bool, size: int = 256):
+    """(texts, dataset state after each) in batches, so that tokenizing stays batched."""
+    texts, states = [], []
+    for document in dataset:
+        texts.append(document.get(text_column))
+        states.append(dataset.state_dict() if stateful else None)
+        if len(texts) == size:
+            yield texts, states
+            texts, states = [], []
+    if texts:
+        yield texts, states
 
 
 def _stable_hash(text: str) -> int:

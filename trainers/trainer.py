@@ -7,7 +7,8 @@ precision, checkpointing, DDP / FSDP / DeepSpeed through accelerate) is the stoc
   process, and by DataLoader worker when `dataloader_num_workers` > 0) in a plain `DataLoader`; the
   stream's own seed-derived order replaces sampling.
 - `compute_loss`: drops the per-row `source_ids` before the forward pass and accumulates, without
-  gradients, the MLM loss and masked-token accuracy per source for the logs.
+  gradients, the MLM loss and masked-token accuracy per source for the logs; takes the streaming sources'
+  positions a batch carries, so a checkpoint holds those of the batches trained on (not those read ahead).
 - `log`: adds those metrics, summed over processes, and the current mixture weights, masking rate,
   guidance and batch size to every training log.
 - `evaluate`: the held-out validation batches (`trainers.validation`), split over processes: MLM loss and
@@ -25,6 +26,8 @@ import math
 import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer
+
+from typed_config import DataError
 
 from .mixture import MixtureStateCallback, MixtureStream
 
@@ -66,6 +69,7 @@ class RexBertTrainer(Trainer):
         self.train_stream = train_stream
         self.validation_batches = validation_batches or []
         self.args.ignore_data_skip = True  # the stream resumes itself (see the module docstring)
+        train_stream.report_positions = bool(train_stream.streaming_sources)
         self.add_callback(MixtureStateCallback(train_stream))
         self._source_stats = torch.zeros(3, len(train_stream.source_names), dtype=torch.float64)
 
@@ -77,6 +81,19 @@ class RexBertTrainer(Trainer):
         inputs to the device."""
         self.train_stream.shard(self.args.world_size, self.args.process_index)
         workers = self.args.dataloader_num_workers
+        self.train_stream.check_readers(workers)
+        steps = self.args.save_steps if self.args.save_strategy == "steps" else 0
+        steps = math.ceil(steps * self.args.max_steps) if 0 < steps < 1 else int(steps)  # a ratio
+        if (
+            self.train_stream.streaming_sources
+            and workers > 1
+            and steps * self.train_stream.grad_accum % workers
+        ):
+            raise DataError(
+                f"streaming sources read by {workers} dataloader workers resume only at a batch of worker 0: "
+                f"make save_steps x gradient accumulation ({steps} x {self.train_stream.grad_accum}) a multiple "
+                f"of {workers}"
+            )
         return DataLoader(
             self.train_stream,
             batch_size=None,
@@ -88,6 +105,9 @@ class RexBertTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
         source_ids = inputs.pop("source_ids", None)
+        positions = inputs.pop("stream_positions", None)
+        if positions is not None and model.training:
+            self.train_stream.record_consumed(positions)
         loss, outputs = super().compute_loss(
             model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
         )
