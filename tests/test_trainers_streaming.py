@@ -213,3 +213,32 @@ def test_trainer_saves_positions_and_resumes_streaming_with_workers(corpus, tmp_
         assert torch.equal(ids_a, ids_b) and torch.equal(labels_a, labels_b)
     for step, loss in step_losses(full, save_at).items():
         assert step_losses(resumed, save_at)[step] == pytest.approx(loss, rel=1e-5, abs=1e-6), step
+
+
+def test_held_out_documents_are_never_read_by_any_process(corpus):
+    """A recipe's validation documents of a streaming source (its first documents) stay out of every
+    process's rows once the stream is split between processes."""
+    from trainers.recipes import read_recipe_dict, recipe_from_mapping
+    from trainers.sources import RecipeData
+
+    recipe = read_recipe_dict("tiny")
+    recipe["sources"] = {
+        name: {"data_files": corpus["files"], "streaming": True} for name in ("general", "ecom")
+    }
+    recipe["validation"] = {"documents_per_source": 5}
+    data = RecipeData(recipe_from_mapping(recipe, where="test"))
+    tokenizer, whole = corpus["tokenizer"], 10_000  # rows long enough to hold whole documents
+    first_file = [json.loads(line)["text"] for line in open(corpus["files"][0])]
+
+    def decoded(rows) -> str:
+        return " ".join(tokenizer.batch_decode([row["input_ids"] for row in rows], skip_special_tokens=True))
+
+    validation = decoded(data.validation_packed("ecom", tokenizer, whole).iter_epoch(0, 0))
+    held_out = first_file[:5]
+    assert all(text in validation for text in held_out) and first_file[5] not in validation
+    source = data.packed("ecom", tokenizer, whole)
+    source.keep_tail = True
+    for rank in (0, 1):
+        trained = decoded(row for row, _ in source.for_process(2, rank).rows_from(StreamPosition(0)))
+        assert not any(text in trained for text in held_out), rank
+    assert first_file[5] in decoded(row for row, _ in source.for_process(2, 0).rows_from(StreamPosition(0)))

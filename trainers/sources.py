@@ -97,6 +97,16 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
     return dataset
 
 
+def _hold_out_streaming(dataset, count: int, text_column: str) -> tuple:
+    """(training stream, held-out documents) of a streaming source: the first `count` documents are held
+    out, and the training stream drops every document with one of their texts. A filter, not `skip(count)`:
+    once the stream is split between processes and workers, `datasets` divides a skip among them, and the
+    held-out documents of the first file would be trained on."""
+    held_out = dataset.take(count)
+    texts = {document.get(text_column) for document in held_out}
+    return dataset.filter(lambda document: document.get(text_column) not in texts), held_out
+
+
 class RecipeData:
     """Loads each source once and hands out its texts and packed rows (per sequence length). With a
     recipe `validation` section, each source's held-out documents are split off first (`trainers.validation`:
@@ -116,7 +126,7 @@ class RecipeData:
             if self.recipe.validation is not None:
                 count = self.recipe.validation.documents_per_source
                 if spec.streaming:
-                    dataset, validation = dataset.skip(count), dataset.take(count)
+                    dataset, validation = _hold_out_streaming(dataset, count, spec.text_column)
                 else:
                     if len(dataset) <= count:
                         raise DataError(
