@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import get_datafolder
 from datatrove.pipeline.readers import HuggingFaceDatasetReader
 from datatrove.pipeline.readers.base import BaseDiskReader
 
@@ -50,7 +51,7 @@ UNREADABLE: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error, Va
 
 
 class RejectSink:
-    """Writes reject records of one task to ``<folder>/<source>-<rank>.jsonl`` (opened on first use)."""
+    """Writes reject records of one task to ``<folder>/<source>-<rank>.jsonl`` (opened with the task)."""
 
     def __init__(self, folder: str, source: str):
         self.folder = folder
@@ -58,9 +59,10 @@ class RejectSink:
         self._handle = None
 
     def open(self, rank: int) -> None:
-        os.makedirs(self.folder, exist_ok=True)
-        path = os.path.join(self.folder, f"{self.source}-{rank:05d}.jsonl")
-        self._handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close(), after the task)
+        """Through datatrove's `DataFolder`, so the folder may be local, s3://, hf:// or any fsspec URL."""
+        folder = get_datafolder(self.folder)
+        # closed by close(), after the task
+        self._handle = folder.open(f"{self.source}-{rank:05d}.jsonl", "w", encoding="utf-8")
 
     def write(self, file: str, row: int | str, reason: str, raw: Any) -> None:
         if isinstance(raw, bytes):

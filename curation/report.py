@@ -6,24 +6,24 @@ list, so it is written once every other list has finished, on any executor. The 
 the statistics of the steps that ran, in pipeline order: every step named ``curation:<stage>`` is a stage
 (they all count alike, see `curation.steps.counting`), the readers together are the ``read`` row.
 Writes ``<out>/report/report.json``, ``report.md`` and PNG plots under ``report/plots`` (paths in ``plots``
-are relative to ``report/``). Accounting identity: ``totals.docs_in == docs_kept + docs_removed +
+are relative to ``report/``), reading and writing through datatrove's `DataFolder`, so the output folder may
+be local, s3://, hf:// or any fsspec URL, as for the shards the writers produce. Accounting identity: ``totals.docs_in == docs_kept + docs_removed +
 docs_rejected``.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from collections import defaultdict
 from pathlib import Path
 
 from datatrove.data import DocumentsPipeline
+from datatrove.io import DataFolder, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from curation.config import CurationConfig
 from curation.layout import CorpusLayout
-from curation.readers import iter_records
 
 __all__ = [
     "WriteCorpusReport",
@@ -46,9 +46,10 @@ def load_step_stats(logs_dir: str, step_lists: list[str]) -> dict[str, dict[str,
     """Stats summed over all tasks, keyed by step name (without datatrove's type prefix), in pipeline order:
     the step lists in the order given, each list's steps in the order they ran."""
     steps: dict[str, dict[str, float]] = {}
+    logs = get_datafolder(logs_dir)
     for step_list in step_lists:
-        for path in sorted(glob.glob(os.path.join(logs_dir, step_list, "stats", "*.json"))):
-            with open(path, encoding="utf-8") as handle:
+        for path in sorted(logs.glob(f"{step_list}/stats/*.json")):
+            with logs.open(path, "r", encoding="utf-8") as handle:
                 for step in json.load(handle):
                     totals = steps.setdefault(step["name"].split(": ", 1)[-1], defaultdict(float))
                     for key, value in step["stats"].items():
@@ -112,25 +113,28 @@ def stage_rows(steps: dict[str, dict[str, float]]) -> list[dict]:
 
 def corpus_rows(corpus_dir: str) -> list[dict]:
     """source, domain, token_count and character length of every corpus document."""
-    rows = []
-    for path in sorted(glob.glob(os.path.join(corpus_dir, "*.parquet"))):
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
-        table = pq.read_table(path, columns=["source", "domain", "token_count", "text"])
+    corpus, rows = get_datafolder(corpus_dir), []
+    for path in sorted(corpus.glob("*.parquet")):
+        with corpus.open(path, "rb") as handle:
+            table = pq.read_table(handle, columns=["source", "domain", "token_count", "text"])
         lengths = pc.utf8_length(table["text"]).to_pylist()
         for row, chars in zip(table.drop(["text"]).to_pylist(), lengths):
             rows.append({**row, "chars": chars})
-    for path in sorted(glob.glob(os.path.join(corpus_dir, "*.jsonl.gz"))):
-        for record in iter_records(path):
-            rows.append(
-                {
-                    "source": record["source"],
-                    "domain": record["domain"],
-                    "token_count": record["token_count"],
-                    "chars": len(record["text"]),
-                }
-            )
+    for path in sorted(corpus.glob("*.jsonl.gz")):
+        with corpus.open(path, "rt", compression="gzip", encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                rows.append(
+                    {
+                        "source": record["source"],
+                        "domain": record["domain"],
+                        "token_count": record["token_count"],
+                        "chars": len(record["text"]),
+                    }
+                )
     return rows
 
 
@@ -205,18 +209,18 @@ def build_report(config: CurationConfig, step_lists: list[str]) -> dict:
 def write_report(config: CurationConfig, step_lists: list[str]) -> dict:
     """Build the report and write report.json, report.md and the plots; returns the report."""
     report = build_report(config, step_lists)
-    report_dir = CorpusLayout(config.output_dir).report
-    os.makedirs(os.path.join(report_dir, "plots"), exist_ok=True)
+    report_dir = get_datafolder(CorpusLayout(config.output_dir).report)
     report["plots"] = write_plots(report, report_dir)
-    with open(os.path.join(report_dir, "report.json"), "w", encoding="utf-8") as handle:
+    with report_dir.open("report.json", "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
-    with open(os.path.join(report_dir, "report.md"), "w", encoding="utf-8") as handle:
+    with report_dir.open("report.md", "w", encoding="utf-8") as handle:
         handle.write(report_markdown(report))
     return report
 
 
-def write_plots(report: dict, report_dir: str) -> list[str]:
-    """Domain docs, tokens per domain, length histogram and per-stage kept/removed bars."""
+def write_plots(report: dict, report_dir: DataFolder) -> list[str]:
+    """Domain docs, tokens per domain, length histogram and per-stage kept/removed bars, as PNGs under
+    `plots/` of the report folder."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,7 +230,8 @@ def write_plots(report: dict, report_dir: str) -> list[str]:
 
     def save(fig, name):
         fig.tight_layout()
-        fig.savefig(os.path.join(report_dir, "plots", name), dpi=110)
+        with report_dir.open(f"plots/{name}", "wb") as handle:
+            fig.savefig(handle, dpi=110, format="png")
         plt.close(fig)
         written.append(f"plots/{name}")
 

@@ -6,13 +6,19 @@ holder; with the Slurm executor, while the jobs are submitted). It records the c
 datatrove skips finished tasks on a rerun, which is only right for the same config, so a changed config
 is refused, naming the changed fields; `restart=True` deletes exactly what an earlier curation wrote there.
 The settings that do not change the output (`workers`, `progress`, `executor`) may change between runs.
+
+`output_dir` may also be a URL (s3://, hf://, any fsspec protocol): every step, the rejects and the report
+write through datatrove's `DataFolder`, and the ownership marker is kept there too (see `_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
+import logging
 from collections.abc import Callable
+
+from datatrove.io import get_datafolder
 
 from curation.config import CurationConfig
 from curation.executors import run_step_lists
@@ -24,6 +30,8 @@ from typed_config import to_mapping
 __all__ = ["output_record", "run_pipeline"]
 
 OUTPUT_NEUTRAL = ("workers", "progress", "executor")
+
+logger = logging.getLogger(__name__)
 
 
 def output_record(config: CurationConfig) -> dict:
@@ -37,14 +45,23 @@ def run_pipeline(
     """Run (or resume) every step list on the configured executor. Returns the corpus report when the
     executor runs to completion here (local, ray); None when it only submitted jobs (slurm: the report is
     written by the last job)."""
-    with DirectoryLock(config.output_dir):
+    with _lock(config.output_dir):
         owned = OwnedDirectory.claim(config.output_dir, "curation", output_record(config), restart=restart)
         owned.created(*OUTPUT_ENTRIES)
         step_lists = PipelineBuilder(config).step_lists()
         logs = CorpusLayout(config.output_dir).logs
         if not run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step):
             return None
-    with open(
-        os.path.join(CorpusLayout(config.output_dir).report, "report.json"), encoding="utf-8"
+    with get_datafolder(CorpusLayout(config.output_dir).report).open(
+        "report.json", encoding="utf-8"
     ) as handle:
         return json.load(handle)
+
+
+def _lock(output_dir: str):
+    """The directory lock of a local output. An object store has no lock to take: a remote output is
+    claimed (config fingerprint, created entries) but two curations into it are not stopped."""
+    if "://" not in output_dir:
+        return DirectoryLock(output_dir)
+    logger.warning("%s is remote and cannot be locked: run one curation at a time into it", output_dir)
+    return contextlib.nullcontext()

@@ -9,6 +9,9 @@ entries the command created there. With it:
 - the same config continues (resume); a changed config is refused in one line naming the changed fields,
   since finished work made with the old config would otherwise be reused as if it were new;
 - `restart` deletes exactly the entries the marker lists, and nothing else.
+
+A root given as a URL (`s3://...`, `hf://...`, any fsspec protocol) is handled the same way through fsspec:
+curation can write to object stores, where the marker is one object (object writes are atomic there).
 """
 
 from __future__ import annotations
@@ -49,20 +52,28 @@ class OwnedDirectory:
     """The output directory of one command of kind `kind` ("run", "pretrain", "curation")."""
 
     def __init__(self, root: str | Path, kind: str):
-        self.root = Path(root)
         self.kind = kind
-        self.marker = self.root / MARKER_FILENAME
         self.created_entries: list[str] = []  # what an earlier command of this kind created (at claim time)
+        self.fs = None  # an fsspec filesystem when the root is a URL
+        if "://" in str(root):
+            from fsspec.core import url_to_fs
+
+            self.fs, path = url_to_fs(str(root))
+            self.root, self.marker = str(root).rstrip("/"), f"{path.rstrip('/')}/{MARKER_FILENAME}"
+            self._path = path.rstrip("/")
+        else:
+            self.root = Path(root)
+            self.marker = self.root / MARKER_FILENAME
 
     @classmethod
     def claim(cls, root: str | Path, kind: str, config: Any, *, restart: bool = False) -> OwnedDirectory:
         """Take `root` for a command of `kind` with `config` (see the module docstring); call it under the
         directory's lock."""
         owned = cls(root, kind)
-        owned.root.mkdir(parents=True, exist_ok=True)
+        owned._make_root()
         record = owned.read()
         if record is None:
-            strangers = sorted(p.name for p in owned.root.iterdir() if p.name not in IGNORED)
+            strangers = sorted(name for name in owned._names() if name not in IGNORED)
             if strangers:
                 raise ConfigError(
                     f"{owned.root} is not empty and was not written by `rexbert {kind}` ({', '.join(strangers[:5])}"
@@ -85,19 +96,25 @@ class OwnedDirectory:
         if record is None:
             owned.write({"kind": kind, "fingerprint": fingerprint(config), "config": config, "created": []})
         else:
-            owned.created_entries = [name for name in record["created"] if (owned.root / name).exists()]
+            existing = set(owned._names())
+            owned.created_entries = [name for name in record["created"] if name in existing]
         return owned
 
     def read(self) -> dict | None:
-        if not self.marker.is_file():
-            return None
         try:
-            return json.loads(self.marker.read_text(encoding="utf-8"))
+            if self.fs is None:
+                text = self.marker.read_text(encoding="utf-8") if self.marker.is_file() else None
+            else:
+                text = self.fs.cat_file(self.marker).decode("utf-8") if self.fs.isfile(self.marker) else None
+            return None if text is None else json.loads(text)
         except ValueError:
             raise ConfigError(f"{self.marker}: damaged ownership marker; move the directory aside") from None
 
     def write(self, record: dict) -> None:
-        atomic_write_json(self.marker, record)
+        if self.fs is None:
+            atomic_write_json(self.marker, record)
+        else:
+            self.fs.pipe_file(self.marker, json.dumps(record, indent=1).encode("utf-8"))
 
     def created(self, *names: str) -> None:
         """Record top-level entries this command created (they are what `restart` removes)."""
@@ -110,9 +127,32 @@ class OwnedDirectory:
         """Delete the entries the marker lists, then the marker."""
         record = record or self.read() or {"created": []}
         for name in record["created"]:
-            path = self.root / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-        self.marker.unlink(missing_ok=True)
+            self._remove(name)
+        self._remove(MARKER_FILENAME)
+
+    # ---- the few operations that differ between a local directory and a URL -------------------------
+
+    def _make_root(self) -> None:
+        if self.fs is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+        else:
+            self.fs.makedirs(self._path, exist_ok=True)
+
+    def _names(self) -> list[str]:
+        """The top-level entries of the directory."""
+        if self.fs is None:
+            return [path.name for path in self.root.iterdir()]
+        if not self.fs.exists(self._path):
+            return []
+        return [entry.rstrip("/").rsplit("/", 1)[-1] for entry in self.fs.ls(self._path, detail=False)]
+
+    def _remove(self, name: str) -> None:
+        if self.fs is not None:
+            if self.fs.exists(f"{self._path}/{name}"):
+                self.fs.rm(f"{self._path}/{name}", recursive=True)
+            return
+        path = self.root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)

@@ -283,3 +283,52 @@ def test_finefineweb_and_datasets_sources_with_domain_preselection(tmp_path, mon
     assert stages["domain_preselect"]["reasons"] == {"domain_not_selected": 4}
     assert stages["quality:gopher_quality"]["docs_in"] == 5
     assert report["sources"]["hub"]["docs_in"] == 2 and report["totals"]["accounting_ok"]
+
+
+def test_output_to_a_url_goes_through_datafolder(workspace, tmp_path, capsys):
+    """The same run into `memory://` (an fsspec filesystem, as s3:// or hf:// are): corpus, rejects and report
+    equal the local run's, nothing lands on the local disk, and the remote output is owned like a local one."""
+    import fsspec
+    import yaml
+
+    from rexbert.cli import main as rexbert
+
+    config = yaml.safe_load((workspace / "run.yaml").read_text())
+    config["output_dir"] = "memory://curation-url/out"
+    (tmp_path / "url.yaml").write_text(yaml.safe_dump(config))
+    before = set(os.listdir(os.getcwd()))
+    assert rexbert(["curate", "run", "--config", str(tmp_path / "url.yaml")]) == 0
+    assert set(os.listdir(os.getcwd())) == before
+    memory, local = fsspec.filesystem("memory"), workspace / "out"
+    remote = "/curation-url/out"
+
+    def remote_json(path: str) -> dict:
+        return json.loads(memory.cat_file(f"{remote}/{path}"))
+
+    report, expected = (
+        remote_json("report/report.json"),
+        json.loads((local / "report/report.json").read_text()),
+    )
+    for key in ("totals", "stages", "sources", "domains"):
+        assert report[key] == expected[key], key
+    assert memory.isfile(f"{remote}/report/report.md") and memory.isfile(
+        f"{remote}/report/plots/domain_distribution.png"
+    )
+    shards = sorted(memory.glob(f"{remote}/corpus/*.parquet"))
+    assert [Path(s).name for s in shards] == sorted(p.name for p in (local / "corpus").glob("*.parquet"))
+    for shard in shards:
+        with memory.open(shard, "rb") as handle:
+            assert pq.read_table(handle).equals(pq.read_table(local / "corpus" / Path(shard).name))
+    rejects = sorted(Path(p).name for p in memory.glob(f"{remote}/rejects/*.jsonl"))
+    assert rejects == sorted(p.name for p in (local / "rejects").glob("*.jsonl")) and rejects
+
+    config["stages"]["quality"] = {"min_words": 50}  # a changed config is refused, naming the field
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    assert rexbert(["curate", "run", "--config", str(tmp_path / "changed.yaml")]) == 2
+    assert "stages.quality.min_words changed" in capsys.readouterr().err
+    memory.pipe_file(f"{remote}/NOTES.md", b"mine")
+    assert rexbert(["curate", "run", "--config", str(tmp_path / "changed.yaml"), "--restart"]) == 0
+    assert memory.cat_file(f"{remote}/NOTES.md") == b"mine"  # --restart deletes only what curation wrote
+    assert remote_json("report/report.json")["totals"]["docs_kept"] < report["totals"]["docs_kept"]
+    memory.rm("/curation-url", recursive=True)
