@@ -41,7 +41,7 @@ from curation.pipeline import StepList
 from curation.report import load_step_stats
 from safe_outputs import DirectoryLock, OwnedDirectory
 from token_shards import ShardInfo, ShardsManifest, SourceInfo, tokenizer_fingerprint, tokenizer_json
-from typed_config import ConfigError, DataError, UsageError
+from typed_config import ConfigError, DataError, UsageError, from_mapping
 
 __all__ = [
     "DropBlankDocuments",
@@ -58,7 +58,10 @@ READERS = {".parquet": "ParquetReader", ".jsonl": "JsonlReader", ".json": "Jsonl
 
 @dataclass
 class TokenizeConfig:
-    """What `rexbert tokenize` makes: `sources` maps a source name to its input files (globs allowed)."""
+    """What `rexbert tokenize` makes: `sources` maps a source name to its input files (globs allowed),
+    `datasets` a source name to a `datasets` source (`ID` or `ID:CONFIG`: a Hub id, or a local dataset
+    folder), read streaming by datatrove's `HuggingFaceDatasetReader` in `dataset_tasks` tasks (with more
+    than one, task t reads every t-th file, so the shards no longer follow the dataset's order)."""
 
     output_dir: str
     tokenizer: str
@@ -66,6 +69,13 @@ class TokenizeConfig:
     text_column: str = "text"
     workers: int = 1
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    datasets: dict[str, str] = field(default_factory=dict)
+    dataset_tasks: int = 1
+    split: str = "train"
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.sources, *self.datasets]
 
     def files(self, name: str) -> list[str]:
         """The input files of a source, globs expanded, sorted within each pattern, in the order given."""
@@ -84,11 +94,14 @@ class TokenizeConfig:
 
     def record(self, tokenizer_id: str) -> dict:
         """What decides the shards (kept with the output to refuse a changed command)."""
-        return {
+        record = {
             "tokenizer": tokenizer_id,
             "sources": {name: self.files(name) for name in self.sources},
             "text_column": self.text_column,
         }
+        if self.datasets:
+            record.update(datasets=self.datasets, dataset_tasks=self.dataset_tasks, split=self.split)
+        return record
 
 
 def _suffix(path: str) -> str:
@@ -162,24 +175,44 @@ def _step_list_name(source: str) -> str:
     return f"tokenize-{source}"
 
 
+def _file_reader(config: TokenizeConfig, name: str) -> tuple[PipelineStep, int, list[str]]:
+    """(reader, tasks, inputs) of a source of files: a task per file, in the order given."""
+    from datatrove.pipeline import readers
+
+    files = config.files(name)
+    folder = os.path.commonpath([os.path.dirname(path) for path in files])
+    paths_file = os.path.join(config.output_dir, "logs", f"{name}.paths")
+    os.makedirs(os.path.dirname(paths_file), exist_ok=True)
+    with open(paths_file, "w", encoding="utf-8") as handle:
+        handle.write("".join(os.path.relpath(path, folder) + "\n" for path in files))
+    reader = getattr(readers, READERS[_suffix(files[0])])(
+        folder, paths_file=paths_file, text_key=config.text_column, adapter=_text_only
+    )
+    return reader, len(files), files
+
+
+def _dataset_reader(config: TokenizeConfig, name: str) -> tuple[PipelineStep, int, list[str]]:
+    """(reader, tasks, inputs) of a `datasets` source, streamed (nothing is downloaded whole first)."""
+    from datatrove.pipeline.readers import HuggingFaceDatasetReader
+
+    dataset, _, subset = config.datasets[name].partition(":")
+    options = {"split": config.split, **({"name": subset} if subset else {})}
+    reader = HuggingFaceDatasetReader(
+        dataset, dataset_options=options, streaming=True, text_key=config.text_column, adapter=_text_only
+    )
+    return reader, config.dataset_tasks, [config.datasets[name]]
+
+
 def build_step_lists(
     config: TokenizeConfig, tokenizer_file: str, vocab_size: int, fingerprint: str
 ) -> list[StepList]:
     """One step list per source (a task per input file), then the one-task manifest writer."""
-    from datatrove.pipeline import readers
     from datatrove.pipeline.tokens import DocumentTokenizer
 
     step_lists, inputs = [], {}
-    for name in config.sources:
-        files = config.files(name)
-        inputs[name] = files
-        folder = os.path.commonpath([os.path.dirname(path) for path in files])
-        paths_file = os.path.join(config.output_dir, "logs", f"{name}.paths")
-        os.makedirs(os.path.dirname(paths_file), exist_ok=True)
-        with open(paths_file, "w", encoding="utf-8") as handle:
-            handle.write("".join(os.path.relpath(path, folder) + "\n" for path in files))
-        reader = getattr(readers, READERS[_suffix(files[0])])(
-            folder, paths_file=paths_file, text_key=config.text_column, adapter=_text_only
+    for name in config.names:
+        reader, tasks, inputs[name] = (_file_reader if name in config.sources else _dataset_reader)(
+            config, name
         )
         tokenizer = DocumentTokenizer(
             os.path.join(config.output_dir, name),
@@ -187,9 +220,7 @@ def build_step_lists(
             shuffle_documents=False,
             batch_size=1000,
         )
-        step_lists.append(
-            StepList(_step_list_name(name), [reader, DropBlankDocuments(), tokenizer], len(files))
-        )
+        step_lists.append(StepList(_step_list_name(name), [reader, DropBlankDocuments(), tokenizer], tasks))
     manifest = WriteShardsManifest(
         output_dir=config.output_dir, sources=inputs, fingerprint=fingerprint, vocab_size=vocab_size
     )
@@ -200,9 +231,12 @@ def build_step_lists(
 def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsManifest | None:
     """Tokenize (or finish tokenizing) every source; the manifest, or None when Slurm jobs were only
     submitted (their last job writes it)."""
-    if not config.sources:
-        raise ConfigError("give at least one --source NAME=FILES")
-    reserved = sorted(set(config.sources) & set(OUTPUT_ENTRIES))
+    if not config.names:
+        raise ConfigError("give at least one --source NAME=FILES or --dataset NAME=ID")
+    doubled = sorted(set(config.sources) & set(config.datasets))
+    if doubled:
+        raise ConfigError(f"source {doubled[0]!r} is given both as files and as a dataset")
+    reserved = sorted(set(config.names) & set(OUTPUT_ENTRIES))
     if reserved:
         raise ConfigError(f"--source {reserved[0]}: that name is taken by the output's own {reserved[0]!r}")
     tokenizer = _load_tokenizer(config.tokenizer)
@@ -212,7 +246,7 @@ def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsM
         owned = OwnedDirectory.claim(
             config.output_dir, "tokenize", config.record(tokenizer_id), restart=restart
         )
-        owned.created(*OUTPUT_ENTRIES, *config.sources)
+        owned.created(*OUTPUT_ENTRIES, *config.names)
         tokenizer_file = os.path.join(config.output_dir, "tokenizer.json")
         with open(tokenizer_file, "w", encoding="utf-8") as handle:
             handle.write(tokenizer_json(tokenizer))
@@ -232,6 +266,19 @@ def _source(value: str) -> tuple[str, str]:
     return name, files
 
 
+def _executor(value: str) -> ExecutorConfig:
+    import yaml
+
+    try:
+        mapping = yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"not a YAML mapping: {error}") from None
+    try:
+        return from_mapping(ExecutorConfig, mapping, "--executor")
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Tokenize a corpus once into memory-mappable token shards (see curation.tokenize)."
     parser.add_argument("--tokenizer", required=True, help="tokenizer directory (a saved model) or Hub id")
@@ -240,12 +287,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--source",
         action="append",
         type=_source,
-        required=True,
+        default=[],
         metavar="NAME=FILES",
         help="a source and its parquet or jsonl(.gz) files (a glob; repeat the option for more sources)",
     )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        type=_source,
+        default=[],
+        metavar="NAME=ID[:CONFIG]",
+        help="a source read with `datasets` (streaming): a Hub id or a local dataset folder",
+    )
+    parser.add_argument(
+        "--dataset-tasks", type=int, default=1, help="tasks per --dataset source (more than 1: not in order)"
+    )
+    parser.add_argument("--split", default="train", help="split of the --dataset sources")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--workers", type=int, default=1, help="tasks run in parallel (one task per file)")
+    parser.add_argument(
+        "--executor",
+        type=_executor,
+        default=ExecutorConfig(),
+        metavar="MAPPING",
+        help="datatrove executor as a YAML mapping, as in curation configs, e.g. "
+        "\"{kind: slurm, options: {partition: cpu, time: '2:00:00'}}\" (default: local)",
+    )
     parser.add_argument("--restart", action="store_true", help="delete what an earlier tokenize wrote first")
 
 
@@ -253,16 +320,25 @@ def main(args: argparse.Namespace) -> int:
     sources: dict[str, list[str]] = {}
     for name, files in args.source:
         sources.setdefault(name, []).append(files)
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers < 1 or args.dataset_tasks < 1:
+        raise UsageError("--workers and --dataset-tasks must be at least 1")
     config = TokenizeConfig(
         output_dir=os.path.abspath(args.output),
         tokenizer=args.tokenizer,
         sources=sources,
         text_column=args.text_column,
         workers=args.workers,
+        datasets=dict(args.dataset),
+        dataset_tasks=args.dataset_tasks,
+        split=args.split,
+        executor=args.executor,
     )
     manifest = tokenize_corpus(config, restart=args.restart)
+    if manifest is None:
+        print(
+            f"submitted the {config.executor.kind} jobs; the last one writes {config.output_dir}/manifest.json"
+        )
+        return 0
     for name, source in manifest.sources.items():
         print(
             f"{name}: {source.documents} documents, {source.tokens} tokens in {len(source.shards)} shards"

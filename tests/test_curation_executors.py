@@ -148,3 +148,38 @@ def test_ray_executor_on_a_local_runtime(local_run):
     local = json.loads((local_run / "local" / "report" / "report.json").read_text())
     assert report["totals"] == local["totals"] and report["stages"] == local["stages"]
     assert corpus_rows(local_run / "ray") == corpus_rows(local_run / "local")
+
+
+def test_tokenize_on_slurm_equals_tokenize_here(local_run, monkeypatch):
+    """`rexbert tokenize --executor {kind: slurm, ...}`: one job array per source and the manifest job,
+    submitted through the stub commands; the shards equal those of the local executor."""
+    from modeling_rexbert.tokenization import train_bpe_tokenizer
+    from rexbert.cli import main as rexbert
+    from token_shards import ShardsManifest, SourceTokens
+
+    stubs = local_run / "stub-bin-tokenize"
+    stubs.mkdir()
+    for name, body in (("sbatch", SBATCH), ("srun", SRUN), ("scontrol", SCONTROL)):
+        write_stub(stubs, name, body)
+    texts = [row[1] for row in corpus_rows(local_run / "local")]
+    train_bpe_tokenizer(texts, vocab_size=500).save_pretrained(local_run / "tokenizer")
+    command = [
+        "tokenize",
+        "--tokenizer",
+        str(local_run / "tokenizer"),
+        "--source",
+        f"ecom={local_run}/local/corpus/*.parquet",
+    ]
+    assert rexbert([*command, "--output", str(local_run / "tokens-here"), "--workers", "2"]) == 0
+    monkeypatch.setenv(
+        "PATH", f"{stubs}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    slurm = "{kind: slurm, options: {partition: cpu, time: '01:00:00'}}"
+    assert rexbert([*command, "--output", str(local_run / "tokens-slurm"), "--executor", slurm]) == 0
+    launched = [line for line in (stubs / "jobs.log").read_text().splitlines() if "RUN_OFFSET" in line]
+    assert len(launched) == 2 and "--dependency=afterok:" in launched[1]  # the source, then the manifest
+    here, there = (ShardsManifest.load(local_run / d) for d in ("tokens-here", "tokens-slurm"))
+    assert here.sources["ecom"].documents == there.sources["ecom"].documents > 100
+    total = here.sources["ecom"].tokens
+    ids = [SourceTokens(local_run / d, "ecom").tokens(0, total) for d in ("tokens-here", "tokens-slurm")]
+    assert total == there.sources["ecom"].tokens and (ids[0] == ids[1]).all()

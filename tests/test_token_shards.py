@@ -71,6 +71,33 @@ def test_shard_rows_equal_the_in_memory_rows(corpus, seq_len):
     assert rows_equal(sharded[int(crossing)], in_memory[int(crossing)])
 
 
+def test_a_datasets_source_gives_the_same_shards_as_its_files(corpus, tmp_path):
+    """`--dataset NAME=ID`: a `datasets` source (here a local dataset folder; a Hub id the same way), streamed
+    by datatrove's reader, tokenizes to the documents and rows the same files give."""
+    import shutil
+
+    folder = tmp_path / "ecom-dataset"
+    folder.mkdir()
+    for part in ("part0.jsonl", "part1.jsonl"):
+        shutil.copy(corpus["root"] / part, folder / part)
+    command = [
+        "tokenize",
+        "--tokenizer",
+        str(corpus["root"] / "tokenizer"),
+        "--output",
+        str(tmp_path / "tokens"),
+    ]
+    assert rexbert([*command, "--dataset", f"ecom={folder}"]) == 0
+    from_dataset = ShardsManifest.load(tmp_path / "tokens").sources["ecom"]
+    from_files = ShardsManifest.load(corpus["root"] / "tokens").sources["ecom"]
+    assert from_dataset.inputs == [str(folder)]
+    assert (from_dataset.documents, from_dataset.tokens) == (from_files.documents, from_files.tokens)
+    assert from_dataset.blank_documents == from_files.blank_documents
+    a = ShardedRows("ecom", SourceTokens(tmp_path / "tokens", "ecom"), 64, shuffle=False)
+    b = ShardedRows("ecom", SourceTokens(corpus["root"] / "tokens", "ecom"), 64, shuffle=False)
+    assert len(a) == len(b) and all(rows_equal(a[r], b[r]) for r in range(len(b)))
+
+
 def test_held_out_documents_and_shuffled_epochs_match(corpus):
     tokens = SourceTokens(corpus["root"] / "tokens", "ecom")
     held_out = held_out_indices(16, len(corpus["texts"]), seed=0)
