@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import glob
+import logging
 import os
+import sys
 from dataclasses import dataclass, field
 
 from datatrove.data import DocumentsPipeline
@@ -51,6 +53,8 @@ __all__ = [
     "main",
     "tokenize_corpus",
 ]
+
+logger = logging.getLogger("rexbert.tokenize")
 
 OUTPUT_ENTRIES = ("manifest.json", "tokenizer.json", "tokenizer", "logs")
 READERS = {".parquet": "ParquetReader", ".jsonl": "JsonlReader", ".json": "JsonlReader"}
@@ -185,8 +189,14 @@ def _file_reader(config: TokenizeConfig, name: str) -> tuple[PipelineStep, int, 
     os.makedirs(os.path.dirname(paths_file), exist_ok=True)
     with open(paths_file, "w", encoding="utf-8") as handle:
         handle.write("".join(os.path.relpath(path, folder) + "\n" for path in files))
+    progress = sys.stderr.isatty()  # datatrove's per-task bars; in a log file they are noise
     reader = getattr(readers, READERS[_suffix(files[0])])(
-        folder, paths_file=paths_file, text_key=config.text_column, adapter=_text_only
+        folder,
+        paths_file=paths_file,
+        text_key=config.text_column,
+        adapter=_text_only,
+        file_progress=progress,
+        doc_progress=progress,
     )
     return reader, len(files), files
 
@@ -254,7 +264,11 @@ def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsM
         vocab_size = tokenizer.backend_tokenizer.get_vocab_size()
         step_lists = build_step_lists(config, tokenizer_file, vocab_size, tokenizer_id)
         logs = os.path.join(config.output_dir, "logs")
-        if not run_step_lists(step_lists, logs, config.executor, config.workers):
+
+        def on_step(index: int, total: int, name: str) -> None:
+            logger.info("tokenize %d/%d: %s", index, total, name)
+
+        if not run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step):
             return None
     return ShardsManifest.load(config.output_dir)
 
