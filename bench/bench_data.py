@@ -12,6 +12,8 @@ Four figures, each next to a reference measured in the same run:
     read from shards (target: large <= 1.5x small); reference: the small corpus read as text (in-memory
     packing), and the large one too with `--full`.
 (d) time to resume a stream at batch 1,000,000 from its saved state (target < 1 s): restore + first batch.
+(e) a streaming source (jsonl files, `datasets` streaming): time to its next row from a saved position near
+    its end, next to the time a resume without positions would spend replaying the rows before.
 
 The corpora are the project's generated sample text (listings and reviews as `ecom`, general text as
 `general`), written as jsonl files of ~25 MB and ~250 MB (`--quick`: 2.5 MB and 25 MB). The tokenizer is
@@ -128,6 +130,30 @@ def resume_seconds(sources: dict, tokenizer, lexicon, batch_index: int) -> float
     return time.perf_counter() - started
 
 
+def streaming_resume(files: list[str], tokenizer) -> dict:
+    """A streaming source of jsonl files read to its last row (what a resume without a saved position
+    replays), then resumed from that row's saved `StreamPosition` (`IterableDataset.state_dict()` + offset)."""
+    import datasets
+
+    from trainers.packing import StreamingPackedSource, StreamPosition
+
+    dataset = datasets.load_dataset("json", data_files=files, split="train", streaming=True)
+    source = StreamingPackedSource("ecom", dataset, tokenizer, SEQ_LEN)
+    started = time.perf_counter()
+    rows, positions = 0, []
+    for _, position in source.rows_from(StreamPosition(0)):
+        rows += 1
+        positions = positions[-1:] + [position]
+    replay = time.perf_counter() - started
+    started = time.perf_counter()
+    next(source.rows_from(positions[0]))  # the row before the last one, from its saved position
+    return {
+        "rows": rows,
+        "seconds_replaying_to_the_last_row": replay,
+        "seconds_from_saved_position": time.perf_counter() - started,
+    }
+
+
 PEAK_RSS = """
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -224,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             "target_seconds": 1.0,
         }
         print("(d)", results["d_resume"], flush=True)
+        results["e_streaming_resume"] = streaming_resume(corpora[small]["ecom"], tokenizer)
+        print("(e)", results["e_streaming_resume"], flush=True)
 
         # (c) peak RSS of a pretraining start
         _, _ = tokenize(corpora[small], scratch / "tokenizer", scratch / "shards-small", workers=2)
@@ -264,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(results: dict) -> str:
     a, b, c, d = results["a_tokenize"], results["b_loader"], results["c_peak_rss_bytes"], results["d_resume"]
+    e = results["e_streaming_resume"]
     small, large = results["corpus_mb"]
     mb = 1 / 2**20
     lines = [
@@ -275,6 +304,7 @@ def markdown(results: dict) -> str:
         f"| (c) pretraining start, peak RSS, shards {small:g} MB | {c['shards_small'] * mb:,.0f} MiB | text {small:g} MB: {c['text_small'] * mb:,.0f} MiB |",
         f"| (c) pretraining start, peak RSS, shards {large:g} MB | {c['shards_large'] * mb:,.0f} MiB | {c['large_over_small_shards']:.2f}x the small one; target <= 1.5x |",
         f"| (d) resume at batch 1,000,000, s | {d['seconds_at_batch_1000000']:.3f} | at batch 1,000: {d['seconds_at_batch_1000']:.3f}; target < 1 |",
+        f"| (e) streaming source, resume at row {e['rows'] - 1:,} from its saved position, s | {e['seconds_from_saved_position']:.3f} | replaying to it: {e['seconds_replaying_to_the_last_row']:.1f} |",
     ]
     if "text_large" in c:
         lines.append(
