@@ -20,7 +20,7 @@ from pathlib import Path
 from typed_config import ConfigError, add_override_argument
 
 from .pretrain import SUMMARY_FILENAME, pretrain
-from .recipes import load_recipe
+from .recipes import SourceSpec, load_recipe
 
 __all__ = ["add_arguments", "init_overrides", "main", "shards_overrides", "source_overrides"]
 
@@ -74,6 +74,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_override_argument(parser, "phases.anneal.steps=500")
 
 
+def _reads_only(name: str, kind: str, value) -> list[str]:
+    """Overrides that make recipe source NAME read `value` as `kind` (a `SourceSpec` field) and nothing else."""
+    others = [other for other in (*SourceSpec.KINDS, *SourceSpec.SELECTORS) if other != kind]
+    return [f"sources.{name}.{kind}={json.dumps(value)}"] + [
+        f"sources.{name}.{other}=null" for other in others
+    ]
+
+
 def source_overrides(items: list[str]) -> list[str]:
     """`NAME=FILES` -> recipe overrides that make NAME read exactly those files."""
     overrides = []
@@ -82,12 +90,7 @@ def source_overrides(items: list[str]) -> list[str]:
         if not sep or not files:
             raise ConfigError(f"--source {item!r}: expected NAME=FILES")
         paths = files.split(",")
-        overrides += [
-            f"sources.{name}.data_files={json.dumps(paths if len(paths) > 1 else paths[0])}",
-            f"sources.{name}.sample_corpus=null",
-            f"sources.{name}.dataset=null",
-            f"sources.{name}.where=null",
-        ]
+        overrides += _reads_only(name, "data_files", paths if len(paths) > 1 else paths[0])
     return overrides
 
 
@@ -102,11 +105,7 @@ def shards_overrides(directory: str | None) -> list[str]:
         "tokenizer.train_vocab_size=null",
     ]
     for name in ShardsManifest.load(directory).sources:
-        overrides += [f"sources.{name}.shards={json.dumps(directory)}", f"sources.{name}.shards_source=null"]
-        overrides.append(f"sources.{name}.streaming=false")
-        overrides += [
-            f"sources.{name}.{key}=null" for key in ("data_files", "sample_corpus", "dataset", "where")
-        ]
+        overrides += _reads_only(name, "shards", directory) + [f"sources.{name}.streaming=false"]
     return overrides
 
 

@@ -94,11 +94,14 @@ class SourceSpec:
     streaming: bool = False
     shuffle: bool = True
 
+    # what the source reads (exactly one), and the fields that select within it
+    KINDS = ("data_files", "dataset", "sample_corpus", "shards")
+    SELECTORS = ("dataset_config", "shards_source", "where")
+
     def check(self, where: str) -> None:
-        kinds = ("data_files", "dataset", "sample_corpus", "shards")
-        given = [k for k in kinds if getattr(self, k) is not None]
+        given = [k for k in self.KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ConfigError(f"{where}: give exactly one of {', '.join(kinds)} (got {given or 'none'})")
+            raise ConfigError(f"{where}: give exactly one of {', '.join(self.KINDS)} (got {given or 'none'})")
         if self.shards is not None and (self.streaming or self.where):
             raise ConfigError(f"{where}: shards are read memory-mapped; 'streaming' and 'where' do not apply")
 

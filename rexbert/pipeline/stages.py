@@ -39,8 +39,6 @@ __all__ = [
 
 logger = logging.getLogger("rexbert.run")
 
-RECIPE_SOURCE_KEYS = ("data_files", "dataset", "dataset_config", "sample_corpus", "where")
-
 
 # ---- data ------------------------------------------------------------------------------------------
 
@@ -196,7 +194,7 @@ def pretrain_recipe(config: RunConfig, layout: Layout, *, from_shards: bool | No
     """The recipe of the pretraining stage: `pretrain.recipe` merged with `pretrain.overrides`, each source
     named in `pretrain.sources` reading its curated corpus: the token shards of the tokenize stage (with
     the tokenizer they were made with) when `pretrain.tokenize` is on, else the corpus's parquet text."""
-    from trainers.recipes import read_recipe_dict, recipe_from_mapping, resolve_recipe_path
+    from trainers.recipes import SourceSpec, read_recipe_dict, recipe_from_mapping, resolve_recipe_path
 
     settings = config.pretrain
     from_shards = settings.tokenize if from_shards is None else from_shards
@@ -210,7 +208,7 @@ def pretrain_recipe(config: RunConfig, layout: Layout, *, from_shards: bool | No
         kept = {
             k: v
             for k, v in (recipe.get("sources", {}).get(source) or {}).items()
-            if k not in RECIPE_SOURCE_KEYS
+            if k not in (*SourceSpec.KINDS, *SourceSpec.SELECTORS)
         }
         where = (
             {"shards": str(layout.tokens)} if from_shards else {"data_files": layout.corpus_shards(corpus)}
