@@ -72,21 +72,26 @@ def make_trainer(sample, output_dir, model_seed):
         grad_accum=ACCUM,
         seed=11,
     )
-    args = TrainingArguments(
+    args = training_arguments(output_dir, STEPS, SAVE_AT, ACCUM, per_device_train_batch_size=6)
+    return RecordingTrainer(model=tiny_model(tokenizer, model_seed), args=args, train_stream=stream)
+
+
+def training_arguments(output_dir, steps: int, save_at: int, accum: int, **extra) -> TrainingArguments:
+    """A short run that logs every step and checkpoints every `save_at` steps."""
+    return TrainingArguments(
         output_dir=str(output_dir),
-        max_steps=STEPS,
-        per_device_train_batch_size=6,
-        gradient_accumulation_steps=ACCUM,
+        max_steps=steps,
+        gradient_accumulation_steps=accum,
         learning_rate=2e-3,
         logging_steps=1,
         save_strategy="steps",
-        save_steps=SAVE_AT,
+        save_steps=save_at,
         report_to=[],
         disable_tqdm=True,
         seed=0,
-        **scheduler_arguments("wsd", STEPS, warmup_steps=2, decay_fraction=0.5),
+        **scheduler_arguments("wsd", steps, warmup_steps=2, decay_fraction=0.5),
+        **extra,
     )
-    return RecordingTrainer(model=tiny_model(tokenizer, model_seed), args=args, train_stream=stream)
 
 
 def step_losses(trainer, after=0):

@@ -79,14 +79,16 @@ def test_every_position_resumes_the_pass_after_one_document(corpus, monkeypatch)
             assert sum(read) < documents / 10
 
 
-def make_stream(sources, tokenizer, seed=3, **kwargs):
-    schedule = MixtureSchedule.interpolated({"general": 0.5, "ecom": 0.5}, {"general": 0.2, "ecom": 0.8})
+def make_stream(sources, tokenizer, seed=3, max_steps=40, schedule=None, **kwargs):
+    schedule = schedule or MixtureSchedule.interpolated(
+        {"general": 0.5, "ecom": 0.5}, {"general": 0.2, "ecom": 0.8}
+    )
     stream = MixtureStream(
         sources,
         schedule,
         GuidedMLMCollator(tokenizer, mask_rate=0.3),
         batch_size=kwargs.pop("batch_size", 4),
-        max_steps=40,
+        max_steps=max_steps,
         seed=seed,
         **kwargs,
     )
@@ -128,15 +130,7 @@ def test_processes_and_workers_read_disjoint_files(sources, corpus):
     only_ecom = {"general": 1e-9, "ecom": 1.0}
     seen = {}
     for rank in (0, 1):
-        stream = MixtureStream(
-            sources,
-            MixtureSchedule.constant(only_ecom),
-            GuidedMLMCollator(corpus["tokenizer"], mask_rate=0.3),
-            batch_size=4,
-            max_steps=40,
-            seed=3,
-        )
-        stream.report_positions = True
+        stream = make_stream(sources, corpus["tokenizer"], schedule=MixtureSchedule.constant(only_ecom))
         stream.shard(2, rank)
         stream.check_readers(2)
         loader = DataLoader(stream, batch_size=None, num_workers=2)
@@ -166,10 +160,7 @@ def test_workers_resume_from_their_own_positions(sources, corpus):
 
 
 def test_trainer_saves_positions_and_resumes_streaming_with_workers(corpus, tmp_path):
-    from transformers import TrainingArguments
-
-    from tests.test_trainers_pretrain import RecordingTrainer, step_losses, tiny_model
-    from trainers.schedules import scheduler_arguments
+    from tests.test_trainers_pretrain import RecordingTrainer, step_losses, tiny_model, training_arguments
 
     steps, save_at = 8, 4
 
@@ -178,23 +169,9 @@ def test_trainer_saves_positions_and_resumes_streaming_with_workers(corpus, tmp_
             "general": PackedRows.from_texts("general", corpus["texts"][::3], corpus["tokenizer"], SEQ_LEN),
             "ecom": streaming_source(corpus),
         }
-        stream = make_stream(sources, corpus["tokenizer"], grad_accum=2)
-        stream.max_steps = steps
+        stream = make_stream(sources, corpus["tokenizer"], max_steps=steps, grad_accum=2)
         stream.report_positions = False  # the trainer turns it on
-        args = TrainingArguments(
-            output_dir=str(output),
-            max_steps=steps,
-            gradient_accumulation_steps=2,
-            learning_rate=2e-3,
-            logging_steps=1,
-            save_strategy="steps",
-            save_steps=save_at,
-            report_to=[],
-            disable_tqdm=True,
-            dataloader_num_workers=2,
-            seed=0,
-            **scheduler_arguments("wsd", steps, warmup_steps=2, decay_fraction=0.5),
-        )
+        args = training_arguments(output, steps, save_at, 2, dataloader_num_workers=2)
         model = tiny_model(corpus["tokenizer"], model_seed)
         return RecordingTrainer(model=model, args=args, train_stream=stream)
 
