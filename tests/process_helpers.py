@@ -1,7 +1,9 @@
-"""Running the `rexbert` command in a child process and killing it at a chosen moment (fault injection)."""
+"""Child processes: the `rexbert` command killed at a chosen moment (fault injection), and Python scripts
+that report in JSON (loading checks in a fresh interpreter)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -39,3 +41,18 @@ def kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> None:
         if process.poll() is None:
             process.kill()
     pytest.fail(f"the command ended (code {process.returncode}) or timed out before the kill point")
+
+
+def python_json(script: str, *args: str, flags: tuple[str, ...] = (), timeout: float = 300, **kwargs) -> dict:
+    """Run `python FLAGS -c SCRIPT ARGS` (keyword arguments go to `subprocess.run`, e.g. `env`, `cwd`) and
+    return the JSON its last output line holds; fail with the end of its stderr if it exits non-zero."""
+    child = subprocess.run(
+        [sys.executable, *flags, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        **kwargs,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    return json.loads(child.stdout.strip().splitlines()[-1])

@@ -17,6 +17,7 @@ import torch
 from hub_fixtures import RESULTS, model_index_values, results_values, trained_model_dir, write_run_records
 from hub_server import LocalHub
 from huggingface_hub import ModelCard
+from process_helpers import python_json
 
 from hub_cards import make_sentence_transformer
 from hub_cards.common import human_bytes
@@ -310,17 +311,7 @@ def test_pushed_repo_loads_without_the_package_or_remote_code(hub, model_dir, tm
 
     texts = ["red running shoes", "fast shipping, would buy again"]
     env.pop("PYTHONPATH", None)
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, REPO, json.dumps(texts)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-    assert child.returncode == 0, child.stderr[-2000:]
-    remote = json.loads(child.stdout.strip().splitlines()[-1])
+    remote = python_json(CHILD, REPO, json.dumps(texts), env=env, cwd=tmp_path, timeout=120)
     assert remote["classes"] == ["ModernBertForMaskedLM", "ModernBertModel"]
     assert remote["sentence_classes"] == "ModernBertModel"
     model = modeling_rexbert.RexBertForMaskedLM.from_pretrained(model_dir).eval()
@@ -343,16 +334,7 @@ def test_pushed_repo_loads_without_the_package_or_remote_code(hub, model_dir, tm
     )
 
     # with the package: the RexBERT classes read the ModernBERT-typed repo and run the unpadded path
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD_WITH_PACKAGE, REPO, json.dumps(texts)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert child.returncode == 0, child.stderr[-2000:]
-    fast = json.loads(child.stdout.strip().splitlines()[-1])
+    fast = python_json(CHILD_WITH_PACKAGE, REPO, json.dumps(texts), env=env, cwd=tmp_path, timeout=120)
     assert fast["config"] == ["rexbert", ["RexBertForMaskedLM"]]
     torch.testing.assert_close(torch.tensor(fast["logits"]), local.logits, rtol=0, atol=1e-6)
 
@@ -377,7 +359,12 @@ def _write_shards(corpus: Path, count: int) -> None:
     for old in corpus.glob("*.parquet"):
         old.unlink()
     for index in range(count):
-        frame = {"id": [f"d{index}"], "text": [f"shard {index}"], "source": ["listing"], "domain": ["ecommerce"]}
+        frame = {
+            "id": [f"d{index}"],
+            "text": [f"shard {index}"],
+            "source": ["listing"],
+            "domain": ["ecommerce"],
+        }
         pd.DataFrame(frame).to_parquet(corpus / f"{index:05d}.parquet")
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
 from model_helpers import as_modernbert_config, max_diff_on_real_tokens, random_batch, tiny_config
+from process_helpers import python_json
 from transformers import (
     AutoModel,
     AutoModelForMaskedLM,
@@ -113,16 +112,7 @@ def test_trust_remote_code_in_fresh_process(saved_mlm, tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["HF_HOME"] = str(tmp_path / "hf_home")
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    names = json.loads(result.stdout.strip().splitlines()[-1])
+    names = python_json(script, flags=("-I",), cwd=tmp_path, env=env)
     assert names == ["RexBertForMaskedLM", "RexBertModel", "RexBertForSequenceClassification"]
     assert torch.equal(torch.load(tmp_path / "logits.pt"), logits)
 

@@ -126,11 +126,18 @@ def test_corpora_and_pretrain_sources_point_at_the_run_directory(tmp_path):
     assert ecom.output_dir == str(tmp_path / "curation" / "ecom")
     assert general.stages.classifier.enabled is False
     recipe = pretrain_recipe(config, layout)  # pretrain.tokenize: the tokenize stage's shards and tokenizer
-    assert recipe.sources["ecom"].shards == str(tmp_path / "tokens") and recipe.sources["ecom"].data_files is None
+    assert (
+        recipe.sources["ecom"].shards == str(tmp_path / "tokens")
+        and recipe.sources["ecom"].data_files is None
+    )
     assert recipe.tokenizer.path == str(tmp_path / "tokenizer") and recipe.tokenizer.train_vocab_size is None
     text_recipe = pretrain_recipe(config, layout, from_shards=False)  # what the tokenize stage trains on
-    assert text_recipe.sources["ecom"].data_files == str(tmp_path / "curation" / "ecom" / "corpus" / "*.parquet")
-    assert text_recipe.sources["general"].sample_corpus is None and text_recipe.sources["general"].shards is None
+    assert text_recipe.sources["ecom"].data_files == str(
+        tmp_path / "curation" / "ecom" / "corpus" / "*.parquet"
+    )
+    assert (
+        text_recipe.sources["general"].sample_corpus is None and text_recipe.sources["general"].shards is None
+    )
 
 
 def test_rerun_with_a_different_config_is_refused(tmp_path):

@@ -110,7 +110,6 @@ def test_run_writes_every_promised_artefact(finished_run):
     assert len(links) >= 10 and all((out / link).exists() for link in links), links
 
 
-
 def test_pretraining_from_token_shards_equals_pretraining_from_text(finished_run, tmp_path):
     """The tokenize stage's shards (read memory-mapped) train exactly the model the corpus text trains."""
     import yaml
@@ -129,6 +128,7 @@ def test_pretraining_from_token_shards_equals_pretraining_from_text(finished_run
     assert load_file(from_text / final).keys() == load_file(finished_run / final).keys()
     for name, tensor in load_file(finished_run / final).items():
         assert load_file(from_text / final)[name].equal(tensor), name
+
 
 def _complete_checkpoints(output: Path) -> list[int]:
     return sorted(
