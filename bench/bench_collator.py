@@ -49,7 +49,7 @@ def load_texts() -> tuple[list[str], list[str], str]:
             pd.read_parquet(general, columns=["text"])["text"].tolist(),
             "shared data",
         )
-    from sample_corpus import sample_documents
+    from rexbert_core.sample_corpus import sample_documents
 
     docs = sample_documents(seed=0)
     return (

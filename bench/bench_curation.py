@@ -70,7 +70,7 @@ def load_texts(shared_data: Path, limit_mb: float) -> tuple[list[str], list[bool
         texts, labels = [texts[i] for i in order], [labels[i] for i in order]
         origin = "shared-data pool + full general_text documents, shuffled"
     else:
-        from sample_corpus import sample_documents
+        from rexbert_core.sample_corpus import sample_documents
 
         docs = sample_documents()
         texts, labels = [d["text"] for d in docs], [d["domain"] == "ecommerce" for d in docs]

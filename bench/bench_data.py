@@ -45,7 +45,7 @@ SEQ_LEN, BATCH = 1024, 32
 
 def write_corpus(directory: Path, megabytes: float, files_per_source: int = 4) -> dict[str, list[str]]:
     """jsonl files of generated sample text, about `megabytes` in all, split over sources and files."""
-    from sample_corpus import sample_documents
+    from rexbert_core.sample_corpus import sample_documents
 
     directory.mkdir(parents=True, exist_ok=True)
     sources = {"ecom": ("listing", "review"), "general": ("general",)}
@@ -70,7 +70,7 @@ def write_corpus(directory: Path, megabytes: float, files_per_source: int = 4) -
 
 def make_tokenizer(directory: Path):
     from modeling_rexbert.tokenization import build_modernbert_tokenizer, train_bpe_tokenizer
-    from sample_corpus import sample_documents
+    from rexbert_core.sample_corpus import sample_documents
 
     if SHARED_TOKENIZER.is_file():
         tokenizer = build_modernbert_tokenizer(str(SHARED_TOKENIZER))
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # (b) loader throughput, shards vs in-memory rows
         _, large_tokens = tokenize(corpora[large], scratch / "tokenizer", scratch / "shards", workers=2)
-        from token_shards import SourceTokens
+        from rexbert_core.token_shards import SourceTokens
         from trainers.packing import PackedRows
         from trainers.saliency import build_saliency_lexicon
         from trainers.token_rows import ShardedRows

@@ -129,7 +129,7 @@ def variant_recipe(config, run_dir: Path, variant: str, scale: float) -> dict:
     token budgets for every variant, and the variant's mixtures and masking."""
     from rexbert.pipeline import Layout
     from rexbert.pipeline.stages import pretrain_recipe
-    from typed_config import deep_merge, to_mapping
+    from rexbert_core.typed_config import deep_merge, to_mapping
 
     recipe = {k: v for k, v in to_mapping(pretrain_recipe(config, Layout(run_dir))).items() if k != "path"}
     phases = {name: {**spec, "steps": max(2, round(spec["steps"] * scale))} for name, spec in PHASES.items()}

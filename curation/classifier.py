@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from curation.text import fasttext_bytes, fasttext_line
-from safe_outputs import atomic_write_json, record_file, verify_file
-from typed_config import DataError
+from rexbert_core.safe_outputs import atomic_write_json, record_file, verify_file
+from rexbert_core.typed_config import DataError
 
 __all__ = [
     "LABEL_PREFIX",

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 
-from typed_config import DataError
+from rexbert_core.typed_config import DataError
 
 __all__ = ["add_arguments", "main"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from typed_config import ConfigError, from_mapping, path_field, read_yaml_mapping, resolve_path
+from rexbert_core.typed_config import ConfigError, from_mapping, path_field, read_yaml_mapping, resolve_path
 
 __all__ = [
     "ClassifierConfig",

@@ -31,7 +31,7 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 
 from curation.config import InputLimits, SourceConfig
 from curation.text import TokenCounter
-from typed_config import DataError
+from rexbert_core.typed_config import DataError
 
 __all__ = [
     "RAW_PREFIX_CHARS",

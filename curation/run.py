@@ -24,8 +24,8 @@ from curation.config import CurationConfig
 from curation.executors import run_step_lists
 from curation.layout import OUTPUT_ENTRIES, CorpusLayout
 from curation.pipeline import PipelineBuilder
-from safe_outputs import DirectoryLock, OwnedDirectory
-from typed_config import to_mapping
+from rexbert_core.safe_outputs import DirectoryLock, OwnedDirectory
+from rexbert_core.typed_config import to_mapping
 
 __all__ = ["output_record", "run_pipeline"]
 

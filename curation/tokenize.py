@@ -41,9 +41,15 @@ from curation.config import ExecutorConfig
 from curation.executors import run_step_lists
 from curation.pipeline import StepList
 from curation.report import load_step_stats
-from safe_outputs import DirectoryLock, OwnedDirectory
-from token_shards import ShardInfo, ShardsManifest, SourceInfo, tokenizer_fingerprint, tokenizer_json
-from typed_config import ConfigError, DataError, UsageError, from_mapping
+from rexbert_core.safe_outputs import DirectoryLock, OwnedDirectory
+from rexbert_core.token_shards import (
+    ShardInfo,
+    ShardsManifest,
+    SourceInfo,
+    tokenizer_fingerprint,
+    tokenizer_json,
+)
+from rexbert_core.typed_config import ConfigError, DataError, UsageError, from_mapping
 
 __all__ = [
     "DropBlankDocuments",

@@ -40,7 +40,7 @@ from eval_suites import runner  # noqa: E402
 from eval_suites.common import Budget  # noqa: E402
 from eval_suites.data import GLUE_TASKS  # noqa: E402
 from eval_suites.models import check_model_path, model_names  # noqa: E402
-from typed_config import ConfigError, UsageError, did_you_mean  # noqa: E402
+from rexbert_core.typed_config import ConfigError, UsageError, did_you_mean  # noqa: E402
 
 BUDGET_FLAGS = {
     "max_train_examples": int,

@@ -15,7 +15,7 @@ from transformers import DataCollatorWithPadding, PreTrainedModel, PrinterCallba
 
 from eval_suites.data import load_esci_pairs, split_by_query
 from eval_suites.models import load_for_fine_tuning, load_tokenizer
-from typed_config import DataError
+from rexbert_core.typed_config import DataError
 
 __all__ = [
     "Budget",

@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 import datasets
 import pandas as pd
 
-from typed_config import DataError
+from rexbert_core.typed_config import DataError
 
 __all__ = [
     "ESCI_GAINS",

@@ -25,7 +25,7 @@ from eval_suites.common import (
 )
 from eval_suites.data import GLUE_TASKS, GlueData, load_glue_task
 from eval_suites.metrics import compute_metric
-from typed_config import ConfigError, DataError
+from rexbert_core.typed_config import ConfigError, DataError
 
 __all__ = ["DATA_KEYS", "DEFAULT_BUDGET", "SUITE", "run", "run_task"]
 

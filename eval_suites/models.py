@@ -25,8 +25,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from safe_outputs import verify_model_dir
-from typed_config import DataError
+from rexbert_core.safe_outputs import verify_model_dir
+from rexbert_core.typed_config import DataError
 
 __all__ = [
     "FRESH_HEAD_PREFIXES",

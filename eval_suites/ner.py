@@ -21,7 +21,7 @@ from eval_suites.common import Budget, SuiteResult, fine_tune_and_predict, requi
 from eval_suites.data import NerData, load_span_ner
 from eval_suites.metrics import compute_metric
 from eval_suites.models import load_for_fine_tuning, load_tokenizer
-from typed_config import ConfigError, DataError
+from rexbert_core.typed_config import ConfigError, DataError
 
 __all__ = [
     "DATA_KEYS",

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 from eval_suites import esci_classification, esci_similarity, esci_tokens, glue, ner
 from eval_suites.common import Budget, SuiteResult
 from eval_suites.models import model_names
-from typed_config import ConfigError, DataError
+from rexbert_core.typed_config import ConfigError, DataError
 
 __all__ = [
     "ALL_DATA_KEYS",

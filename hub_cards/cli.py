@@ -23,8 +23,8 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, Revi
 from hub_cards.dataset_card import DatasetCardOptions, build_dataset_card
 from hub_cards.model_card import CardOptions, build_model_card
 from hub_cards.publish import UploadPlan, plan_dataset_upload, plan_model_upload, push
-from safe_outputs import verify_model_dir
-from typed_config import DataError, RunError
+from rexbert_core.safe_outputs import verify_model_dir
+from rexbert_core.typed_config import DataError, RunError
 
 __all__ = ["add_arguments", "build_plan", "explain_hub_error", "main"]
 

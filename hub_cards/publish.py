@@ -40,7 +40,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelet
 from transformers.dynamic_module_utils import get_relative_imports
 
 from hub_cards.common import human_bytes
-from safe_outputs import CHECKSUMS_FILENAME, verify_model_dir
+from rexbert_core.safe_outputs import CHECKSUMS_FILENAME, verify_model_dir
 
 __all__ = [
     "DATASET_FOLDERS",

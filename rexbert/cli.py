@@ -10,7 +10,7 @@ never pays for datatrove and `rexbert curate` never builds a model:
     rexbert eval         eval_suites.cli            benchmark suites on checkpoint directories
     rexbert push         hub_cards.cli              model / dataset cards and Hub uploads
     rexbert convert      modeling_rexbert.convert   ModernBERT <-> RexBERT checkpoint directories
-    rexbert sample-data  sample_corpus.cli          the generated sample data, written to a folder
+    rexbert sample-data  rexbert_core.sample_corpus.cli  the generated sample data, written to a folder
 
 A subcommand module exposes `add_arguments(parser)` and `main(args) -> int`.
 
@@ -32,8 +32,8 @@ import traceback
 
 from rexbert import __version__
 from rexbert.verbosity import configure_verbosity, quiet_progress_bars
-from safe_outputs import descendants, kill_trees
-from typed_config import ConfigError, DataError, UsageError
+from rexbert_core.safe_outputs import descendants, kill_trees
+from rexbert_core.typed_config import ConfigError, DataError, UsageError
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -47,7 +47,7 @@ SUBCOMMANDS = {
     "eval": ("eval_suites.cli", "run evaluation suites"),
     "push": ("hub_cards.cli", "write cards and push models or datasets to the Hub"),
     "convert": ("modeling_rexbert.convert", "convert checkpoints between ModernBERT and RexBERT"),
-    "sample-data": ("sample_corpus.cli", "write the generated sample data to a folder"),
+    "sample-data": ("rexbert_core.sample_corpus.cli", "write the generated sample data to a folder"),
 }
 
 USER_ERRORS: tuple[type[BaseException], ...] = (

@@ -25,7 +25,7 @@ PROJECT_LOGGERS = (
     "eval_suites",
     "hub_cards",
     "modeling_rexbert",
-    "sample_corpus",
+    "rexbert_core",
 )
 
 

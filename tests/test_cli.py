@@ -53,12 +53,12 @@ def test_bad_curate_input_is_one_line(tmp_path, capsys):
 
 
 def test_unexpected_failures_are_one_line_with_status_1_and_traceback_on_v(monkeypatch, capsys):
-    import sample_corpus.cli
+    import rexbert_core.sample_corpus.cli
 
     def broken(args):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(sample_corpus.cli, "main", broken)
+    monkeypatch.setattr(rexbert_core.sample_corpus.cli, "main", broken)
     assert cli.main(["sample-data", "--output", "x"]) == 1
     assert one_line(capsys) == "error: RuntimeError: disk on fire (rerun with -v for the traceback)"
     assert cli.main(["-v", "sample-data", "--output", "x"]) == 1

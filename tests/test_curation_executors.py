@@ -19,7 +19,7 @@ import pytest
 
 from curation.config import config_from_dict
 from curation.run import run_pipeline
-from sample_corpus import write_sample_corpus
+from rexbert_core.sample_corpus import write_sample_corpus
 
 SBATCH = """
     import itertools, os, re, subprocess, sys
@@ -127,7 +127,7 @@ def test_slurm_executor_with_stub_commands(local_run, monkeypatch):
 
 
 def test_slurm_executor_needs_partition_and_time(local_run):
-    from typed_config import ConfigError
+    from rexbert_core.typed_config import ConfigError
 
     with pytest.raises(ConfigError, match=r"executor.options: the slurm executor needs \['time'\]"):
         config_from_dict(
@@ -155,7 +155,7 @@ def test_tokenize_on_slurm_equals_tokenize_here(local_run, monkeypatch):
     submitted through the stub commands; the shards equal those of the local executor."""
     from modeling_rexbert.tokenization import train_bpe_tokenizer
     from rexbert.cli import main as rexbert
-    from token_shards import ShardsManifest, SourceTokens
+    from rexbert_core.token_shards import ShardsManifest, SourceTokens
 
     stubs = local_run / "stub-bin-tokenize"
     stubs.mkdir()

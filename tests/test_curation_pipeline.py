@@ -17,8 +17,8 @@ import pytest
 
 from curation.config import config_from_dict, load_config
 from curation.run import run_pipeline
-from sample_corpus import write_classifier_examples, write_sample_corpus
-from typed_config import ConfigError, DataError
+from rexbert_core.sample_corpus import write_classifier_examples, write_sample_corpus
+from rexbert_core.typed_config import ConfigError, DataError
 
 MAX_CHARS = 5000
 

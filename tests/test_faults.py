@@ -24,8 +24,8 @@ import pytest
 from process_helpers import REPO_ROOT, kill_when, rexbert_subprocess
 
 from rexbert import cli
-from safe_outputs import DirectoryLock, process_id
-from sample_corpus import sample_documents
+from rexbert_core.safe_outputs import DirectoryLock, process_id
+from rexbert_core.sample_corpus import sample_documents
 
 # A tiny pretraining: a few steps per phase, phase 2 checkpointing every 2 steps.
 PRETRAIN = [
@@ -321,7 +321,7 @@ def test_damaged_model_files_are_refused_by_name(tmp_path, capsys):
     train_classifier(texts, [True, False] * 20, model, TrainSettings(epoch=2, threads=1))
     model.write_bytes(model.read_bytes()[:-1000])  # truncated after it was written
     from curation.classifier import EcomClassifier
-    from typed_config import DataError
+    from rexbert_core.typed_config import DataError
 
     with pytest.raises(DataError, match=r"ecom.bin: damaged or truncated"):
         EcomClassifier(model)
@@ -372,8 +372,8 @@ def test_bad_pretraining_input_is_one_line(tmp_path, capsys):
 
 
 def test_truncated_training_log_line_is_tolerated(tmp_path):
+    from rexbert_core.typed_config import DataError
     from trainers.reporting import read_step_log
-    from typed_config import DataError
 
     log = tmp_path / "train_log.jsonl"
     log.write_text('{"step": 1, "loss": 5.0}\n{"step": 2, "loss": 4.0}\n{"step": 3, "lo')

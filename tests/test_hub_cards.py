@@ -67,7 +67,7 @@ def test_card_from_eval_suites_results(tmp_path):
     """A results.json written by the eval suites themselves (esci-tokens on the tiny trained model, a small
     budget) ends up in the model-index with the same numbers."""
     from eval_suites.runner import default_budget, evaluate_model, results_document, write_results
-    from sample_corpus import write_sample_eval_data
+    from rexbert_core.sample_corpus import write_sample_eval_data
 
     model_dir = trained_model_dir()
     products = write_sample_eval_data(tmp_path / "data")["esci_products"]

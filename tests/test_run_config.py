@@ -12,7 +12,7 @@ import pytest
 from rexbert import cli
 from rexbert.pipeline import CONFIG_DIR, Layout, load_run_config, run
 from rexbert.pipeline.stages import curation_config, eval_budgets, pretrain_recipe
-from typed_config import ConfigError
+from rexbert_core.typed_config import ConfigError
 
 
 def test_default_config_loads_and_overrides_apply():

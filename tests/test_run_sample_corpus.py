@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-from sample_corpus import SOURCES, classifier_examples, sample_documents, write_sample_corpus
+from rexbert_core.sample_corpus import SOURCES, classifier_examples, sample_documents, write_sample_corpus
 
 
 def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
@@ -72,7 +72,7 @@ def test_eval_sets_follow_the_benchmark_formats(tmp_path):
 
     import pandas as pd
 
-    from sample_corpus import write_sample_eval_data
+    from rexbert_core.sample_corpus import write_sample_eval_data
 
     paths = write_sample_eval_data(tmp_path)
     examples, products = pd.read_parquet(paths["esci_examples"]), pd.read_parquet(paths["esci_products"])

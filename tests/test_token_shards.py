@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from rexbert.cli import main as rexbert
-from token_shards import MANIFEST_FILENAME, ShardsManifest, SourceTokens, tokenizer_fingerprint
+from rexbert_core.token_shards import MANIFEST_FILENAME, ShardsManifest, SourceTokens, tokenizer_fingerprint
 from trainers.collator import GuidedMLMCollator
 from trainers.mixture import MixtureSchedule, MixtureStream
 from trainers.packing import PackedRows
@@ -29,7 +29,7 @@ def corpus(tmp_path_factory):
     """Two jsonl files of sample listings and reviews (with blank texts), a tokenizer trained on them, and
     the shards `rexbert tokenize` makes of them (two tasks, one per file)."""
     from modeling_rexbert.tokenization import train_bpe_tokenizer
-    from sample_corpus import sample_documents
+    from rexbert_core.sample_corpus import sample_documents
 
     root = tmp_path_factory.mktemp("shards")
     texts = [d["text"] for d in sample_documents(seed=3) if d["source"] in ("listing", "review")]

@@ -21,7 +21,7 @@ TOLERANCE = (
 
 @pytest.fixture(scope="module")
 def sample_texts():
-    from sample_corpus import sample_documents
+    from rexbert_core.sample_corpus import sample_documents
 
     docs = sample_documents(seed=0)
     return (

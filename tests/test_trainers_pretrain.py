@@ -31,7 +31,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def sample():
     from modeling_rexbert.tokenization import train_bpe_tokenizer
-    from sample_corpus import sample_documents
+    from rexbert_core.sample_corpus import sample_documents
 
     docs = sample_documents(seed=0)
     general = [d["text"] for d in docs if d["source"] == "general"]
@@ -147,7 +147,7 @@ def test_tiny_three_phase_recipe_end_to_end(tmp_path):
 
     from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
     from rexbert.cli import main as cli_main
-    from sample_corpus import sample_documents
+    from rexbert_core.sample_corpus import sample_documents
     from trainers.pretrain import pretrain
     from trainers.recipes import load_recipe
 
@@ -255,9 +255,9 @@ def test_phase_can_start_from_a_modernbert_checkpoint(sample, tmp_path):
 
 def test_cli_reports_bad_recipes_and_missing_phases(tmp_path, capsys):
     from rexbert.cli import main as cli_main
+    from rexbert_core.typed_config import ConfigError
     from trainers.pretrain import pretrain
     from trainers.recipes import load_recipe
-    from typed_config import ConfigError
 
     assert (
         cli_main(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from rexbert_core.typed_config import ConfigError, DataError, apply_overrides
 from trainers.recipes import load_recipe, read_recipe_dict
-from typed_config import ConfigError, DataError, apply_overrides
 
 NO_VALIDATION = ["validation=null", *(f"phases.{p}.eval_steps=0" for p in ("general", "context", "anneal"))]
 PRESETS = ["rexbert-17m", "rexbert-32m", "rexbert-68m", "rexbert-150m", "rexbert-400m"]

@@ -26,7 +26,7 @@ def corpus(tmp_path_factory):
     """Four jsonl files of sample texts (some longer than a row, some blank), their file's marker word before
     every word; a tokenizer trained on them."""
     from modeling_rexbert.tokenization import train_bpe_tokenizer
-    from sample_corpus import sample_documents
+    from rexbert_core.sample_corpus import sample_documents
 
     root = tmp_path_factory.mktemp("streaming")
     texts = [d["text"] for d in sample_documents(seed=5) if d["source"] in ("listing", "review")]

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
-from typed_config import ConfigError, check_value, did_you_mean
+from rexbert_core.typed_config import ConfigError, check_value, did_you_mean
 
 from .distributed import accelerator_available
 from .schedules import scheduler_arguments

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from modeling_rexbert.tokenization import fit_to_model
-from safe_outputs import record, safetensors_problem
+from rexbert_core.safe_outputs import record, safetensors_problem
 
 from .mixture import MIXTURE_STATE_FILENAME
 from .saliency import LEXICON_FILENAME, SaliencyLexicon

@@ -17,7 +17,7 @@ import json
 import logging
 from pathlib import Path
 
-from typed_config import ConfigError, add_override_argument
+from rexbert_core.typed_config import ConfigError, add_override_argument
 
 from .pretrain import SUMMARY_FILENAME, pretrain
 from .recipes import SourceSpec, load_recipe
@@ -98,7 +98,7 @@ def shards_overrides(directory: str | None) -> list[str]:
     """`--shards DIR`: each source DIR's manifest lists reads its shards; the tokenizer is DIR's."""
     if not directory:
         return []
-    from token_shards import ShardsManifest
+    from rexbert_core.token_shards import ShardsManifest
 
     overrides = [
         f"tokenizer.path={json.dumps(str(Path(directory) / 'tokenizer'))}",

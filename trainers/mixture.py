@@ -45,8 +45,8 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from safe_outputs import atomic_write_json
-from typed_config import DataError
+from rexbert_core.safe_outputs import atomic_write_json
+from rexbert_core.typed_config import DataError
 
 from .packing import PackedSource, RandomAccessRows, Row, StreamingPackedSource, StreamPosition
 from .schedules import INTERPOLATIONS, BatchSizeSchedule, ScalarSchedule, interpolate

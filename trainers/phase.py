@@ -15,8 +15,8 @@ from transformers import PrinterCallback, ProgressCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_rexbert.tokenization import fit_to_model
-from safe_outputs import atomic_write_json, record
-from typed_config import ConfigError
+from rexbert_core.safe_outputs import atomic_write_json, record
+from rexbert_core.typed_config import ConfigError
 
 from .arguments import training_arguments
 from .checkpoints import portable_path

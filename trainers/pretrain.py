@@ -31,8 +31,14 @@ from pathlib import Path
 
 import yaml
 
-from safe_outputs import DirectoryLock, OwnedDirectory, atomic_write_json, atomic_write_text, verify_model_dir
-from typed_config import ConfigError, to_mapping
+from rexbert_core.safe_outputs import (
+    DirectoryLock,
+    OwnedDirectory,
+    atomic_write_json,
+    atomic_write_text,
+    verify_model_dir,
+)
+from rexbert_core.typed_config import ConfigError, to_mapping
 
 from .checkpoints import link_model_dir, set_aside_incomplete_checkpoints
 from .distributed import barrier, is_main_process, quiet_other_processes

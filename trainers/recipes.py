@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from typed_config import (
+from rexbert_core.typed_config import (
     ConfigError,
     apply_overrides,
     did_you_mean,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 from transformers import TrainerCallback
 
-from safe_outputs import atomic_write_text
-from typed_config import DataError
+from rexbert_core.safe_outputs import atomic_write_text
+from rexbert_core.typed_config import DataError
 
 __all__ = [
     "ConsoleProgressCallback",

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
-from safe_outputs import atomic_write_text
+from rexbert_core.safe_outputs import atomic_write_text
 
 from .packing import encode_batch
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import datasets
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from token_shards import SourceTokens, tokenizer_fingerprint
-from typed_config import ConfigError, DataError
+from rexbert_core.token_shards import SourceTokens, tokenizer_fingerprint
+from rexbert_core.typed_config import ConfigError, DataError
 
 from .packing import PackedRows, PackedSource, StreamingPackedSource
 from .recipes import LexiconSpec, Recipe, SourceSpec, TokenizerSpec
@@ -43,7 +43,7 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
     """The documents of one source as a `datasets.Dataset` (or `IterableDataset` when streaming),
     filtered by `where` and cut to `max_docs`."""
     if spec.sample_corpus is not None:
-        from sample_corpus import SOURCES, sample_documents
+        from rexbert_core.sample_corpus import SOURCES, sample_documents
 
         unknown = sorted(set(spec.sample_corpus) - set(SOURCES))
         if unknown:

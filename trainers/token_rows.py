@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from token_shards import SourceTokens
+from rexbert_core.token_shards import SourceTokens
 
 from .packing import RandomAccessRows, Row
 

@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer
 
-from typed_config import DataError
+from rexbert_core.typed_config import DataError
 
 from .mixture import MixtureStateCallback, MixtureStream
 

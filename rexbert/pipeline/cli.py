@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from typed_config import add_override_argument
+from rexbert_core.typed_config import add_override_argument
 
 from .config import DEFAULT_CONFIG
 from .layout import Layout

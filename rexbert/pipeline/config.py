@@ -23,7 +23,7 @@ from curation.classifier import TrainSettings
 from curation.config import SourceConfig
 from eval_suites.common import Budget
 from hub_cards import CardOptions, DatasetCardOptions
-from typed_config import (
+from rexbert_core.typed_config import (
     ConfigError,
     apply_overrides,
     check_fields,
@@ -118,7 +118,7 @@ class EvalSection:
         for task in self.glue_tasks or []:
             _check_name(f"{where}.glue_tasks", task, list(GLUE_TASKS))
         if self.data is not None:
-            from typed_config import resolve_path
+            from rexbert_core.typed_config import resolve_path
 
             for key, value in self.data.items():
                 _check_name(f"{where}.data", key, list(ALL_DATA_KEYS))

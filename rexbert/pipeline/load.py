@@ -9,7 +9,7 @@ from pathlib import Path
 
 from curation.config import config_from_dict
 from hub_cards import CardOptions, DatasetCardOptions
-from typed_config import deep_merge
+from rexbert_core.typed_config import deep_merge
 
 from .config import RunConfig, read_run_config
 from .layout import Layout

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from safe_outputs import DirectoryLock, OwnedDirectory, atomic_write_json, atomic_write_text
-from typed_config import to_mapping
+from rexbert_core.safe_outputs import DirectoryLock, OwnedDirectory, atomic_write_json, atomic_write_text
+from rexbert_core.typed_config import to_mapping
 
 from .config import RunConfig
 from .layout import STAGE_OUTPUTS, Layout

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 
 from curation.config import CurationConfig, config_from_dict
-from typed_config import ConfigError, DataError, RunError, deep_merge, to_mapping
+from rexbert_core.typed_config import ConfigError, DataError, RunError, deep_merge, to_mapping
 
 from .config import RunConfig
 from .layout import Layout
@@ -48,7 +48,7 @@ def stage_data(config: RunConfig, layout: Layout) -> dict:
     evaluation sets into `data/`."""
     if not config.data.sample_corpus:
         return {"skipped": "data.sample_corpus is false"}
-    from sample_corpus import (
+    from rexbert_core.sample_corpus import (
         MANIFEST_FILENAME,
         write_classifier_examples,
         write_sample_corpus,
@@ -125,7 +125,7 @@ def all_sources(config: RunConfig, layout: Layout) -> list[dict]:
     stage wrote (from their `sources.json`; what it will write, before it has run), then `data.sources`."""
     sources = [to_mapping(s) for s in config.data.sources]
     if config.data.sample_corpus:
-        from sample_corpus import MANIFEST_FILENAME, corpus_manifest, read_manifest
+        from rexbert_core.sample_corpus import MANIFEST_FILENAME, corpus_manifest, read_manifest
 
         written = (layout.sample_corpus / MANIFEST_FILENAME).is_file()
         sample = read_manifest(layout.sample_corpus) if written else corpus_manifest(layout.sample_corpus)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from typed_config import DataError
+from rexbert_core.typed_config import DataError
 
 from .manifest import ShardsManifest
 

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from typed_config import ConfigError
+from rexbert_core.typed_config import ConfigError
 
 from .atomic import atomic_write_json
 from .lock import LOCK_FILENAME

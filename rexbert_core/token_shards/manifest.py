@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from typed_config import DataError
+from rexbert_core.typed_config import DataError
 
 __all__ = [
     "FORMAT",

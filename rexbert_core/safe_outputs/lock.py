@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from typed_config import UsageError
+from rexbert_core.typed_config import UsageError
 
 from .processes import ProcessId, descendants, kill_trees, process_id
 

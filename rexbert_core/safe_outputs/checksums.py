@@ -15,7 +15,7 @@ import json
 import struct
 from pathlib import Path
 
-from typed_config import DataError
+from rexbert_core.typed_config import DataError
 
 from .atomic import atomic_write_json
 
