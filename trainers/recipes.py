@@ -15,6 +15,8 @@ loaded. Relative paths are taken from the working directory.
 
 from __future__ import annotations
 
+import functools
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +24,7 @@ from typing import Any, Literal
 from rexbert_core.typed_config import (
     ConfigError,
     apply_overrides,
+    check_value,
     did_you_mean,
     find_config_file,
     from_mapping,
@@ -356,17 +359,13 @@ def _check_unit_schedule(where: str, value: float | list[float]) -> None:
 
 
 def check_model_fields(where: str, changes: dict[str, Any]) -> None:
-    """Every key a `RexBertConfig` field (or a RoPE theta / attention backend); values type-checked by
-    building a config with them."""
-    import dataclasses
-
-    from modeling_rexbert import RexBertConfig
-
-    fields = [f.name for f in dataclasses.fields(RexBertConfig)]
+    """Every key a `RexBertConfig` field (or a RoPE theta / attention backend), every value of the field's
+    annotated type (checked by `check_value` against `RexBertConfig`'s own annotations)."""
+    hints = model_field_types()
     for key in changes:
-        if key not in fields and key not in EXTRA_MODEL_KEYS:
+        if key not in hints and key not in EXTRA_MODEL_KEYS:
             raise ConfigError(
-                f"{where}.{key}: not a RexBertConfig field{did_you_mean(key, fields + list(EXTRA_MODEL_KEYS))}"
+                f"{where}.{key}: not a RexBertConfig field{did_you_mean(key, [*hints, *EXTRA_MODEL_KEYS])}"
             )
     backend = changes.get("attn_implementation")
     if backend is not None and backend not in ATTENTION_BACKENDS:
@@ -375,13 +374,22 @@ def check_model_fields(where: str, changes: dict[str, Any]) -> None:
             f"{did_you_mean(str(backend), list(ATTENTION_BACKENDS))}"
         )
     for key, value in changes.items():
-        if key not in fields:
-            continue
-        try:
-            RexBertConfig(**{key: value})
-        except Exception as error:  # transformers' strict dataclass validation of the field
-            detail = " ".join(str(error).split()).split(f"Field '{key}' ")[-1]
-            raise ConfigError(f"{where}.{key}: {detail}") from None
+        if key in hints:
+            changes[key] = check_value(hints[key], value, f"{where}.{key}")
+
+
+@functools.cache
+def model_field_types() -> dict[str, Any]:
+    """`RexBertConfig` field -> its annotation. transformers annotates `dtype` with `torch.dtype` under
+    TYPE_CHECKING only, so `torch` is handed to `get_type_hints`."""
+    import dataclasses
+
+    import torch
+
+    from modeling_rexbert import RexBertConfig
+
+    hints = typing.get_type_hints(RexBertConfig, localns={"torch": torch})
+    return {f.name: hints[f.name] for f in dataclasses.fields(RexBertConfig)}
 
 
 # ---- loading ------------------------------------------------------------------------------------

@@ -1,18 +1,18 @@
 """One command at a time per output directory.
 
-`DirectoryLock(root).acquire()` takes an exclusive `flock` on `<root>/.rexbert.lock`, which the kernel
-releases when the holder exits in any way, SIGKILL included; a second command is refused at once, naming
-the holder's pid. Leaving the `with` block by an exception (SIGINT, SIGTERM, a failure) first ends the
-processes the holder started. The lock file says who holds it and, refreshed twice a second by a background
-thread, which processes the holder has started. A command that finds the lock free but the file left by a
-killed holder takes it over and first ends those leftover processes (`safe_outputs.processes`), so a
-worker of the dead run cannot go on writing into the directory. (A dead holder whose forked children still
-hold the locked descriptor is recognised by its pid, and its children are ended the same way.)
+`DirectoryLock(root).acquire()` takes filelock's exclusive lock on `<root>/.rexbert.lock` (`flock`, which
+the kernel releases when the holder exits in any way, SIGKILL included; filelock also drops the descriptor
+in forked children, so a killed holder's workers do not keep the lock); a second command is refused at once,
+naming the holder's pid. Leaving the `with` block by an exception (SIGINT, SIGTERM, a failure) first ends
+the processes the holder started. While held, the lock file says who holds it and, refreshed twice a second
+by a background thread, which processes the holder has started; a clean release empties it (the file stays,
+as filelock keeps it, so that every command locks the same inode). A command that finds the lock free but a
+record left in the file by a killed holder takes it over and first ends those leftover processes
+(`safe_outputs.processes`), so a worker of the dead run cannot go on writing into the directory.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -20,6 +20,8 @@ import socket
 import threading
 import time
 from pathlib import Path
+
+import filelock
 
 from rexbert_core.typed_config import UsageError
 
@@ -42,24 +44,25 @@ class DirectoryLock:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.path = self.root / LOCK_FILENAME
-        self._handle = None
+        self._lock: filelock.FileLock | None = None
+        self._record = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = time.strftime("%Y-%m-%dT%H:%M:%S")
 
     def acquire(self) -> DirectoryLock:
         self.root.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
-        if not _try_flock(handle):
+        lock = filelock.FileLock(self.path, timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
             holder = _read(self.path)
-            # A dead holder whose forked children still share the locked descriptor: end them, then retry.
-            if not (_holder_gone(holder) and self._end_leftovers(holder) and _try_flock(handle, wait=3.0)):
-                handle.close()
-                raise DirectoryBusyError(
-                    f"{self.root} is in use by another rexbert command (pid {holder.get('pid', '?')} on "
-                    f"{holder.get('host', '?')}, since {holder.get('started', '?')}); wait for it or use another output"
-                )
-        self._handle = handle
+            raise DirectoryBusyError(
+                f"{self.root} is in use by another rexbert command (pid {holder.get('pid', '?')} on "
+                f"{holder.get('host', '?')}, since {holder.get('started', '?')}); wait for it or use another output"
+            ) from None
+        self._lock = lock
+        self._record = open(self.path, "r+", encoding="utf-8")  # noqa: SIM115 (held until release)
         self._end_leftovers(_read(self.path))
         self._write()
         self._thread = threading.Thread(target=self._refresh, name="rexbert-lock", daemon=True)
@@ -67,14 +70,15 @@ class DirectoryLock:
         return self
 
     def release(self) -> None:
-        if self._handle is None:
+        if self._lock is None:
             return
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.path.unlink(missing_ok=True)
-        self._handle.close()  # closing the descriptor releases the flock
-        self._handle = None
+        self._record.truncate(0)  # no holder: a later command has nothing to take over
+        self._record.close()
+        self._lock.release()
+        self._lock = None
 
     def __enter__(self) -> DirectoryLock:
         return self.acquire()
@@ -95,10 +99,10 @@ class DirectoryLock:
             "started": self._started,
             "descendants": [list(p) for p in descendants(os.getpid())],
         }
-        self._handle.seek(0)
-        self._handle.truncate()
-        self._handle.write(json.dumps(record))
-        self._handle.flush()
+        self._record.seek(0)
+        self._record.truncate()
+        self._record.write(json.dumps(record))
+        self._record.flush()
 
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH_SECONDS):
@@ -107,11 +111,11 @@ class DirectoryLock:
             except (OSError, ValueError):  # the file was closed under us: the lock is being released
                 return
 
-    def _end_leftovers(self, previous: dict) -> bool:
+    def _end_leftovers(self, previous: dict) -> None:
         """A lock file that is free but not empty was left by a holder that did not release it (killed):
-        end the processes it left running. True when there was such a holder on this machine."""
+        end the processes it left running."""
         if not previous or previous.get("host") != socket.gethostname():
-            return False
+            return
         roots: list[ProcessId] = [tuple(p) for p in previous.get("descendants", [])]
         if previous.get("pid") and previous.get("start"):
             roots.append((previous["pid"], previous["start"]))
@@ -122,26 +126,6 @@ class DirectoryLock:
             previous.get("pid"),
             f"; ended {ended} process(es) it had left running" if ended else "",
         )
-        return True
-
-
-def _try_flock(handle, wait: float = 0.0) -> bool:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
-
-
-def _holder_gone(holder: dict) -> bool:
-    """The recorded holder is on this machine and no longer running."""
-    if holder.get("host") != socket.gethostname() or not holder.get("pid"):
-        return False
-    return process_id(holder["pid"]) != (holder["pid"], holder.get("start"))
 
 
 def _read(path: Path) -> dict:
