@@ -9,19 +9,17 @@ submodules imported on demand.
 import transformers
 
 from .configuration_rexbert import PRESET_SIZES, PRESETS, RexBertConfig, rexbert_config
-from .modeling_rexbert import (
-    AUTO_CLASSES,
+from .heads import (
     RexBertForMaskedLM,
     RexBertForMultipleChoice,
     RexBertForQuestionAnswering,
     RexBertForSequenceClassification,
     RexBertForTokenClassification,
-    RexBertModel,
-    RexBertPreTrainedModel,
 )
+from .modeling_rexbert import RexBertModel, RexBertPreTrainedModel, auto_classes
 
 transformers.AutoConfig.register(RexBertConfig.model_type, RexBertConfig, exist_ok=True)
-for _auto_name, _model in AUTO_CLASSES.items():
+for _auto_name, _model in auto_classes().items():
     getattr(transformers, _auto_name).register(RexBertConfig, _model, exist_ok=True)
 
 __all__ = [
