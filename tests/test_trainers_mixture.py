@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from trainers.collator import GuidedMLMCollator
-from trainers.mixture import MixtureSchedule, MixtureState, MixtureStream, SourceExhaustedError
+from trainers.cursors import SourceExhaustedError
+from trainers.mixture import MixtureSchedule, MixtureStream
 from trainers.packing import PackedRows
 from trainers.schedules import BatchSizeSchedule
+from trainers.stream_checkpoint import read_mixture_state, write_mixture_state
 
 TOLERANCE = (
     0.04  # realised share of a source vs the schedule's mean share over a bin of >= 1,600 rows (~3.5 sd)
@@ -99,14 +101,14 @@ def test_restored_state_continues_the_stream_exactly(sources, tokenizer, tmp_pat
     full = take(make_stream(sources, tokenizer, seed=2, batch_size=warmup, grad_accum=2), 60)
     first = make_stream(sources, tokenizer, seed=2, batch_size=warmup, grad_accum=2)
     take(first, 40)  # the state is a function of the batch index, whatever was read ahead
-    first.state_at(25).save(tmp_path)
+    write_mixture_state(first.state_at(25), tmp_path)
     resumed = make_stream(sources, tokenizer, seed=2, batch_size=warmup, grad_accum=2)
-    resumed.restore(MixtureState.load(tmp_path))
+    resumed.restore(read_mixture_state(tmp_path))
     for expected, got in zip(full[25:], take(resumed, 35)):
         assert all(torch.equal(expected[k], got[k]) for k in expected)
     assert [len(b["input_ids"]) for b in full[:6]] == [4, 4, 5, 5, 6, 6]  # 4 + 12 * step / 10, rounded down
     with pytest.raises(ValueError, match="seed"):
-        make_stream(sources, tokenizer, seed=3).restore(MixtureState.load(tmp_path))
+        make_stream(sources, tokenizer, seed=3).restore(read_mixture_state(tmp_path))
 
 
 def test_dry_source_recycles_with_a_log_or_stops(sources, tokenizer, caplog):

@@ -11,9 +11,10 @@ import torch
 from transformers import TrainingArguments
 
 from trainers.collator import GuidedMLMCollator
-from trainers.mixture import MIXTURE_STATE_FILENAME, MixtureSchedule, MixtureStream
+from trainers.mixture import MixtureSchedule, MixtureStream
 from trainers.packing import PackedRows
 from trainers.schedules import scheduler_arguments
+from trainers.stream_checkpoint import MIXTURE_STATE_FILENAME
 from trainers.trainer import RexBertTrainer
 
 STEPS, SAVE_AT, ACCUM = 10, 4, 2

@@ -6,7 +6,9 @@ Modules, in the order data flows through them:
     saliency    the domain-saliency lexicon behind Guided MLM (`build_saliency_lexicon`)
     collator    `GuidedMLMCollator`: 80/10/10 MLM steered toward salient tokens at a fixed rate
     schedules   learning-rate (WSD, 1-sqrt), masking-rate and batch-size schedules
+    cursors     `SourceCursor`: one source read row by row across epochs, resumable at any row count
     mixture     `MixtureSchedule` and the resumable, seeded `MixtureStream` of batches
+    stream_checkpoint  the stream's state in every checkpoint, and `MixtureStateCallback` saving it
     trainer     `RexBertTrainer(Trainer)` with the narrow hooks curriculum MLM needs
     recipes     strictly validated YAML phase recipes (`trainers/recipes/*.yaml`)
     sources     datasets, tokenizer and lexicon from a recipe
@@ -15,7 +17,8 @@ Modules, in the order data flows through them:
 
 The main names are importable from the package (lazily, so `import trainers` stays cheap). Like every
 library here it imports no sibling package: only the model (`modeling_rexbert`) and the ground floor
-(`typed_config`, and `sample_corpus` for the demo recipes' `sample_corpus:` sources).
+(`rexbert_core`: typed configs, safe outputs, token shards, and the sample corpus for the demo recipes'
+`sample_corpus:` sources).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from pathlib import Path
 from modeling_rexbert.tokenization import fit_to_model
 from rexbert_core.safe_outputs import record, safetensors_problem
 
-from .mixture import MIXTURE_STATE_FILENAME
 from .saliency import LEXICON_FILENAME, SaliencyLexicon
+from .stream_checkpoint import MIXTURE_STATE_FILENAME
 
 __all__ = [
     "checkpoint_problem",

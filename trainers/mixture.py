@@ -9,10 +9,11 @@ progress. `MixtureStream` turns packed sources into a stream of collated MLM bat
   (map-style sources reshuffled per epoch from the seed). So the whole stream is a pure function of
   the seed, the schedules and the data, and the number of rows taken from each source before batch
   `b` (the `MixtureState`) is all a resumed run needs to continue exactly where it stopped.
-- `MixtureStateCallback` writes that state as `mixture_state.json` into every checkpoint and
-  restores it when training resumes.
+- `trainers.stream_checkpoint.MixtureStateCallback` writes that state as `mixture_state.json` into
+  every checkpoint and restores it when training resumes.
 - A source that runs dry either starts a new epoch (`on_exhausted="recycle"`, logged and counted)
-  or stops training with `SourceExhaustedError` (`on_exhausted="stop"`).
+  or stops training with `SourceExhaustedError` (`on_exhausted="stop"`); each source is read by a
+  `trainers.cursors.SourceCursor`.
 
 Batch sizes (for batch-size warmup), masking rate and guidance weight are schedules of progress
 too, evaluated per batch, so they need no extra state.
@@ -35,41 +36,27 @@ every row trained on. With one process and no workers the stream is the one a si
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import TrainerCallback
 
-from rexbert_core.safe_outputs import atomic_write_json
 from rexbert_core.typed_config import DataError
 
-from .packing import PackedSource, RandomAccessRows, Row, StreamingPackedSource, StreamPosition
+from .cursors import ON_EXHAUSTED, SourceCursor
+from .packing import PackedSource, StreamingPackedSource, StreamPosition
 from .schedules import INTERPOLATIONS, BatchSizeSchedule, ScalarSchedule, interpolate
 
 __all__ = [
-    "MIXTURE_STATE_FILENAME",
-    "ON_EXHAUSTED",
     "MixturePiece",
     "MixtureSchedule",
     "MixtureState",
-    "MixtureStateCallback",
     "MixtureStream",
-    "SourceExhaustedError",
 ]
 
 logger = logging.getLogger(__name__)
-
-MIXTURE_STATE_FILENAME = "mixture_state.json"
-ON_EXHAUSTED = ("recycle", "stop")
-
-
-class SourceExhaustedError(DataError):
-    """A source ran out of rows and the stream was told not to recycle it."""
 
 
 @dataclass(frozen=True)
@@ -136,121 +123,18 @@ class MixtureSchedule:
 
 @dataclass
 class MixtureState:
-    """Where the stream stands before batch `batch_index`: rows taken so far from each source."""
+    """Where the stream stands before batch `batch_index`: rows taken so far from each source (saved in every
+    checkpoint by `trainers.stream_checkpoint`)."""
 
     batch_index: int
     rows_taken: dict[str, int]
     seed: int
     epochs: dict[str, int] = field(default_factory=dict)
 
-    def save(self, directory: str | Path) -> Path:
-        path = Path(directory) / MIXTURE_STATE_FILENAME
-        path.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> MixtureState:
-        path = Path(path)
-        if path.is_dir():
-            path = path / MIXTURE_STATE_FILENAME
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
-
 
 def _seed_for(*parts: int) -> int:
     """A 63-bit seed derived from integers (numpy's SeedSequence mixes them well)."""
     return int(np.random.SeedSequence(list(parts)).generate_state(2, dtype=np.uint64)[0] >> 1)
-
-
-class _SourceCursor:
-    """Reads one source row by row across epochs, from any starting row count.
-
-    A random-access source (`RandomAccessRows`) is positioned by arithmetic: resuming at any row count, or
-    skipping another process's rows, costs nothing per row and reads nothing from the source. A streaming
-    source resumes from its saved `StreamPosition` (one document re-read); without one it is read from the
-    start and the rows taken are dropped. When every reader has its own share of a streaming source's
-    documents (`shared=False`), other readers' rows are not read at all.
-    """
-
-    def __init__(
-        self,
-        source: PackedSource,
-        seed: int,
-        rows_taken: int,
-        on_exhausted: str,
-        position: StreamPosition | None = None,
-        shared: bool = True,
-    ):
-        self.source, self.seed, self.on_exhausted, self.shared = source, seed, on_exhausted, shared
-        self.rows_taken, self.epoch, self.position = 0, 0, position
-        if isinstance(source, RandomAccessRows):
-            self.epoch, self.offset = divmod(rows_taken, source.finite_rows)
-            if on_exhausted == "stop" and self.epoch > 0:  # already dry: the next read raises
-                self.epoch, self.offset = 0, source.finite_rows
-            self.order = source.epoch_order(self.epoch, seed)
-            self.rows_taken = rows_taken
-            return
-        if position is not None:
-            self.epoch, self.rows_taken = position.epoch, rows_taken
-            self._rows = self._stream(position)
-            return
-        if rows_taken and not shared:
-            raise DataError(
-                f"source {source.name!r}: no saved stream position for this reader, and its documents are "
-                "split between readers: resume with the processes and dataloader workers of the saved run"
-            )
-        self._rows = self._stream(StreamPosition(0))
-        while self.rows_taken < rows_taken:  # no saved position: fast-forward by reading
-            self.next()
-
-    def _stream(self, start: StreamPosition) -> Iterator[tuple[Row, StreamPosition | None]]:
-        if isinstance(self.source, StreamingPackedSource):
-            return self.source.rows_from(start)
-        return ((row, None) for row in self.source.iter_epoch(start.epoch, self.seed))
-
-    def next(self) -> Row:
-        if isinstance(self.source, RandomAccessRows):
-            self._step()
-            return self.source[int(self.order[self.offset - 1])]
-        item = next(self._rows, None)
-        if item is None:
-            self._start_next_epoch()
-            item = next(self._rows, None)
-            if item is None:
-                raise SourceExhaustedError(f"source {self.source.name!r} yields no rows at all")
-        self.rows_taken += 1
-        row, self.position = item
-        return row
-
-    def skip(self) -> None:
-        """Pass over one row (another process's or worker's) without reading it where the source allows."""
-        if isinstance(self.source, RandomAccessRows):
-            self._step()
-        elif self.shared:
-            self.next()
-
-    def _step(self) -> None:
-        if self.offset == len(self.order):
-            self._start_next_epoch()
-        self.offset += 1
-        self.rows_taken += 1
-
-    def _start_next_epoch(self) -> None:
-        if self.on_exhausted == "stop":
-            raise SourceExhaustedError(
-                f"source {self.source.name!r} ran dry after {self.rows_taken} rows (epoch {self.epoch + 1}); "
-                "give it more data, lower its mixture weight or set on_exhausted: recycle"
-            )
-        self.epoch += 1
-        logger.warning(
-            "source %r ran dry after %d rows: starting epoch %d",
-            self.source.name,
-            self.rows_taken,
-            self.epoch + 1,
-        )
-        if isinstance(self.source, RandomAccessRows):
-            self.order, self.offset = self.source.epoch_order(self.epoch, self.seed), 0
-        else:
-            self._rows = self._stream(StreamPosition(self.epoch))
 
 
 class MixtureStream(torch.utils.data.IterableDataset):
@@ -304,7 +188,7 @@ class MixtureStream(torch.utils.data.IterableDataset):
         self.num_shards, self.shard_index = 1, 0
         self._start = MixtureState(0, {name: 0 for name in self.source_names}, seed)
         self._replayed = self._start
-        self.cursors: dict[str, _SourceCursor] = {}
+        self.cursors: dict[str, SourceCursor] = {}
         # streaming sources: batches carry their readers' positions (`report_positions`), the trainer
         # records the positions of the batches it trained on, and a resume restores them per worker
         self.report_positions = False
@@ -438,7 +322,7 @@ class MixtureStream(torch.utils.data.IterableDataset):
         self.cursors = {}
         for name in self.source_names:
             source, shared = self._reader(name, workers)
-            self.cursors[name] = _SourceCursor(
+            self.cursors[name] = SourceCursor(
                 source, self.seed, state.rows_taken[name], self.on_exhausted, positions.get(name), shared
             )
         streaming = self.streaming_sources if self.report_positions else []
@@ -486,60 +370,3 @@ def _as_schedule(value: float | ScalarSchedule | None) -> ScalarSchedule | None:
     if value is None or isinstance(value, ScalarSchedule):
         return value
     return ScalarSchedule.parse(value)
-
-
-class MixtureStateCallback(TrainerCallback):
-    """Saves the stream's state (and the collator's saliency lexicon, if any) in every checkpoint and
-    restores the state when training resumes.
-
-    The state saved is the one before the first batch of the next optimizer step (batches fetched
-    ahead by the data loader are not counted); every process computes the same one. On resume the
-    checkpoint's `mixture_state.json` is read; without one (a checkpoint from elsewhere) the state is
-    rebuilt by replaying the draws.
-    """
-
-    def __init__(self, stream: MixtureStream):
-        self.stream = stream
-
-    def _batches_done(self, state) -> int:
-        """Global batches trained by all processes together after `state.global_step` steps."""
-        return state.global_step * self.stream.grad_accum * self.stream.num_shards
-
-    def on_save(self, args, state, control, **kwargs):
-        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if self.stream.streaming_sources and checkpoint.is_dir():  # every process saves its own readers'
-            record = self.stream.positions_record(args.dataloader_num_workers)
-            atomic_write_json(_positions_file(checkpoint, args.process_index), record)
-        if state.is_world_process_zero:
-            if checkpoint.is_dir():
-                self.stream.state_at(self._batches_done(state)).save(checkpoint)
-                if getattr(self.stream.collator, "lexicon", None) is not None:
-                    self.stream.collator.lexicon.save(checkpoint)
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.global_step == 0:
-            return
-        saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / MIXTURE_STATE_FILENAME
-        if saved.is_file():
-            mixture_state = MixtureState.load(saved)
-            if mixture_state.batch_index != self._batches_done(state):
-                raise ValueError(
-                    f"{saved} is at batch {mixture_state.batch_index}, but the trainer resumes "
-                    f"after {self._batches_done(state)} batches"
-                )
-        else:
-            logger.warning(
-                "no %s at step %d: rebuilding the mixture state by replay",
-                MIXTURE_STATE_FILENAME,
-                state.global_step,
-            )
-            mixture_state = self.stream.state_at(self._batches_done(state))
-        self.stream.restore(mixture_state)
-        positions = _positions_file(saved.parent, args.process_index)
-        if self.stream.streaming_sources and positions.is_file():
-            record = json.loads(positions.read_text(encoding="utf-8"))
-            self.stream.restore_positions(record, args.dataloader_num_workers)
-
-
-def _positions_file(checkpoint: Path, process: int) -> Path:
-    return checkpoint / f"stream_positions-{process}.json"

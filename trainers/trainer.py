@@ -29,7 +29,8 @@ from transformers import Trainer
 
 from rexbert_core.typed_config import DataError
 
-from .mixture import MixtureStateCallback, MixtureStream
+from .mixture import MixtureStream
+from .stream_checkpoint import MixtureStateCallback
 
 __all__ = ["RexBertTrainer", "per_source_sums"]
 
