@@ -8,7 +8,8 @@ applies quality and language filters, scrubs PII, removes exact and MinHash near
 PNG plots. Modules: `config` (the typed YAML schema), `layout` (the output folders), `readers`, `steps`
 (one datatrove step per file), `classifier` (training and scoring the fastText model), `pipeline` (the
 step lists), `executors` (local, Slurm or Ray), `report`, `pool` (labelled pool from the shared data),
-`cli`. Like every library here it imports no sibling package; it builds on `typed_config`.
+`cli`, and `tokenize` (`rexbert tokenize`: a corpus into token shards; its config, steps, runner and command
+line). Like every library here it imports no sibling package; it builds on `rexbert_core`.
 """
 
 __all__ = []

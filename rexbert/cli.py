@@ -6,7 +6,7 @@ never pays for datatrove and `rexbert curate` never builds a model:
     rexbert run          rexbert.pipeline.cli       curate -> pretrain -> eval -> cards, end to end
     rexbert pretrain     trainers.cli               one or all phases of a recipe
     rexbert curate       curation.cli               the Ecom-niverse corpus pipeline
-    rexbert tokenize     curation.tokenize          a corpus into token shards that pretraining memory-maps
+    rexbert tokenize     curation.tokenize.cli      a corpus into token shards that pretraining memory-maps
     rexbert eval         eval_suites.cli            benchmark suites on checkpoint directories
     rexbert push         hub_cards.cli              model / dataset cards and Hub uploads
     rexbert convert      modeling_rexbert.convert   ModernBERT <-> RexBERT checkpoint directories
@@ -43,7 +43,7 @@ SUBCOMMANDS = {
     "run": ("rexbert.pipeline.cli", "the whole pipeline on one config"),
     "pretrain": ("trainers.cli", "pretrain with a phase recipe"),
     "curate": ("curation.cli", "build a domain corpus"),
-    "tokenize": ("curation.tokenize", "tokenize a corpus once into memory-mappable token shards"),
+    "tokenize": ("curation.tokenize.cli", "tokenize a corpus once into memory-mappable token shards"),
     "eval": ("eval_suites.cli", "run evaluation suites"),
     "push": ("hub_cards.cli", "write cards and push models or datasets to the Hub"),
     "convert": ("modeling_rexbert.convert", "convert checkpoints between ModernBERT and RexBERT"),
