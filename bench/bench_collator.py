@@ -126,18 +126,23 @@ def main() -> int:
     batches = [rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
     tokens_per_batch = args.batch_size * args.seq_len
 
-    variants = {
-        "uniform": GuidedMLMCollator(tokenizer, mask_rate=0.3),
-        "guided": GuidedMLMCollator(tokenizer, mask_rate=0.3, lexicon=lexicon, guidance=1.0, temperature=2.0),
-        "guided_whole_word": GuidedMLMCollator(
-            tokenizer, mask_rate=0.3, lexicon=lexicon, guidance=1.0, temperature=2.0, whole_word=True
+    variants = {  # (collator, guidance), masking 30%
+        "uniform": (GuidedMLMCollator(tokenizer), 0.0),
+        "guided": (GuidedMLMCollator(tokenizer, lexicon=lexicon, temperature=2.0), 1.0),
+        "guided_whole_word": (
+            GuidedMLMCollator(tokenizer, lexicon=lexicon, temperature=2.0, whole_word=True),
+            1.0,
         ),
     }
     collate_seconds = {}
-    for name, collator in variants.items():
+    for name, (collator, guidance) in variants.items():
         cycle = itertools.cycle(batches)
-        collate_seconds[name] = best_seconds(lambda c=collator, b=cycle: c(next(b)), args.repeats)
-    step = training_step_seconds(tokenizer, variants["uniform"](batches[0]), args.step_repeats)
+        collate_seconds[name] = best_seconds(
+            lambda c=collator, b=cycle, g=guidance: c(next(b), mask_rate=0.3, guidance=g), args.repeats
+        )
+    step = training_step_seconds(
+        tokenizer, variants["uniform"][0](batches[0], mask_rate=0.3), args.step_repeats
+    )
 
     results = {
         "setup": {

@@ -104,9 +104,18 @@ def stream_over(sources: dict, tokenizer, lexicon):
     from trainers.collator import GuidedMLMCollator
     from trainers.mixture import MixtureSchedule, MixtureStream
 
-    collator = GuidedMLMCollator(tokenizer, mask_rate=0.3, lexicon=lexicon, guidance=0.5)
+    collator = GuidedMLMCollator(tokenizer, lexicon=lexicon)
     schedule = MixtureSchedule.interpolated({"general": 0.7, "ecom": 0.3}, {"general": 0.2, "ecom": 0.8})
-    return MixtureStream(sources, schedule, collator, batch_size=BATCH, max_steps=1_000_000, seed=0)
+    return MixtureStream(
+        sources,
+        schedule,
+        collator,
+        batch_size=BATCH,
+        max_steps=1_000_000,
+        seed=0,
+        mask_rate=0.3,
+        guidance=0.5,
+    )
 
 
 def loader_tokens_per_s(stream, batches: int) -> float:

@@ -134,10 +134,11 @@ def make_stream(corpus, shards=1, shard_index=0):
     stream = MixtureStream(
         {"ecom": source},
         MixtureSchedule.constant({"ecom": 1.0}),
-        GuidedMLMCollator(corpus["tokenizer"], mask_rate=0.3),
+        GuidedMLMCollator(corpus["tokenizer"]),
         batch_size=4,
         max_steps=1000,
         seed=11,
+        mask_rate=0.3,
     )
     stream.shard(shards, shard_index)
     return stream, source

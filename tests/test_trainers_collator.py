@@ -61,7 +61,8 @@ def run_collator(collator, rows, seed=0, **kwargs):
     originals, corrupted, labels = [], [], []
     for b in range(BATCHES):
         features = rows[b * ROWS : (b + 1) * ROWS]
-        batch = collator(features, generator=torch.Generator().manual_seed(seed * 10_000 + b), **kwargs)
+        generator = torch.Generator().manual_seed(seed * 10_000 + b)
+        batch = collator(features, generator=generator, **{"mask_rate": RATE, **kwargs})
         original = collator.pad(features)["input_ids"]
         originals.append(original), corrupted.append(batch["input_ids"]), labels.append(batch["labels"])
     return torch.cat(originals), torch.cat(corrupted), torch.cat(labels)
@@ -72,7 +73,7 @@ def salient_ids(lexicon, threshold=2.0):
 
 
 def test_uniform_rate_split_and_labels(tokenizer, rows):
-    collator = GuidedMLMCollator(tokenizer, mask_rate=RATE)
+    collator = GuidedMLMCollator(tokenizer)
     original, corrupted, labels = run_collator(collator, rows)
     masked = labels != -100
     special = collator.is_special[original]
@@ -110,9 +111,7 @@ def test_uniform_matches_transformers_reference(tokenizer, rows):
         ref_masked += masked.sum().item()
         ref_total += (special == 0).sum().item()
         ref_mask_token += (batch["input_ids"][masked] == tokenizer.mask_token_id).sum().item()
-    ours_original, ours_corrupted, ours_labels = run_collator(
-        GuidedMLMCollator(tokenizer, mask_rate=RATE), rows
-    )
+    ours_original, ours_corrupted, ours_labels = run_collator(GuidedMLMCollator(tokenizer), rows)
     ours_masked = ours_labels != -100
     ours_rate = ours_masked.sum().item() / (ours_original >= 5).sum().item()  # ids 0..4 are the specials
     assert abs(ours_rate - ref_masked / ref_total) < 0.006
@@ -125,15 +124,8 @@ def test_guided_keeps_rate_and_favours_salient_tokens(tokenizer, rows, lexicon, 
     salient = salient_ids(lexicon)
     fractions = {}
     for guidance in (0.0, 1.0):
-        collator = GuidedMLMCollator(
-            tokenizer,
-            mask_rate=RATE,
-            lexicon=lexicon,
-            guidance=guidance,
-            temperature=2.0,
-            whole_word=whole_word,
-        )
-        original, _, labels = run_collator(collator, rows)
+        collator = GuidedMLMCollator(tokenizer, lexicon=lexicon, temperature=2.0, whole_word=whole_word)
+        original, _, labels = run_collator(collator, rows, guidance=guidance)
         masked = labels != -100
         maskable = ~collator.is_special[original]
         is_salient = torch.isin(original, salient) & maskable
@@ -147,19 +139,17 @@ def test_guided_keeps_rate_and_favours_salient_tokens(tokenizer, rows, lexicon, 
 
 
 def test_weight_zero_is_exactly_uniform_mlm(tokenizer, rows, lexicon):
-    plain = GuidedMLMCollator(tokenizer, mask_rate=RATE)
-    guided_off = GuidedMLMCollator(tokenizer, mask_rate=RATE, lexicon=lexicon, guidance=0.0)
+    plain = GuidedMLMCollator(tokenizer)
+    guided_off = GuidedMLMCollator(tokenizer, lexicon=lexicon)
     features = rows[:ROWS]
-    a = plain(features, generator=torch.Generator().manual_seed(3))
-    b = guided_off(features, generator=torch.Generator().manual_seed(3))
+    a = plain(features, mask_rate=RATE, generator=torch.Generator().manual_seed(3))
+    b = guided_off(features, mask_rate=RATE, guidance=0.0, generator=torch.Generator().manual_seed(3))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("guidance,whole_word", [(0.0, True), (0.5, False), (1.0, True), (1.0, False)])
 def test_expected_rate_per_sequence_is_exact(tokenizer, rows, lexicon, guidance, whole_word):
-    collator = GuidedMLMCollator(
-        tokenizer, mask_rate=RATE, lexicon=lexicon, guidance=guidance, temperature=0.5, whole_word=whole_word
-    )
+    collator = GuidedMLMCollator(tokenizer, lexicon=lexicon, temperature=0.5, whole_word=whole_word)
     batch = collator.pad(rows[:ROWS])
     maskable = batch["attention_mask"].bool() & ~collator.is_special[batch["input_ids"]]
     prob = collator.masking_probabilities(batch["input_ids"], maskable, RATE, guidance)
@@ -175,7 +165,7 @@ def test_expected_rate_per_sequence_is_exact(tokenizer, rows, lexicon, guidance,
 
 
 def test_whole_word_masks_words_whole(tokenizer, rows):
-    collator = GuidedMLMCollator(tokenizer, mask_rate=RATE, whole_word=True)
+    collator = GuidedMLMCollator(tokenizer, whole_word=True)
     batch = collator.pad(rows[:ROWS])
     maskable = batch["attention_mask"].bool() & ~collator.is_special[batch["input_ids"]]
     masked = collator.select_positions(
@@ -236,11 +226,12 @@ def test_lexicon_from_another_tokenizer_is_refused(corpus, lexicon, tmp_path):
 
 
 def test_bad_settings_are_refused(tokenizer, lexicon):
+    features = [{"input_ids": [tokenizer.cls_token_id, 100, 101, tokenizer.sep_token_id]}]
     with pytest.raises(ValueError, match="needs a saliency lexicon"):
-        GuidedMLMCollator(tokenizer, guidance=0.5)
-    with pytest.raises(ValueError, match="mask rate"):
-        GuidedMLMCollator(tokenizer, mask_rate=1.5)
-    with pytest.raises(ValueError, match="guidance must be in"):
-        GuidedMLMCollator(tokenizer, lexicon=lexicon, guidance=2.0)
+        GuidedMLMCollator(tokenizer)(features, mask_rate=0.3, guidance=0.5)
+    with pytest.raises(ValueError, match="mask rate must be in"):
+        GuidedMLMCollator(tokenizer)(features, mask_rate=1.5)
+    with pytest.raises(ValueError, match="guidance .* must be in"):
+        GuidedMLMCollator(tokenizer, lexicon=lexicon)(features, mask_rate=0.3, guidance=2.0)
     with pytest.raises(ValueError, match="no tokens"):
         build_saliency_lexicon(["", "  "], ["some general text"], tokenizer)

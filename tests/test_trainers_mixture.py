@@ -52,7 +52,7 @@ def make_stream(sources, tokenizer, seed=0, max_steps=400, **kwargs):
     schedule = kwargs.pop(
         "schedule", MixtureSchedule.interpolated({"general": 0.9, "ecom": 0.1}, {"general": 0.1, "ecom": 0.9})
     )
-    collator = GuidedMLMCollator(tokenizer, mask_rate=0.3)
+    collator = GuidedMLMCollator(tokenizer)
     return MixtureStream(
         sources,
         schedule,
@@ -60,7 +60,7 @@ def make_stream(sources, tokenizer, seed=0, max_steps=400, **kwargs):
         batch_size=kwargs.pop("batch_size", 16),
         max_steps=max_steps,
         seed=seed,
-        **kwargs,
+        **{"mask_rate": 0.3, **kwargs},
     )
 
 

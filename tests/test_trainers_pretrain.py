@@ -67,11 +67,12 @@ def make_trainer(sample, output_dir, model_seed):
     stream = MixtureStream(
         sources,
         MixtureSchedule.interpolated({"general": 0.8, "ecom": 0.2}, {"general": 0.2, "ecom": 0.8}),
-        GuidedMLMCollator(tokenizer, mask_rate=0.3),
+        GuidedMLMCollator(tokenizer),
         batch_size=6,
         max_steps=STEPS,
         grad_accum=ACCUM,
         seed=11,
+        mask_rate=0.3,
     )
     args = training_arguments(output_dir, STEPS, SAVE_AT, ACCUM, per_device_train_batch_size=6)
     return RecordingTrainer(model=tiny_model(tokenizer, model_seed), args=args, train_stream=stream)
@@ -137,7 +138,7 @@ def heldout_loss(model_dir_or_model, tokenizer, rows) -> float:
         if isinstance(model_dir_or_model, str)
         else model_dir_or_model
     ).eval()
-    batch = GuidedMLMCollator(tokenizer, mask_rate=0.3)(rows, generator=torch.Generator().manual_seed(0))
+    batch = GuidedMLMCollator(tokenizer)(rows, mask_rate=0.3, generator=torch.Generator().manual_seed(0))
     batch.pop("source_ids", None)
     with torch.no_grad():
         return model(**batch).loss.item()

@@ -20,10 +20,10 @@ def test_shipped_presets_follow_the_three_phase_plan(name):
     recipe = load_recipe(name)
     assert recipe.preset == name and name in MODEL_PRESETS
     general, context, anneal = recipe.phase_list
-    assert (general.seq_len, general.mask_rate, general.lr.schedule) == (1024, 0.3, "wsd")
+    assert (general.seq_len, general.mask_rate.to_config(), general.lr.schedule) == (1024, 0.3, "wsd")
     assert (context.seq_len, context.lr.schedule) == (8192, "constant")
     assert context.model["global_rope_theta"] == 160000 and context.model["max_position_embeddings"] == 8192
-    assert anneal.lr.schedule == "1-sqrt" and anneal.guided_mlm.weight > 0
+    assert anneal.lr.schedule == "1-sqrt" and anneal.guided_mlm.active
     assert anneal.mixture.end["ecom"] > anneal.mixture.start["ecom"]
     assert recipe.lexicon is not None and recipe.lexicon.domain == ["ecom"]
     assert recipe.select_phase(2)[1] is context and recipe.select_phase("anneal") == (3, anneal)

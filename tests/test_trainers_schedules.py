@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import get_scheduler
 
+from rexbert_core.typed_config import ConfigError
 from trainers.mixture import MixturePiece, MixtureSchedule
 from trainers.schedules import BatchSizeSchedule, ScalarSchedule, scheduler_arguments
 
@@ -69,9 +70,14 @@ def test_one_minus_sqrt_and_constant():
 
 
 def test_scalar_and_batch_size_schedules():
-    rate = ScalarSchedule.parse([0.3, 0.15])
+    rate = ScalarSchedule.from_config([0.3, 0.15], "mask_rate")
     assert rate(0) == 0.3 and rate(1) == 0.15 and rate(0.5) == pytest.approx(0.225)
-    assert ScalarSchedule.parse(0.3)(0.7) == 0.3 and ScalarSchedule.parse(0.3).describe() == 0.3
+    assert rate.to_config() == [0.3, 0.15]
+    constant = ScalarSchedule.from_config(0.3, "mask_rate")
+    assert constant(0.7) == 0.3 and constant.to_config() == 0.3
+    for bad in (1.5, [0.3, -0.1], [0.1, 0.2, 0.3], "0.3", True):
+        with pytest.raises(ConfigError, match=r"mask_rate must be a number in \[0, 1\] or \[start, end\]"):
+            ScalarSchedule.from_config(bad, "mask_rate")
     cosine = ScalarSchedule(0.0, 1.0, "cosine")
     assert cosine(0.25) == pytest.approx(0.5 * (1 - math.cos(math.pi * 0.25)))
     sizes = BatchSizeSchedule(32, start=8, warmup_steps=4, multiple=8)

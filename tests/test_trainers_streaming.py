@@ -86,10 +86,11 @@ def make_stream(sources, tokenizer, seed=3, max_steps=40, schedule=None, **kwarg
     stream = MixtureStream(
         sources,
         schedule,
-        GuidedMLMCollator(tokenizer, mask_rate=0.3),
+        GuidedMLMCollator(tokenizer),
         batch_size=kwargs.pop("batch_size", 4),
         max_steps=max_steps,
         seed=seed,
+        mask_rate=0.3,
         **kwargs,
     )
     stream.report_positions = True

@@ -66,11 +66,12 @@ def special_token_table(tokenizer) -> torch.Tensor:
 class GuidedMLMCollator:
     """Pads packed rows and masks them for MLM, optionally guided by a saliency lexicon.
 
+    The masking rate and the guidance weight are given per call (`collator(rows, mask_rate=0.3,
+    guidance=0.5)`): they follow the phase's schedules, which the `MixtureStream` owns and evaluates per batch.
+
     Args:
         tokenizer: provides the pad/mask ids, the special tokens and the vocabulary.
-        mask_rate: expected fraction of maskable tokens to mask (ModernBERT: 0.3).
-        lexicon: saliency lexicon (`build_saliency_lexicon`); needed when `guidance > 0`.
-        guidance: 0 = uniform masking, 1 = fully guided; anything in between mixes the two.
+        lexicon: saliency lexicon (`build_saliency_lexicon`); needed for calls with `guidance > 0`.
         temperature: divides saliency scores before exponentiation (higher = gentler guidance).
         whole_word: select whole words instead of single tokens.
         mask_token_fraction / random_token_fraction: the 80/10/10 split of masked tokens.
@@ -84,9 +85,7 @@ class GuidedMLMCollator:
     def __init__(
         self,
         tokenizer,
-        mask_rate: float = 0.3,
         lexicon: SaliencyLexicon | None = None,
-        guidance: float = 0.0,
         temperature: float = 1.0,
         whole_word: bool = False,
         mask_token_fraction: float = 0.8,
@@ -99,10 +98,7 @@ class GuidedMLMCollator:
             raise ValueError("mask_token_fraction + random_token_fraction must not exceed 1")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        _check_rate(mask_rate)
-        _check_guidance(guidance, lexicon)
         self.tokenizer = tokenizer
-        self.mask_rate, self.guidance = mask_rate, guidance
         self.temperature, self.whole_word = temperature, whole_word
         self.lexicon = lexicon
         self.mask_token_fraction, self.random_token_fraction = mask_token_fraction, random_token_fraction
@@ -121,13 +117,13 @@ class GuidedMLMCollator:
         self,
         features: Sequence[Mapping],
         *,
-        mask_rate: float | None = None,
-        guidance: float | None = None,
+        mask_rate: float,
+        guidance: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Collate `features`; `mask_rate` / `guidance` override the defaults for this batch."""
-        rate = self.mask_rate if mask_rate is None else _check_rate(mask_rate)
-        weight = self.guidance if guidance is None else _check_guidance(guidance, self.lexicon)
+        """Collate `features`, masking `mask_rate` of the maskable tokens with `guidance` toward salient ones."""
+        rate = _check_fraction("mask rate", mask_rate)
+        weight = _check_guidance(guidance, self.lexicon)
         batch = self.pad(features)
         maskable = batch["attention_mask"].bool() & ~_lookup(self.is_special, batch["input_ids"])
         masked = self.select_positions(batch["input_ids"], maskable, rate, weight, generator)
@@ -253,15 +249,15 @@ def _lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, ids.flatten()).view(ids.shape)
 
 
-def _check_rate(rate: float) -> float:
-    if not 0 <= rate <= 1:
-        raise ValueError(f"mask rate must be in [0, 1], got {rate}")
-    return rate
+def _check_fraction(what: str, value: float) -> float:
+    """Rates reach the collator from a checked `ScalarSchedule`; direct callers get the same rule."""
+    if not 0 <= value <= 1:
+        raise ValueError(f"{what} must be in [0, 1], got {value}")
+    return value
 
 
 def _check_guidance(guidance: float, lexicon: SaliencyLexicon | None) -> float:
-    if not 0 <= guidance <= 1:
-        raise ValueError(f"guidance must be in [0, 1] (0 uniform, 1 fully guided), got {guidance}")
+    _check_fraction("guidance (0 uniform, 1 fully guided)", guidance)
     if guidance > 0 and lexicon is None:
         raise ValueError(
             "guided masking (guidance > 0) needs a saliency lexicon; build one with build_saliency_lexicon"

@@ -148,7 +148,8 @@ class MixtureStream(torch.utils.data.IterableDataset):
         max_steps: optimizer steps of the run (progress = step / max_steps).
         grad_accum: batches per optimizer step.
         seed: seeds the source draws, the per-epoch shuffles and the masking.
-        mask_rate / guidance: numbers or `ScalarSchedule`s over progress (None: the collator's own).
+        mask_rate / guidance: `ScalarSchedule`s over progress (a number: constant), evaluated per batch and
+            handed to the collator; the stream is their one owner.
         on_exhausted: "recycle" or "stop" (see the module docstring).
     """
 
@@ -162,8 +163,8 @@ class MixtureStream(torch.utils.data.IterableDataset):
         max_steps: int,
         grad_accum: int = 1,
         seed: int = 0,
-        mask_rate: float | ScalarSchedule | None = None,
-        guidance: float | ScalarSchedule | None = None,
+        mask_rate: float | ScalarSchedule,
+        guidance: float | ScalarSchedule = 0.0,
         on_exhausted: str = "recycle",
     ):
         missing = [name for name in schedule.sources if name not in sources]
@@ -352,21 +353,19 @@ class MixtureStream(torch.utils.data.IterableDataset):
         generator = torch.Generator().manual_seed(_seed_for(self.seed, batch_index, 1))
         return self.collator(
             rows,
-            mask_rate=self.mask_rate(progress) if self.mask_rate else None,
-            guidance=self.guidance(progress) if self.guidance else None,
+            mask_rate=self.mask_rate(progress),
+            guidance=self.guidance(progress),
             generator=generator,
         )
 
     def describe(self, progress: float) -> dict[str, float]:
         """Schedule values at `progress`, for the training log."""
         values = {f"mixture/{name}": weight for name, weight in self.schedule.as_dict(progress).items()}
-        values["mask_rate"] = self.mask_rate(progress) if self.mask_rate else self.collator.mask_rate
-        values["guidance"] = self.guidance(progress) if self.guidance else self.collator.guidance
+        values["mask_rate"] = self.mask_rate(progress)
+        values["guidance"] = self.guidance(progress)
         values["batch_size"] = self.batch_size(int(progress * self.max_steps))
         return values
 
 
-def _as_schedule(value: float | ScalarSchedule | None) -> ScalarSchedule | None:
-    if value is None or isinstance(value, ScalarSchedule):
-        return value
-    return ScalarSchedule.parse(value)
+def _as_schedule(value: float | ScalarSchedule) -> ScalarSchedule:
+    return value if isinstance(value, ScalarSchedule) else ScalarSchedule.constant(value)

@@ -26,7 +26,7 @@ from .mixture import MixtureSchedule, MixtureStream
 from .recipes import ROPE_KEYS, PhaseSpec, Recipe
 from .reporting import ConsoleProgressCallback, StepLogCallback, read_step_log, write_step_tables
 from .saliency import LEXICON_FILENAME
-from .schedules import BatchSizeSchedule, ScalarSchedule
+from .schedules import BatchSizeSchedule
 from .sources import RecipeData
 from .trainer import RexBertTrainer
 from .validation import validation_batches
@@ -109,13 +109,9 @@ def build_stream(
         if mixture.end
         else MixtureSchedule.constant(mixture.start)
     )
-    mask_rate = ScalarSchedule.parse(phase.mask_rate)
-    guidance = ScalarSchedule.parse(phase.guided_mlm.weight)
     collator = GuidedMLMCollator(
         tokenizer,
-        mask_rate=mask_rate.start,
         lexicon=lexicon,
-        guidance=guidance.start,
         temperature=phase.guided_mlm.temperature,
         whole_word=phase.guided_mlm.whole_word,
     )
@@ -132,8 +128,8 @@ def build_stream(
         max_steps=steps,
         grad_accum=phase.grad_accum,
         seed=recipe.seed * 1000 + number,
-        mask_rate=mask_rate,
-        guidance=guidance,
+        mask_rate=phase.mask_rate,
+        guidance=phase.guided_mlm.weight,
         on_exhausted=phase.on_exhausted,
     )
 
@@ -149,7 +145,7 @@ def phase_validation(
         packed,
         names,
         tokenizer,
-        mask_rate=ScalarSchedule.parse(phase.mask_rate).start,
+        mask_rate=phase.mask_rate.start,
         batch_size=recipe.validation.batch_size,
         seed=recipe.seed * 1000 + number,
     )
@@ -220,11 +216,11 @@ def _phase_entry(recipe, number: int, phase: PhaseSpec, output: Path, trainer, s
         "steps": trainer.state.global_step,
         "tokens": int(trainer.state.num_input_tokens_seen),
         "seq_len": phase.seq_len,
-        "mask_rate": ScalarSchedule.parse(phase.mask_rate).describe(),
+        "mask_rate": phase.mask_rate.to_config(),
         "lr_schedule": phase.lr.schedule,
         "peak_lr": phase.lr.peak,
         "mixture": {"start": stream.schedule.as_dict(0.0), "end": stream.schedule.as_dict(1.0)},
-        "guided_mlm": ScalarSchedule.parse(phase.guided_mlm.weight).describe() or False,
+        "guided_mlm": phase.guided_mlm.weight.to_config() or False,
         "final_loss": _last(entries, "loss"),
         "final_eval_loss": _last(entries, "eval/loss"),
         "checkpoint": str((phase_dir(output, number, phase) / "final").relative_to(output)),

@@ -33,7 +33,7 @@ from rexbert_core.typed_config import (
     resolve_path,
 )
 
-from .schedules import DECAY_SHAPES, INTERPOLATIONS, LR_SCHEDULES
+from .schedules import DECAY_SHAPES, INTERPOLATIONS, LR_SCHEDULES, ScalarSchedule
 
 __all__ = [
     "RECIPE_DIR",
@@ -185,18 +185,17 @@ class MixtureSpec:
 class GuidedSpec:
     """Guided MLM: `weight` 0 is uniform masking, 1 fully guided (a number or [start, end])."""
 
-    weight: float | list[float] = 0.0
+    weight: ScalarSchedule = field(default_factory=lambda: ScalarSchedule.constant(0.0))
     temperature: float = 1.0
     whole_word: bool = False
 
     def check(self, where: str) -> None:
-        _check_unit_schedule(f"{where}.weight", self.weight)
         if self.temperature <= 0:
             raise ConfigError(f"{where}.temperature must be positive, got {self.temperature}")
 
     @property
     def active(self) -> bool:
-        return max(self.weight if isinstance(self.weight, list) else [self.weight]) > 0
+        return self.weight.active
 
 
 @dataclass
@@ -232,7 +231,7 @@ class PhaseSpec:
     lr: LRSpec
     mixture: MixtureSpec
     grad_accum: int = 1
-    mask_rate: float | list[float] = 0.3
+    mask_rate: ScalarSchedule = field(default_factory=lambda: ScalarSchedule.constant(0.3))  # or [start, end]
     guided_mlm: GuidedSpec = field(default_factory=GuidedSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     batch_size_warmup: BatchWarmupSpec | None = None
@@ -260,7 +259,6 @@ class PhaseSpec:
             raise ConfigError(f"{where}.save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
         if self.lr.warmup_steps > self.steps:
             raise ConfigError(f"{where}.lr.warmup_steps={self.lr.warmup_steps} exceeds steps={self.steps}")
-        _check_unit_schedule(f"{where}.mask_rate", self.mask_rate)
         warmup = self.batch_size_warmup
         if warmup is not None and not (0 < warmup.start <= self.batch_size and warmup.steps >= 0):
             raise ConfigError(
@@ -350,12 +348,6 @@ class Recipe:
                 f"{where}: unknown source {source!r}{did_you_mean(source, list(self.sources))}; "
                 f"sources: {sorted(self.sources)}"
             )
-
-
-def _check_unit_schedule(where: str, value: float | list[float]) -> None:
-    values = value if isinstance(value, list) else [value]
-    if len(values) not in (1, 2) or not all(0 <= v <= 1 for v in values):
-        raise ConfigError(f"{where} must be a number in [0, 1] or [start, end], got {value}")
 
 
 def check_model_fields(where: str, changes: dict[str, Any]) -> None:

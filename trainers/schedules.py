@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rexbert_core.typed_config import ConfigError
+
 __all__ = [
     "DECAY_SHAPES",
     "INTERPOLATIONS",
@@ -85,26 +87,39 @@ def interpolate(start: float, end: float, progress: float, shape: str = "linear"
 
 @dataclass(frozen=True)
 class ScalarSchedule:
-    """A scalar (masking rate, guidance weight) moving from `start` to `end` over training."""
+    """A fraction (masking rate, guidance weight) moving linearly from `start` to `end` over training.
+
+    In a recipe it is written as a number (constant) or `[start, end]`; `from_config` reads that form and
+    checks it once (both values in [0, 1]), `to_config` writes it back. The phase spec holds the schedule,
+    the stream evaluates it per batch and hands the value to the collator."""
 
     start: float
     end: float
     shape: str = "linear"
 
     @classmethod
-    def parse(cls, value: float | list | tuple, shape: str = "linear") -> ScalarSchedule:
-        """A number means constant; a pair `[start, end]` is interpolated."""
-        if isinstance(value, (list, tuple)):
-            if len(value) != 2:
-                raise ValueError(f"a scheduled value is a number or [start, end], got {value!r}")
-            return cls(float(value[0]), float(value[1]), shape)
+    def constant(cls, value: float) -> ScalarSchedule:
         return cls(float(value), float(value), "constant")
+
+    @classmethod
+    def from_config(cls, value, where: str) -> ScalarSchedule:
+        """A number (constant) or `[start, end]` (linear), every value in [0, 1]."""
+        values = value if isinstance(value, (list, tuple)) else [value]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if len(values) not in (1, 2) or not numeric or not all(0 <= v <= 1 for v in values):
+            raise ConfigError(f"{where} must be a number in [0, 1] or [start, end], got {value}")
+        return cls.constant(values[0]) if len(values) == 1 else cls(float(values[0]), float(values[1]))
+
+    def to_config(self) -> float | list[float]:
+        return self.start if self.start == self.end else [self.start, self.end]
 
     def __call__(self, progress: float) -> float:
         return interpolate(self.start, self.end, progress, self.shape)
 
-    def describe(self) -> float | list[float]:
-        return self.start if self.start == self.end else [self.start, self.end]
+    @property
+    def active(self) -> bool:
+        """Above zero at some point of training."""
+        return max(self.start, self.end) > 0
 
 
 @dataclass(frozen=True)

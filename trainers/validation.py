@@ -44,11 +44,14 @@ def validation_batches(
 ) -> list[dict[str, torch.Tensor]]:
     """Every validation row of every source, collated into masked batches (row `source` = its index in
     `source_names`, as in training)."""
-    collator = GuidedMLMCollator(tokenizer, mask_rate=mask_rate)
+    collator = GuidedMLMCollator(tokenizer)
     rows = [
         {**row, "source": source_names.index(name)}
         for name, packed in sources.items()
         for row in packed.iter_epoch(0, seed)
     ]
     generator = torch.Generator().manual_seed(seed)
-    return [collator(rows[i : i + batch_size], generator=generator) for i in range(0, len(rows), batch_size)]
+    return [
+        collator(rows[i : i + batch_size], mask_rate=mask_rate, generator=generator)
+        for i in range(0, len(rows), batch_size)
+    ]

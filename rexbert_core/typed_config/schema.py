@@ -7,6 +7,8 @@
 - values are type-checked against the annotations (nested dataclasses, `X | None`, `list[X]`,
   `dict[str, X]`, `Literal[...]` choices, `int`, `float` (ints and "1e-4" strings accepted), `str`,
   `bool`, `Any`), so a config stops before anything runs, not hours later;
+- a class with a `from_config(value, where)` classmethod builds itself from the value it is written as
+  (e.g. a schedule from a number or `[start, end]`) and writes itself back with `to_config()`;
 - fields declared with `path_field()` are paths: relative ones are made absolute against the working
   directory (the one rule for relative paths in every config; see `resolve_path`);
 - after a dataclass is built, its `check(where)` method runs when it has one: the place for cross-field
@@ -124,6 +126,8 @@ def from_mapping(cls, data: Any, where: str):
 
 def to_mapping(instance: Any) -> Any:
     """The plain-data form of a config dataclass (for writing it down as YAML or JSON)."""
+    if hasattr(instance, "to_config"):
+        return instance.to_config()
     if dataclasses.is_dataclass(instance):
         return {f.name: to_mapping(getattr(instance, f.name)) for f in dataclasses.fields(instance)}
     if isinstance(instance, dict):
@@ -177,6 +181,8 @@ def _convert_type(hint, value: Any, where: str):
     if origin is Literal:
         check_choice(where, value, args)
         return value
+    if hasattr(hint, "from_config"):
+        return value if isinstance(value, hint) else hint.from_config(value, where)
     if dataclasses.is_dataclass(hint):
         return from_mapping(hint, value, where)
     if origin is dict:
