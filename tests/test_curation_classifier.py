@@ -14,7 +14,14 @@ from curation.classifier import (
     train_classifier,
 )
 from curation.pool import load_shared_pool
-from curation.steps import EcomClassifierFilter, LanguageFilter, PIIScrubber, QualityFilter
+from curation.steps import (
+    ClassifierConfig,
+    EcomClassifierFilter,
+    LanguageConfig,
+    LanguageFilter,
+    PIIScrubber,
+    QualityFilter,
+)
 from curation.text import TokenCounter
 
 WORDS = TokenCounter("words")
@@ -58,14 +65,10 @@ def test_line_level_filter_drops_non_shopping_lines(tmp_path):
     texts = [f"{a} {b}" for a in shop for b in shop] + [f"{a} {b}" for a in prose for b in prose]
     labels = [True] * 16 + [False] * 16
     train_classifier(texts * 20, labels * 20, tmp_path / "m.bin", TrainSettings(epoch=20, threads=1))
-    step = EcomClassifierFilter(
-        model_path=str(tmp_path / "m.bin"),
-        threshold=0.5,
-        token_counter=WORDS,
-        line_level=True,
-        line_threshold=0.5,
-        min_line_words=4,
+    settings = ClassifierConfig(
+        model=str(tmp_path / "m.bin"), threshold=0.5, line_level=True, line_threshold=0.5, min_line_words=4
     )
+    step = EcomClassifierFilter(settings, token_counter=WORDS)
     doc = Document(
         text="\n".join([shop[0], prose[0], "$19.99", shop[2]]), id="d", metadata={"token_count": 0}
     )
@@ -109,7 +112,7 @@ def test_quality_filter_keeps_listings_and_reviews():
 
 
 def test_language_filter_uses_the_bundled_model_offline():
-    step = LanguageFilter(languages=["en"], threshold=0.65, token_counter=WORDS)
+    step = LanguageFilter(token_counter=WORDS)
     english = Document(text="This lightweight backpack has padded straps and a laptop sleeve.", id="en")
     german = Document(text="Dieser leichte Rucksack hat gepolsterte Träger und ein Laptopfach.", id="de")
     assert step.filter(english) is True and english.metadata["language"] == "en"
@@ -117,7 +120,7 @@ def test_language_filter_uses_the_bundled_model_offline():
 
 
 def test_language_filter_english_fast_path_and_long_foreign_text():
-    step = LanguageFilter(languages=["en"], threshold=0.65, token_counter=WORDS)
+    step = LanguageFilter(token_counter=WORDS)
     english = Document(
         text="The battery of this phone lasts for two days and it charges in an hour. " * 3, id="e"
     )
@@ -127,7 +130,5 @@ def test_language_filter_english_fast_path_and_long_foreign_text():
     )
     assert step.filter(english) is True and english.metadata["language_score"] is None
     assert step.filter(french) == (False, "other_language") and french.metadata["language"] == "fr"
-    always_model = LanguageFilter(
-        languages=["en"], threshold=0.65, token_counter=WORDS, english_stopword_share=None
-    )
+    always_model = LanguageFilter(LanguageConfig(english_stopword_share=None), token_counter=WORDS)
     assert always_model.filter(english) is True and english.metadata["language_score"] > 0.65

@@ -9,16 +9,19 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curation.config import config_from_dict, load_config
+from curation.config import CurationConfig, StagesConfig, config_from_dict, load_config
+from curation.pipeline import PipelineBuilder
 from curation.run import run_pipeline
+from curation.steps import CountingFilter, FilterStage, StepContext
 from rexbert_core.sample_corpus import write_classifier_examples, write_sample_corpus
-from rexbert_core.typed_config import ConfigError, DataError
+from rexbert_core.typed_config import ConfigError, DataError, from_mapping
 
 MAX_CHARS = 5000
 
@@ -332,3 +335,52 @@ def test_output_to_a_url_goes_through_datafolder(workspace, tmp_path, capsys):
     assert memory.cat_file(f"{remote}/NOTES.md") == b"mine"  # --restart deletes only what curation wrote
     assert remote_json("report/report.json")["totals"]["docs_kept"] < report["totals"]["docs_kept"]
     memory.rm("/curation-url", recursive=True)
+
+
+# ---- extension: a filter stage is its step file plus one config entry -------------------------------------
+
+
+@dataclass
+class _LongTitleConfig(FilterStage):
+    """A stage a user might add: drop documents whose first line has more than `max_words` words."""
+
+    max_words: int = 12
+
+    def steps(self, context: StepContext) -> list:
+        return [_LongTitleFilter(self, token_counter=context.token_counter)]
+
+
+class _LongTitleFilter(CountingFilter):
+    def __init__(self, settings: _LongTitleConfig, *, token_counter):
+        super().__init__("long_title", token_counter=token_counter)
+        self.settings = settings
+
+    def filter(self, doc):
+        return len(doc.text.split("\n")[0].split()) <= self.settings.max_words or (False, "long_title")
+
+
+@dataclass
+class _StagesWithLongTitle(StagesConfig):
+    long_title: _LongTitleConfig = field(default_factory=_LongTitleConfig)
+
+
+def test_a_new_filter_stage_is_its_settings_and_one_config_field(tmp_path):
+    """The builder walks `StagesConfig`: a subclass with one more field gets the stage's step, at its place,
+    configured from the YAML like every other stage (unknown keys refused), and off when disabled."""
+    stages = {"classifier": {"enabled": False}, "long_title": {"max_words": 5}}
+    (tmp_path / "x.jsonl").write_text('{"id": "1", "text": "a listing"}\n')
+    data = {
+        "output_dir": str(tmp_path / "out"),
+        "sources": [{"name": "s", "path": str(tmp_path / "x.jsonl")}],
+    }
+    config = from_mapping(CurationConfig, {**data, "stages": {"classifier": {"enabled": False}}}, "config")
+    config.stages = from_mapping(_StagesWithLongTitle, stages, "config.stages")  # the one added field
+    steps = PipelineBuilder(config).filter_steps()
+    names = [getattr(step, "name", type(step).__name__) for step in steps]
+    assert names[-2:] == ["curation:pii", "curation:long_title"] and steps[-1].settings.max_words == 5
+    with pytest.raises(ConfigError, match="long_title: unknown field 'max_word' .*did you mean 'max_words'"):
+        from_mapping(_StagesWithLongTitle, {"long_title": {"max_word": 5}}, "config.stages")
+    config.stages.long_title.enabled = False
+    assert "curation:long_title" not in [
+        getattr(s, "name", "") for s in PipelineBuilder(config).filter_steps()
+    ]

@@ -38,7 +38,7 @@ def repetitive_documents(count: int, seed: int = 0) -> list[str]:
 
 def test_bigram_check_matches_a_direct_count():
     stage = QualityFilter(token_counter=TokenCounter())
-    limit = stage.max_top_bigram_char_fraction
+    limit = stage.settings.max_top_bigram_char_fraction
     verdicts = Counter()
     for text in repetitive_documents(1500):
         expected = top_bigram_share(text) > limit

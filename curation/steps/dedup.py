@@ -4,6 +4,7 @@ step, and the two removal filters with the stage accounting of every other step.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
@@ -16,9 +17,34 @@ from .counting import count_tokens_through, stage_step_name
 __all__ = [
     "CountedExactDedupFilter",
     "CountedMinhashDedupFilter",
+    "ExactDedupConfig",
+    "MinhashConfig",
     "WhitespaceMinhashSignature",
     "exact_dedup_key",
 ]
+
+
+@dataclass
+class ExactDedupConfig:
+    """Drop documents whose case- and whitespace-normalised text was already seen (datatrove ExactDedup)."""
+
+    enabled: bool = True
+
+
+@dataclass
+class MinhashConfig:
+    """MinHash near-duplicate removal (datatrove's four MinHash stages).
+
+    With b buckets of r hashes, pairs of Jaccard similarity s are caught with probability
+    1 - (1 - s^r)^b; the defaults (3-gram shingles, 20 x 5) catch s = 0.7 with p ~ 0.97 and
+    s = 0.3 with p ~ 0.05, tuned on product listings (see tests/test_curation_dedup.py).
+    """
+
+    enabled: bool = True
+    n_grams: int = 3
+    num_buckets: int = 20
+    hashes_per_bucket: int = 5
+    seed: int = 1
 
 
 class _CountedDedup:

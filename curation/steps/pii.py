@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
@@ -12,8 +13,9 @@ from datatrove.pipeline.base import PipelineStep
 from curation.text import TokenCounter
 
 from .counting import stage_step_name
+from .stage import FilterStage, StepContext
 
-__all__ = ["PIIScrubber"]
+__all__ = ["PIIConfig", "PIIScrubber"]
 
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
@@ -32,6 +34,18 @@ def _public_ip_or_same(match: re.Match) -> str:
         return match.group(0)
 
 
+@dataclass
+class PIIConfig(FilterStage):
+    """Replace e-mail addresses, phone numbers and public IP addresses with placeholders."""
+
+    emails: bool = True
+    phones: bool = True
+    ips: bool = True
+
+    def steps(self, context: StepContext) -> list:
+        return [PIIScrubber(self, token_counter=context.token_counter)]
+
+
 class PIIScrubber(PipelineStep):
     """Replaces e-mail addresses, phone numbers and public IPv4 addresses with ``<EMAIL>``, ``<PHONE>``
     and ``<IP>`` (private addresses such as 192.168.0.1, common in router manuals, are kept).
@@ -42,23 +56,22 @@ class PIIScrubber(PipelineStep):
 
     type = "✂️ - FORMAT"
 
-    def __init__(
-        self, *, token_counter: TokenCounter, emails: bool = True, phones: bool = True, ips: bool = True
-    ):
+    def __init__(self, settings: PIIConfig | None = None, *, token_counter: TokenCounter):
         self.name = stage_step_name("pii")
         super().__init__()
         self.token_counter = token_counter
-        self.emails, self.phones, self.ips = emails, phones, ips
+        self.settings = settings or PIIConfig()
 
     def scrub(self, text: str) -> tuple[str, Counter]:
         counts: Counter = Counter()
-        if self.emails and "@" in text:
+        settings = self.settings
+        if settings.emails and "@" in text:
             text, counts["emails_replaced"] = _EMAIL.subn("<EMAIL>", text)
         if not _DIGIT_RUN.search(text):  # fast path: no phone number or IP address can be present
             return text, counts
-        if self.phones:
+        if settings.phones:
             text, counts["phones_replaced"] = _PHONE.subn("<PHONE>", text)
-        if self.ips:
+        if settings.ips:
             replaced = _IPV4.sub(_public_ip_or_same, text)
             counts["ips_replaced"] = replaced.count("<IP>") - text.count("<IP>")
             text = replaced

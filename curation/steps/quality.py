@@ -1,5 +1,6 @@
 """The quality stage: heuristic filters in the spirit of Gopher, C4 and FineWeb, tuned for short shopping
-text (see `QualityFilter`), or datatrove's own filters (`DatatroveQualityFilter`)."""
+text (see `QualityFilter`), or datatrove's own filters (`DatatroveQualityFilter`); `QualityConfig` holds the
+settings and their defaults."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import operator
 import re
 import string
 from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
@@ -15,8 +18,9 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from curation.text import TokenCounter
 
 from .counting import CountingFilter
+from .stage import FilterStage, StepContext
 
-__all__ = ["DATATROVE_FILTERS", "DatatroveQualityFilter", "QualityFilter"]
+__all__ = ["DATATROVE_FILTERS", "DatatroveQualityFilter", "QualityConfig", "QualityFilter"]
 
 
 _ASCII_LETTERS_AND_SPACE = (string.ascii_letters + string.whitespace).encode()
@@ -41,44 +45,24 @@ class QualityFilter(CountingFilter):
 
     def __init__(
         self,
+        settings: QualityConfig | None = None,
         *,
         token_counter: TokenCounter,
-        min_words: int = 3,
-        max_words: int = 100_000,
-        min_mean_word_length: float = 2.0,
-        max_mean_word_length: float = 12.0,
-        max_symbol_word_ratio: float = 0.1,
-        min_alpha_word_fraction: float = 0.6,
-        max_bullet_line_fraction: float = 0.9,
-        max_ellipsis_line_fraction: float = 0.3,
-        max_duplicate_line_fraction: float = 0.3,
-        max_top_bigram_char_fraction: float = 0.2,
-        min_words_for_repetition: int = 50,
-        drop_lorem_ipsum: bool = True,
         exclusion_writer: DiskWriter | None = None,
     ):
         super().__init__("quality", token_counter=token_counter, exclusion_writer=exclusion_writer)
-        self.min_words, self.max_words = min_words, max_words
-        self.min_mean_word_length, self.max_mean_word_length = min_mean_word_length, max_mean_word_length
-        self.max_symbol_word_ratio = max_symbol_word_ratio
-        self.min_alpha_word_fraction = min_alpha_word_fraction
-        self.max_bullet_line_fraction = max_bullet_line_fraction
-        self.max_ellipsis_line_fraction = max_ellipsis_line_fraction
-        self.max_duplicate_line_fraction = max_duplicate_line_fraction
-        self.max_top_bigram_char_fraction = max_top_bigram_char_fraction
-        self.min_words_for_repetition = min_words_for_repetition
-        self.drop_lorem_ipsum = drop_lorem_ipsum
+        self.settings = settings or QualityConfig()
 
     def _letterless_words(self, text: str, n_words: int) -> int:
         """Words without a letter. Each has a non-letter, non-space character, so when those are few
         (counted by a fast byte deletion) the exact regex count is not needed."""
         others = len(text.encode("utf-8", "replace").translate(None, _ASCII_LETTERS_AND_SPACE))
-        if others / n_words <= 1 - self.min_alpha_word_fraction:
+        if others / n_words <= 1 - self.settings.min_alpha_word_fraction:
             return others
         return len(_NO_LETTER_WORD.findall(text))
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        s, text = self, doc.text
+        s, text = self.settings, doc.text
         tokens = text.split()
         n_words = len(tokens)
         if n_words < s.min_words:
@@ -116,7 +100,7 @@ class QualityFilter(CountingFilter):
         it. Counting words is about twice as fast as counting bigrams, and on ordinary text that bound
         already settles the check.
         """
-        limit = self.max_top_bigram_char_fraction
+        limit = self.settings.max_top_bigram_char_fraction
         head = tokens[:REPETITION_WORDS]
         head_chars = n_chars if len(head) == len(tokens) else len("".join(head))
         word_counts = Counter(head)
@@ -125,6 +109,47 @@ class QualityFilter(CountingFilter):
             return False
         (first, second), count = Counter(itertools.pairwise(head)).most_common(1)[0]
         return count > 1 and count * (len(first) + len(second)) / head_chars > limit
+
+
+@dataclass
+class QualityConfig(FilterStage):
+    """Quality heuristics. ``engine: fast`` runs `QualityFilter` with the thresholds below; ``engine:
+    datatrove`` runs the datatrove filters named in ``datatrove_filters`` (gopher_quality, gopher_repetition,
+    c4_quality, fineweb_quality) with the given keyword arguments."""
+
+    engine: Literal["fast", "datatrove"] = "fast"
+    min_words: int = 3
+    max_words: int = 100_000
+    min_mean_word_length: float = 2.0
+    max_mean_word_length: float = 12.0
+    max_symbol_word_ratio: float = 0.1
+    min_alpha_word_fraction: float = 0.6
+    max_bullet_line_fraction: float = 0.9
+    max_ellipsis_line_fraction: float = 0.3
+    max_duplicate_line_fraction: float = 0.3
+    max_top_bigram_char_fraction: float = 0.2
+    min_words_for_repetition: int = 50
+    drop_lorem_ipsum: bool = True
+    datatrove_filters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def steps(self, context: StepContext) -> list:
+        if self.engine == "fast":
+            return [
+                QualityFilter(
+                    self,
+                    token_counter=context.token_counter,
+                    exclusion_writer=context.removed_writer("quality"),
+                )
+            ]
+        return [
+            DatatroveQualityFilter(
+                filter_name=name,
+                filter_kwargs=kwargs,
+                token_counter=context.token_counter,
+                exclusion_writer=context.removed_writer(f"quality_{name}"),
+            )
+            for name, kwargs in self.datatrove_filters.items()
+        ]
 
 
 DATATROVE_FILTERS = {
