@@ -30,6 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from rexbert_core.tables import markdown_table  # noqa: E402
 from trainers.collator import GuidedMLMCollator  # noqa: E402
 from trainers.packing import PackedRows  # noqa: E402
 from trainers.saliency import build_saliency_lexicon  # noqa: E402
@@ -177,15 +178,14 @@ def main() -> int:
         "",
         f"rexbert-17m training step: {step * 1000:.1f} ms",
         "",
-        "| collator | ms / batch | tokens/s | share of step | vs uniform |",
-        "|---|---|---|---|---|",
     ]
-    for name, r in results["collators"].items():
-        lines.append(
-            f"| {name} | {r['seconds_per_batch'] * 1000:.2f} | {r['tokens_per_second']:,.0f} | "
-            f"{r['share_of_step']:.4%} | {r['vs_uniform']:.2f}x |"
-        )
-    lines += ["", f"Targets: {results['targets_met']}"]
+    rows = [
+        [name, f"{r['seconds_per_batch'] * 1000:.2f}", f"{r['tokens_per_second']:,.0f}"]
+        + [f"{r['share_of_step']:.4%}", f"{r['vs_uniform']:.2f}x"]
+        for name, r in results["collators"].items()
+    ]
+    header = ["collator", "ms / batch", "tokens/s", "share of step", "vs uniform"]
+    lines += [markdown_table(header, rows, align="lrrrr"), "", f"Targets: {results['targets_met']}"]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

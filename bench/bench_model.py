@@ -30,6 +30,7 @@ import torch
 from transformers import ModernBertConfig, ModernBertForMaskedLM
 
 from modeling_rexbert import RexBertForMaskedLM, rexbert_config
+from rexbert_core.tables import markdown_table
 
 MASK_RATE = 0.3
 
@@ -155,18 +156,14 @@ def _mode_label(row: dict) -> str:
     return row["mode"] if chunks == 1 else f"{row['mode']} ({chunks} row chunks)"
 
 
-def markdown_table(rows: list[dict]) -> str:
-    lines = [
-        "| preset | sparse_prediction | case | mode | RexBERT tok/s | ModernBERT tok/s | speedup | max logit diff |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+def results_table(rows: list[dict]) -> str:
+    header = ["preset", "sparse_prediction", "case", "mode", "RexBERT tok/s", "ModernBERT tok/s", "speedup"]
+    cells = [
+        [r["preset"], r["sparse_prediction"], r["case"], _mode_label(r), f"{r['rexbert_tokens_per_s']:,.0f}"]
+        + [f"{r['modernbert_tokens_per_s']:,.0f}", f"{r['speedup']:.2f}x", f"{r['logits_diff']:.1e}"]
+        for r in rows
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['preset']} | {r['sparse_prediction']} | {r['case']} | {_mode_label(r)} | "
-            f"{r['rexbert_tokens_per_s']:,.0f} | {r['modernbert_tokens_per_s']:,.0f} | "
-            f"{r['speedup']:.2f}x | {r['logits_diff']:.1e} |"
-        )
-    return "\n".join(lines)
+    return markdown_table([*header, "max logit diff"], cells, align="llllrrrr")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"logit diff {row['logits_diff']:.1e}, loss diff {row['loss_diff']:.1e}",
                         flush=True,
                     )
-    table = markdown_table(rows)
+    table = results_table(rows)
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {

@@ -48,6 +48,8 @@ sys.path.insert(0, str(REPO_ROOT))
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
+from rexbert_core.tables import markdown_table  # noqa: E402
+
 logger = logging.getLogger("replicate_small")
 
 SHARED_CONFIG = REPO_ROOT / "rexbert" / "configs" / "run_shared_data.yaml"
@@ -216,22 +218,21 @@ def markdown(record: dict) -> str:
     """The comparison table, the budget and the caveats."""
     variants = list(record["variants"])
     metrics = list(next(iter(record["variants"].values()))["headline"])
-    lines = [
-        "# Small-scale replication: general-only vs curriculum vs curriculum without Guided MLM",
-        "",
-        "| metric | " + " | ".join(variants) + " |",
-        "|---|" + "---:|" * len(variants),
-    ]
+    rows = []
     for metric in metrics:
         values = [record["variants"][v]["headline"][metric] for v in variants]
         best = max(values)
-        lines.append(
-            f"| {metric} | "
-            + " | ".join(
-                f"**{x:.4f}**" if x == best and values.count(best) == 1 else f"{x:.4f}" for x in values
-            )
-            + " |"
+        rows.append(
+            [
+                metric,
+                *(f"**{x:.4f}**" if x == best and values.count(best) == 1 else f"{x:.4f}" for x in values),
+            ]
         )
+    lines = [
+        "# Small-scale replication: general-only vs curriculum vs curriculum without Guided MLM",
+        "",
+        markdown_table(["metric", *variants], rows, align="l" + "r" * len(variants)),
+    ]
     budget = record["budget"]
     lines += [
         "",

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import transformers
 
+from rexbert_core.tables import markdown_table
+
 TEST_FILES = (
     "tests/__init__.py",
     "tests/test_modeling_common.py",
@@ -153,12 +155,10 @@ def main() -> int:
         results = {"ModernBERT": run(modernbert_file, scratch), "RexBERT": run(rexbert_file, scratch)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "transformers_model_tests.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["| classes | passed | failed | skipped |", "|---|---:|---:|---:|"]
-    lines += [
-        f"| {name} | {r.get('passed', 0)} | {r.get('failed', 0)} | {r.get('skipped', 0)} |"
-        for name, r in results.items()
+    rows = [
+        [name, r.get("passed", 0), r.get("failed", 0), r.get("skipped", 0)] for name, r in results.items()
     ]
-    lines.append("")
+    lines = [markdown_table(["classes", "passed", "failed", "skipped"], rows, align="lrrr"), ""]
     lines += [f"{name} failing: {', '.join(r['failed_tests']) or 'none'}" for name, r in results.items()]
     (args.out / "transformers_model_tests.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

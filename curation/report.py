@@ -24,6 +24,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curation.config import CurationConfig
 from curation.layout import CorpusLayout
+from rexbert_core.tables import markdown_table
 
 __all__ = [
     "WriteCorpusReport",
@@ -273,12 +274,6 @@ def write_plots(report: dict, report_dir: DataFolder) -> list[str]:
     return written
 
 
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def report_markdown(report: dict) -> str:
     t = report["totals"]
     parts = [
@@ -292,7 +287,7 @@ def report_markdown(report: dict) -> str:
         "",
         "## Stages",
         "",
-        _table(
+        markdown_table(
             ["stage", "docs in", "kept", "removed", "tokens in", "tokens kept", "reasons"],
             [
                 [
@@ -310,7 +305,7 @@ def report_markdown(report: dict) -> str:
         "",
         "## Sources",
         "",
-        _table(
+        markdown_table(
             ["source", "docs in", "rejected", "kept", "kept fraction", "tokens kept"],
             [
                 [
@@ -327,7 +322,7 @@ def report_markdown(report: dict) -> str:
         "",
         "## Domains",
         "",
-        _table(
+        markdown_table(
             ["domain", "docs", "tokens"], [[d, v["docs"], v["tokens"]] for d, v in report["domains"].items()]
         ),
         "",

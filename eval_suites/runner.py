@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 from eval_suites import esci_classification, esci_similarity, esci_tokens, glue, ner
 from eval_suites.common import Budget, SuiteResult
 from eval_suites.models import model_names
+from rexbert_core.tables import markdown_table
 from rexbert_core.typed_config import ConfigError, DataError
 
 __all__ = [
@@ -119,25 +120,25 @@ def _number(value: float) -> str:
 
 def results_markdown(document: dict) -> str:
     """A readable summary: one line per suite, then every metric of every suite."""
-    lines = [
-        f"# Evaluation of `{document['model']}`",
-        "",
-        f"Created {document['created']}.",
-        "",
-        "| suite | task | dataset | main metric | score | examples | seconds |",
-        "|---|---|---|---|---:|---:|---:|",
+    suites = document["suites"]
+    summary = [
+        [
+            suite,
+            r["task_type"],
+            r["dataset"]["name"],
+            r["main_metric"],
+            _number(r["metrics"][r["main_metric"]]),
+        ]
+        + [r["n_examples"], f"{r['seconds']:.1f}"]
+        for suite, r in suites.items()
     ]
-    for suite, record in document["suites"].items():
-        main = record["main_metric"]
-        lines.append(
-            f"| {suite} | {record['task_type']} | {record['dataset']['name']} | {main} | "
-            f"{_number(record['metrics'][main])} | {record['n_examples']} | {record['seconds']:.1f} |"
-        )
-    for suite, record in document["suites"].items():
-        lines += ["", f"## {suite}", "", "| metric | value |", "|---|---:|"]
-        lines += [f"| {name} | {_number(value)} |" for name, value in record["metrics"].items()]
-        for task, reason in (record.get("skipped") or {}).items():
-            lines.append(f"| {task} | skipped: {reason} |")
+    header = ["suite", "task", "dataset", "main metric", "score", "examples", "seconds"]
+    lines = [f"# Evaluation of `{document['model']}`", "", f"Created {document['created']}.", ""]
+    lines.append(markdown_table(header, summary, align="llllrrr"))
+    for suite, record in suites.items():
+        rows = [[name, _number(value)] for name, value in record["metrics"].items()]
+        rows += [[task, f"skipped: {reason}"] for task, reason in (record.get("skipped") or {}).items()]
+        lines += ["", f"## {suite}", "", markdown_table(["metric", "value"], rows, align="lr")]
     return "\n".join(lines) + "\n"
 
 
@@ -186,12 +187,7 @@ def comparison_rows(documents: Sequence[dict]) -> list[tuple[str, str, list[floa
 def comparison_markdown(documents: Sequence[dict]) -> str:
     """One table: a row per (suite, metric), a column per model; the best value in bold."""
     names = model_names([d["model"] for d in documents])
-    lines = [
-        "# Model comparison",
-        "",
-        "| suite | metric | " + " | ".join(names) + " |",
-        "|---|---|" + "---:|" * len(names),
-    ]
+    rows = []
     for suite, metric, values in comparison_rows(documents):
         present = [v for v in values if v is not None]
         best = max(present) if present else None
@@ -199,8 +195,9 @@ def comparison_markdown(documents: Sequence[dict]) -> str:
             "–" if v is None else (f"**{_number(v)}**" if v == best and len(present) > 1 else _number(v))
             for v in values
         ]
-        lines.append(f"| {suite} | {metric} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([suite, metric, *cells])
+    table = markdown_table(["suite", "metric", *names], rows, align="ll" + "r" * len(names))
+    return "# Model comparison\n\n" + table + "\n"
 
 
 def comparison_plot(documents: Sequence[dict], path: str | Path) -> Path:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rexbert_core.tables import markdown_table
+
 from .config import RunConfig
 from .layout import Layout
 
@@ -14,8 +16,7 @@ __all__ = ["report_markdown"]
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return markdown_table(header, rows).split("\n")
 
 
 def _link(layout: Layout, path: Path, text: str | None = None) -> str:
