@@ -3,6 +3,8 @@ an error that names the field."""
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 import yaml
 
@@ -207,3 +209,27 @@ def test_tokenizer_from_an_olmo_tokenizer_json(shared_data):
     path = shared_data / "tokenizers" / "allenai_gpt-neox-olmo-dolma-v1_5.json"
     tokenizer = load_tokenizer(TokenizerSpec(path=str(path)), data=None)
     assert len(tokenizer) == 50368 and tokenizer.mask_token_id == 50284
+
+
+def test_every_recipe_owned_hint_names_a_recipe_field():
+    """`training_args` fields the recipe owns are refused with the recipe field to set instead: that field
+    must exist (a hint once sent `eval_steps` users to a `validation.eval_steps` that did not)."""
+    import dataclasses
+
+    from trainers.arguments import RECIPE_OWNED
+    from trainers.recipes import PhaseSpec, Recipe
+
+    def resolves(cls, path: list[str]) -> bool:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if path[0] not in fields:
+            return False
+        hint = typing.get_type_hints(cls)[path[0]]
+        return len(path) == 1 or (dataclasses.is_dataclass(hint) and resolves(hint, path[1:]))
+
+    for field_name, hint in RECIPE_OWNED.items():
+        target = hint.split(" (")[0]
+        if target.startswith("the --") or target.startswith("nothing"):
+            continue
+        parts = target.split(".")
+        owner, path = (PhaseSpec, parts[2:]) if parts[:2] == ["phases", "<name>"] else (Recipe, parts)
+        assert resolves(owner, path), f"{field_name}: the hint {hint!r} names no recipe field"
