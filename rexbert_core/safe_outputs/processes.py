@@ -11,6 +11,7 @@ never mistaken for it.
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 
@@ -20,8 +21,10 @@ ProcessId = tuple[int, float]  # (pid, creation time as psutil reports it: secon
 
 
 def _running(process: psutil.Process) -> bool:
+    """Alive: the same process (`is_running` compares creation times) and not a zombie, which is dead and
+    only not yet reaped."""
     try:
-        return process.status() != psutil.STATUS_ZOMBIE  # a zombie is dead, only not yet reaped
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
@@ -80,9 +83,14 @@ def kill_trees(roots: list[ProcessId], *, include_roots: bool = True, grace: flo
                 targets.setdefault(member.pid, member)
     for process in targets.values():
         _quietly(process.terminate)
-    _, alive = psutil.wait_procs(list(targets.values()), timeout=grace)
-    for process in alive:
-        _quietly(process.kill)
+    # Polled, not `psutil.wait_procs`: that reaps our own children, and the library that started them
+    # (multiprocessing, datatrove) would then fail waiting for them (ECHILD).
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_running(p) for p in targets.values()):
+        time.sleep(0.05)
+    for process in targets.values():
+        if _running(process):
+            _quietly(process.kill)
     return len(targets)
 
 
