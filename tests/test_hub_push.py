@@ -90,6 +90,7 @@ PUBLISHED = {
 REMOTE_CODE = {
     "configuration_rexbert.py",
     "modeling_rexbert.py",
+    "heads.py",
     "layers.py",
     "unpadding.py",
     "padded.py",
@@ -215,9 +216,8 @@ def test_missing_remote_code_is_taken_from_the_package(model_dir):
     assert planned["attention.py"].source.parent.resolve() == Path(modeling_rexbert.__file__).parent.resolve()
     auto_map = json.loads(planned["config.json"].content)["auto_map"]
     assert auto_map["AutoConfig"] == "configuration_rexbert.RexBertConfig"
-    assert (
-        auto_map["AutoModelForSequenceClassification"] == "modeling_rexbert.RexBertForSequenceClassification"
-    )
+    assert auto_map["AutoModel"] == "modeling_rexbert.RexBertModel"
+    assert auto_map["AutoModelForSequenceClassification"] == "heads.RexBertForSequenceClassification"
 
 
 def test_auto_map_pairs_and_missing_code_files(model_dir, capsys):

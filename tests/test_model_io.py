@@ -67,6 +67,7 @@ def test_save_load_round_trip(saved_mlm):
     assert {
         "configuration_rexbert.py",
         "modeling_rexbert.py",
+        "heads.py",
         "layers.py",
         "unpadding.py",
         "rotary.py",
