@@ -188,18 +188,30 @@ def test_sources_read_files_with_filters_map_style_and_streaming(tmp_path):
             ],
         )
         assert list(RecipeData(recipe).texts("ecom")) == expected
-    from trainers.cli import source_overrides
+    from trainers.cli import source_flags
 
-    bad = load_recipe(
-        "tiny",
-        source_overrides([f"ecom={tmp_path / 'corpus.parquet'}"])
-        + ["sources.ecom.text_column=body", *NO_VALIDATION],
+    bad = source_flags(
+        load_recipe("tiny", ["sources.ecom.text_column=body", *NO_VALIDATION]),
+        [f"ecom={tmp_path / 'corpus.parquet'}"],
     )
+    assert bad.sources["ecom"].sample_corpus is None and bad.sources["ecom"].text_column == "body"  # kept
     with pytest.raises(DataError, match="sources.ecom: no column 'body'"):
         RecipeData(bad).dataset("ecom")
-    missing = load_recipe("tiny", source_overrides([f"ecom={tmp_path / 'nothing.parquet'}"]) + NO_VALIDATION)
+    missing = source_flags(load_recipe("tiny", NO_VALIDATION), [f"ecom={tmp_path / 'nothing.parquet'}"])
     with pytest.raises(DataError, match="sources.ecom: could not load"):
         RecipeData(missing).dataset("ecom")
+
+
+def test_the_recipe_a_pretraining_writes_reads_back_as_the_same_recipe(tmp_path):
+    """`recipe.yaml` (the recipe as it ran) is a recipe: reading it gives the same record."""
+    import yaml
+
+    from trainers.pretrain import recipe_record
+
+    recipe = load_recipe("rexbert-17m", ["phases.general.mask_rate=[0.3, 0.2]", "seed=5"])
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe_record(recipe), sort_keys=False))
+    again = load_recipe(tmp_path / "recipe.yaml")
+    assert recipe_record(again) == recipe_record(recipe) and again.phase_list[0].mask_rate(1.0) == 0.2
 
 
 def test_tokenizer_from_an_olmo_tokenizer_json(shared_data):

@@ -8,21 +8,24 @@
 
 The top-level `rexbert` command (`rexbert.cli`) dispatches here; under a launcher every process runs
 the same command: `torchrun --nproc_per_node 8 -m rexbert pretrain --recipe rexbert-150m ...`.
+
+Precedence, lowest first: the recipe file (over the files it `extends:`), then `--set` overrides, then the
+flags `--source`, `--shards` and `--init-from`, which change the typed recipe (a source set by a flag reads
+only what the flag names). The recipe as it ran is written to the output as `recipe.yaml`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
-from rexbert_core.typed_config import ConfigError, add_override_argument
+from rexbert_core.typed_config import ConfigError, add_override_argument, with_changes
 
 from .pretrain import SUMMARY_FILENAME, pretrain
-from .recipes import SourceSpec, load_recipe
+from .recipes import Recipe, SourceSpec, load_recipe
 
-__all__ = ["add_arguments", "init_overrides", "main", "shards_overrides", "source_overrides"]
+__all__ = ["add_arguments", "init_flag", "main", "shards_flag", "source_flags"]
 
 logger = logging.getLogger("rexbert.pretrain")
 
@@ -74,55 +77,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_override_argument(parser, "phases.anneal.steps=500")
 
 
-def _reads_only(name: str, kind: str, value) -> list[str]:
-    """Overrides that make recipe source NAME read `value` as `kind` (a `SourceSpec` field) and nothing else."""
-    others = [other for other in (*SourceSpec.KINDS, *SourceSpec.SELECTORS) if other != kind]
-    return [f"sources.{name}.{kind}={json.dumps(value)}"] + [
-        f"sources.{name}.{other}=null" for other in others
-    ]
-
-
-def source_overrides(items: list[str]) -> list[str]:
-    """`NAME=FILES` -> recipe overrides that make NAME read exactly those files."""
-    overrides = []
+def source_flags(recipe: Recipe, items: list[str]) -> Recipe:
+    """`--source NAME=FILES`: source NAME reads exactly those files (a glob or a comma-separated list)."""
+    sources = dict(recipe.sources)
     for item in items:
         name, sep, files = item.partition("=")
-        if not sep or not files:
+        if not sep or not name or not files:
             raise ConfigError(f"--source {item!r}: expected NAME=FILES")
         paths = files.split(",")
-        overrides += _reads_only(name, "data_files", paths if len(paths) > 1 else paths[0])
-    return overrides
+        sources[name] = sources.get(name, SourceSpec()).reading(
+            f"--source {name}", data_files=paths if len(paths) > 1 else paths[0]
+        )
+    return with_changes(recipe, "--source", sources=sources) if items else recipe
 
 
-def shards_overrides(directory: str | None) -> list[str]:
-    """`--shards DIR`: each source DIR's manifest lists reads its shards; the tokenizer is DIR's."""
+def shards_flag(recipe: Recipe, directory: str | None) -> Recipe:
+    """`--shards DIR`: every source DIR's manifest lists reads its shards, with the tokenizer they were made with."""
     if not directory:
-        return []
+        return recipe
     from rexbert_core.token_shards import ShardsManifest
 
-    overrides = [
-        f"tokenizer.path={json.dumps(str(Path(directory) / 'tokenizer'))}",
-        "tokenizer.train_vocab_size=null",
-    ]
+    sources = dict(recipe.sources)
     for name in ShardsManifest.load(directory).sources:
-        overrides += _reads_only(name, "shards", directory) + [f"sources.{name}.streaming=false"]
-    return overrides
+        sources[name] = sources.get(name, SourceSpec()).reading(f"--shards {name}", shards=directory)
+    tokenizer = {"path": str(Path(directory) / "tokenizer"), "train_vocab_size": None}
+    return with_changes(recipe, "--shards", sources=sources, tokenizer=tokenizer)
 
 
-def init_overrides(init_from: str | None) -> list[str]:
+def init_flag(recipe: Recipe, init_from: str | None) -> Recipe:
     """`--init-from X`: the recipe starts from X and uses X's tokenizer (its vocabulary stays the model's)."""
     if not init_from:
-        return []
-    value = json.dumps(init_from)
-    return [f"init_from={value}", f"tokenizer.path={value}", "tokenizer.train_vocab_size=null"]
+        return recipe
+    tokenizer = {"path": init_from, "train_vocab_size": None}
+    return with_changes(recipe, "--init-from", init_from=init_from, tokenizer=tokenizer)
 
 
 def main(args: argparse.Namespace) -> int:
     if args.max_steps is not None and args.max_steps <= 0:
         raise ConfigError(f"--max-steps must be positive, got {args.max_steps}")
-    overrides = source_overrides(args.source) + shards_overrides(args.shards)
-    overrides += init_overrides(args.init_from) + args.overrides
-    recipe = load_recipe(args.recipe, overrides)
+    recipe = load_recipe(args.recipe, args.overrides)  # the file, then --set
+    recipe = init_flag(shards_flag(source_flags(recipe, args.source), args.shards), args.init_from)
     summary = pretrain(
         recipe,
         args.output,

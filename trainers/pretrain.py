@@ -143,8 +143,8 @@ def _run_phases(recipe: Recipe, output: Path, selected, *, resume: bool, max_ste
 
 
 def recipe_record(recipe: Recipe) -> dict:
-    """The recipe as plain data (what the output directory was made with), without where it was read from."""
-    return {k: v for k, v in to_mapping(recipe).items() if k != "path"}
+    """The recipe as plain data (what the output directory was made with; readable as a recipe again)."""
+    return to_mapping(recipe)
 
 
 def output_entries(recipe: Recipe) -> list[str]:

@@ -31,6 +31,7 @@ from rexbert_core.typed_config import (
     path_field,
     read_yaml_mapping,
     resolve_path,
+    with_changes,
 )
 
 from .schedules import DECAY_SHAPES, INTERPOLATIONS, LR_SCHEDULES, ScalarSchedule
@@ -100,6 +101,17 @@ class SourceSpec:
     # what the source reads (exactly one), and the fields that select within it
     KINDS = ("data_files", "dataset", "sample_corpus", "shards")
     SELECTORS = ("dataset_config", "shards_source", "where")
+
+    def reading(self, where: str, /, **source: Any) -> SourceSpec:
+        """This source reading one thing (`data_files=...`, `shards=...`, ...; one of `KINDS`) and nothing
+        else: the other kinds and their selectors cleared, every other setting kept. Token shards are
+        read memory-mapped, never streamed."""
+        (kind, _), *more = source.items()
+        if more or kind not in self.KINDS:
+            raise ConfigError(f"{where}: a source reads exactly one of {self.KINDS}, got {sorted(source)}")
+        changes = dict.fromkeys((*self.KINDS, *self.SELECTORS))
+        changes.update({"streaming": False} if kind == "shards" else {}, **source)
+        return with_changes(self, where, **changes)
 
     def check(self, where: str) -> None:
         given = [k for k in self.KINDS if getattr(self, k) is not None]

@@ -13,10 +13,12 @@ from .schema import (
     check_fields,
     check_value,
     did_you_mean,
+    explicit_fields,
     from_mapping,
     path_field,
     resolve_path,
     to_mapping,
+    with_changes,
 )
 
 __all__ = [
@@ -31,10 +33,12 @@ __all__ = [
     "check_value",
     "deep_merge",
     "did_you_mean",
+    "explicit_fields",
     "find_config_file",
     "from_mapping",
     "path_field",
     "read_yaml_mapping",
     "resolve_path",
     "to_mapping",
+    "with_changes",
 ]

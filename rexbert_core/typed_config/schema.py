@@ -12,7 +12,13 @@
 - fields declared with `path_field()` are paths: relative ones are made absolute against the working
   directory (the one rule for relative paths in every config; see `resolve_path`);
 - after a dataclass is built, its `check(where)` method runs when it has one: the place for cross-field
-  rules (mixture weights, schedules, sequence length against positions).
+  rules (mixture weights, schedules, sequence length against positions);
+- a value that already is the annotated dataclass is taken as it is (configs assembled in code pass typed
+  pieces down: a stage builds its library's config once and hands it over).
+
+`with_changes(config, where, **changes)` is the typed way to change a built config: the copy goes through
+the same rules as a file. `explicit_fields(config)` names the fields its mapping set (the rest are
+defaults), which is what precedence rules such as "a section's own seed wins over the run's" read.
 
 Every message starts with `where`, the dotted location of the value (`recipe.phases.general.lr.peak`),
 so the user sees which file and field to fix.
@@ -35,13 +41,16 @@ __all__ = [
     "check_fields",
     "check_value",
     "did_you_mean",
+    "explicit_fields",
     "from_mapping",
     "path_field",
     "resolve_path",
     "to_mapping",
+    "with_changes",
 ]
 
 _PATH = "path"  # dataclass field metadata key: "always" (a local path) or "if_exists" (a path or a Hub id)
+_EXPLICIT = "_explicit_fields"  # instance attribute: the fields the mapping set
 
 
 def path_field(default: Any = None, *, hub_id: bool = False) -> Any:
@@ -119,17 +128,42 @@ def from_mapping(cls, data: Any, where: str):
         ):
             raise ConfigError(f"{where}: missing required field {name!r}")
     instance = cls(**values)
+    object.__setattr__(instance, _EXPLICIT, frozenset(values))  # works on frozen dataclasses too
     if hasattr(instance, "check"):
         instance.check(where)
     return instance
 
 
+def explicit_fields(instance: Any) -> frozenset[str]:
+    """The fields of a config dataclass that its mapping set (empty for one built in code)."""
+    return getattr(instance, _EXPLICIT, frozenset())
+
+
+def with_changes(instance: Any, where: str, /, **changes: Any):
+    """A copy of config dataclass `instance` with `changes`, built by `from_mapping` as a file would be
+    (types checked, paths resolved, `check` run). Derived fields are carried over; the copy's explicit
+    fields are the original's plus the changed ones."""
+    cls = type(instance)
+    settable = _settable_fields(cls)
+    unknown = sorted(set(changes) - set(settable))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r}{did_you_mean(unknown[0], list(settable))}")
+    data = {name: to_mapping(getattr(instance, name)) for name in settable}
+    copy = from_mapping(cls, {**data, **changes}, where)
+    for spec in dataclasses.fields(cls):
+        if spec.metadata.get("derived"):
+            object.__setattr__(copy, spec.name, getattr(instance, spec.name))
+    object.__setattr__(copy, _EXPLICIT, explicit_fields(instance) | frozenset(changes))
+    return copy
+
+
 def to_mapping(instance: Any) -> Any:
-    """The plain-data form of a config dataclass (for writing it down as YAML or JSON)."""
+    """The plain-data form of a config dataclass (for writing it down as YAML or JSON): the fields a
+    mapping may set, so that `from_mapping` reads it back (derived fields are left out)."""
     if hasattr(instance, "to_config"):
         return instance.to_config()
     if dataclasses.is_dataclass(instance):
-        return {f.name: to_mapping(getattr(instance, f.name)) for f in dataclasses.fields(instance)}
+        return {name: to_mapping(getattr(instance, name)) for name in _settable_fields(type(instance))}
     if isinstance(instance, dict):
         return {k: to_mapping(v) for k, v in instance.items()}
     if isinstance(instance, (list, tuple)):
@@ -184,7 +218,7 @@ def _convert_type(hint, value: Any, where: str):
     if hasattr(hint, "from_config"):
         return value if isinstance(value, hint) else hint.from_config(value, where)
     if dataclasses.is_dataclass(hint):
-        return from_mapping(hint, value, where)
+        return value if isinstance(value, hint) else from_mapping(hint, value, where)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {_describe(value)}")
