@@ -144,10 +144,13 @@ def run_models(args: argparse.Namespace) -> list[dict]:
     suites = [s.strip() for s in args.suite.split(",") if s.strip()]
     runner.check_suites(suites)
     data, budgets = parse_data(args.data), parse_budgets(args, suites)
-    glue_tasks = tuple(t.strip() for t in args.glue_tasks.split(",") if t.strip())
+    tasks = [t.strip() for t in args.glue_tasks.split(",") if t.strip()]
+    options = (
+        {"glue": runner.suite_options("glue", {"tasks": tasks}, "--glue-tasks")} if "glue" in suites else {}
+    )
     documents, names = [], model_names(args.model)
     for model, name in zip(args.model, names):
-        results = runner.evaluate_model(model, suites, data, budgets, glue_tasks=glue_tasks)
+        results = runner.evaluate_model(model, suites, data, budgets, options)
         document = runner.results_document(model, results)
         folder = Path(args.output) / name if len(args.model) > 1 else Path(args.output)
         path = runner.write_results(document, folder, results if args.save_predictions else None)

@@ -16,8 +16,17 @@ import pandas as pd
 from eval_suites.common import Budget, SuiteResult, esci_train_test, fine_tune_sequence_classifier
 from eval_suites.data import ESCI_LABELS
 from eval_suites.metrics import compute_metric
+from eval_suites.suite import NoOptions
 
-__all__ = ["DATA_KEYS", "DEFAULT_BUDGET", "LABEL_IDS", "SUITE", "as_dataset", "run"]
+__all__ = [
+    "DATA_KEYS",
+    "DEFAULT_BUDGET",
+    "EsciClassificationSuite",
+    "LABEL_IDS",
+    "SUITE",
+    "as_dataset",
+    "run",
+]
 
 SUITE = "esci-classification"
 DATA_KEYS = ("esci",)  # the --data keys that feed this suite, in order of preference
@@ -74,3 +83,12 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
         },
         predictions={"classification": {"predictions": predicted, "references": gold}},
     )
+
+
+class EsciClassificationSuite:
+    """This module as a `Suite` (see `eval_suites.suite`)."""
+
+    name, data_keys, default_budget, options = SUITE, DATA_KEYS, DEFAULT_BUDGET, NoOptions
+
+    def run(self, model_path: str, data: Sequence[str], budget: Budget, options: NoOptions) -> SuiteResult:
+        return run(model_path, data, budget)

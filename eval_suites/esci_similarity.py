@@ -29,10 +29,12 @@ from eval_suites.common import Budget, SuiteResult, esci_train_test, training_ar
 from eval_suites.data import ESCI_GAINS
 from eval_suites.metrics import compute_metric
 from eval_suites.models import expected_new_weights, load_tokenizer, register_model_types
+from eval_suites.suite import NoOptions
 
 __all__ = [
     "DATA_KEYS",
     "DEFAULT_BUDGET",
+    "EsciSimilaritySuite",
     "SUITE",
     "bi_encoder",
     "cosine_scores",
@@ -121,3 +123,12 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
             "zero_shot": {"predictions": zero_shot, "references": gold},
         },
     )
+
+
+class EsciSimilaritySuite:
+    """This module as a `Suite` (see `eval_suites.suite`)."""
+
+    name, data_keys, default_budget, options = SUITE, DATA_KEYS, DEFAULT_BUDGET, NoOptions
+
+    def run(self, model_path: str, data: Sequence[str], budget: Budget, options: NoOptions) -> SuiteResult:
+        return run(model_path, data, budget)

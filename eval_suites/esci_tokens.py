@@ -22,15 +22,17 @@ from eval_suites.common import Budget, SuiteResult, require_examples, sample_row
 from eval_suites.data import load_product_texts
 from eval_suites.metrics import compute_metric
 from eval_suites.models import ModelHeadError, device, load_masked_lm, load_tokenizer
+from eval_suites.suite import NoOptions
 
 __all__ = [
     "DATA_KEYS",
     "DEFAULT_BUDGET",
+    "EsciTokensSuite",
     "FIELDS",
     "MASK_RATE",
+    "MaskedBlocks",
     "SUITE",
     "TOP_K",
-    "MaskedBlocks",
     "make_blocks",
     "mask_blocks",
     "rank_masked_tokens",
@@ -165,3 +167,12 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
         },
         predictions=predictions,
     )
+
+
+class EsciTokensSuite:
+    """This module as a `Suite` (see `eval_suites.suite`)."""
+
+    name, data_keys, default_budget, options = SUITE, DATA_KEYS, DEFAULT_BUDGET, NoOptions
+
+    def run(self, model_path: str, data: Sequence[str], budget: Budget, options: NoOptions) -> SuiteResult:
+        return run(model_path, data, budget)

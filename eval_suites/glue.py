@@ -12,6 +12,7 @@ its `train_source` says "dev-split".
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -25,9 +26,17 @@ from eval_suites.common import (
 )
 from eval_suites.data import GLUE_TASKS, GlueData, load_glue_task
 from eval_suites.metrics import compute_metric
-from rexbert_core.typed_config import ConfigError, DataError
+from rexbert_core.typed_config import ConfigError, DataError, check_choice
 
-__all__ = ["DATA_KEYS", "DEFAULT_BUDGET", "SUITE", "run", "run_task"]
+__all__ = [
+    "DATA_KEYS",
+    "DEFAULT_BUDGET",
+    "GlueOptions",
+    "GlueSuite",
+    "SUITE",
+    "run",
+    "run_task",
+]
 
 SUITE = "glue"
 DATA_KEYS = ("glue",)  # the --data keys that feed this suite, in order of preference
@@ -108,3 +117,23 @@ def run(
         skipped=skipped,
         predictions=predictions,
     )
+
+
+@dataclass(frozen=True)
+class GlueOptions:
+    """`tasks`: the GLUE tasks to run (default: all eight)."""
+
+    tasks: list[str] = field(default_factory=lambda: list(GLUE_TASKS))
+
+    def check(self, where: str) -> None:
+        for task in self.tasks:
+            check_choice(f"{where}.tasks", task, tuple(GLUE_TASKS))
+
+
+class GlueSuite:
+    """This module as a `Suite` (see `eval_suites.suite`)."""
+
+    name, data_keys, default_budget, options = SUITE, DATA_KEYS, DEFAULT_BUDGET, GlueOptions
+
+    def run(self, model_path: str, data: Sequence[str], budget: Budget, options: GlueOptions) -> SuiteResult:
+        return run(model_path, data, budget, tasks=options.tasks)

@@ -21,11 +21,13 @@ from eval_suites.common import Budget, SuiteResult, fine_tune_and_predict, requi
 from eval_suites.data import NerData, load_span_ner
 from eval_suites.metrics import compute_metric
 from eval_suites.models import load_for_fine_tuning, load_tokenizer
+from eval_suites.suite import NoOptions
 from rexbert_core.typed_config import ConfigError, DataError
 
 __all__ = [
     "DATA_KEYS",
     "DEFAULT_BUDGET",
+    "NerSuite",
     "SUITE",
     "encode",
     "first_subword_positions",
@@ -148,3 +150,12 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
         },
         predictions={"entities": {"predictions": predicted, "references": gold}},
     )
+
+
+class NerSuite:
+    """This module as a `Suite` (see `eval_suites.suite`)."""
+
+    name, data_keys, default_budget, options = SUITE, DATA_KEYS, DEFAULT_BUDGET, NoOptions
+
+    def run(self, model_path: str, data: Sequence[str], budget: Budget, options: NoOptions) -> SuiteResult:
+        return run(model_path, data, budget)

@@ -14,18 +14,25 @@ import json
 import logging
 import time
 from pathlib import Path
-from types import ModuleType
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from eval_suites import esci_classification, esci_similarity, esci_tokens, glue, ner
 from eval_suites.common import Budget, SuiteResult
+from eval_suites.esci_classification import EsciClassificationSuite
+from eval_suites.esci_similarity import EsciSimilaritySuite
+from eval_suites.esci_tokens import EsciTokensSuite
+from eval_suites.glue import GlueSuite
 from eval_suites.models import model_names
+from eval_suites.ner import NerSuite
+from eval_suites.suite import Suite
 from rexbert_core.tables import markdown_table
-from rexbert_core.typed_config import ConfigError, DataError
+from rexbert_core.typed_config import ConfigError, DataError, from_mapping
 
 __all__ = [
     "ALL_DATA_KEYS",
     "DATA_KEYS",
+    "RESULTS_FILENAME",
+    "RESULTS_MARKDOWN",
+    "RESULTS_PLOT",
     "SUITES",
     "check_suites",
     "comparison_markdown",
@@ -38,18 +45,27 @@ __all__ = [
     "results_document",
     "results_markdown",
     "suite_data",
+    "suite_options",
     "write_comparison",
     "write_results",
 ]
 
 logger = logging.getLogger(__name__)
 
-# A suite is a module with SUITE (its name), DATA_KEYS (the --data keys it reads), DEFAULT_BUDGET and
-# run(model_path, data, budget); adding one means writing it and listing it here.
-SUITES: dict[str, ModuleType] = {
-    module.SUITE: module for module in (esci_tokens, esci_similarity, esci_classification, glue, ner)
+RESULTS_FILENAME, RESULTS_MARKDOWN, RESULTS_PLOT = "results.json", "results.md", "results.png"
+
+# Every suite implements `eval_suites.suite.Suite`; a new one is its module and a line here.
+SUITES: dict[str, Suite] = {
+    suite.name: suite
+    for suite in (
+        EsciTokensSuite(),
+        EsciSimilaritySuite(),
+        EsciClassificationSuite(),
+        GlueSuite(),
+        NerSuite(),
+    )
 }
-DATA_KEYS: dict[str, tuple[str, ...]] = {name: module.DATA_KEYS for name, module in SUITES.items()}
+DATA_KEYS: dict[str, tuple[str, ...]] = {name: suite.data_keys for name, suite in SUITES.items()}
 ALL_DATA_KEYS: tuple[str, ...] = tuple(dict.fromkeys(key for keys in DATA_KEYS.values() for key in keys))
 
 
@@ -62,7 +78,12 @@ def check_suites(suites: Sequence[str]) -> None:
 
 def default_budget(suite: str) -> Budget:
     """The suite's own default budget (small enough for a CPU run)."""
-    return SUITES[suite].DEFAULT_BUDGET
+    return SUITES[suite].default_budget
+
+
+def suite_options(suite: str, settings: Mapping[str, Any] | None = None, where: str | None = None) -> Any:
+    """The suite's options from a mapping of their fields (checked: unknown fields, types, values)."""
+    return from_mapping(SUITES[suite].options, dict(settings or {}), where or f"options.{suite}")
 
 
 def suite_data(suite: str, data: Mapping[str, Sequence[str]]) -> list[str]:
@@ -79,12 +100,10 @@ def evaluate_model(
     suites: Sequence[str],
     data: Mapping[str, Sequence[str]],
     budgets: Mapping[str, Budget] | None = None,
-    glue_tasks: Sequence[str] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, SuiteResult]:
-    """Run each suite on one checkpoint; the wall time of each goes into its `seconds`.
-
-    `glue_tasks` restricts the GLUE suite to some tasks (default: all eight).
-    """
+    """Run each suite on one checkpoint; the wall time of each goes into its `seconds`. `budgets` and
+    `options` (each suite's own options type, see `suite_options`) default to the suite's defaults."""
     check_suites(suites)
     inputs = {suite: suite_data(suite, data) for suite in suites}  # check every suite has data first
     results = {}
@@ -92,8 +111,8 @@ def evaluate_model(
         budget = (budgets or {}).get(suite, default_budget(suite))
         logger.info("%s: running %s on %s", model_path, suite, inputs[suite])
         started = time.perf_counter()
-        extra = {"tasks": tuple(glue_tasks)} if suite == glue.SUITE and glue_tasks else {}
-        results[suite] = SUITES[suite].run(str(model_path), inputs[suite], budget, **extra)
+        settings = (options or {}).get(suite) or suite_options(suite)
+        results[suite] = SUITES[suite].run(str(model_path), inputs[suite], budget, settings)
         results[suite].seconds = time.perf_counter() - started
         logger.info(
             "%s: %s = %.4f (%.1f s)",
@@ -105,12 +124,16 @@ def evaluate_model(
     return results
 
 
-def results_document(model_path: str, results: Mapping[str, SuiteResult]) -> dict:
-    """The results.json content for one model."""
+def results_document(model_path: str, results: Mapping[str, SuiteResult], dataset_note: str = "") -> dict:
+    """The results.json content for one model; `dataset_note` is added to every dataset name (e.g. that the
+    data are generated sample sets, so that it shows wherever the scores do, cards included)."""
+    suites = {suite: result.to_json() for suite, result in results.items()}
+    for record in suites.values():
+        record["dataset"] = {**record["dataset"], "name": record["dataset"]["name"] + dataset_note}
     return {
         "model": str(model_path),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "suites": {suite: result.to_json() for suite, result in results.items()},
+        "suites": suites,
     }
 
 
@@ -148,19 +171,19 @@ def write_results(
     """Write results.json and results.md (and predictions/<suite>.json when `results` is given)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    (output_dir / "results.md").write_text(results_markdown(document), encoding="utf-8")
+    (output_dir / RESULTS_FILENAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    (output_dir / RESULTS_MARKDOWN).write_text(results_markdown(document), encoding="utf-8")
     for suite, result in (results or {}).items():
         folder = output_dir / "predictions"
         folder.mkdir(exist_ok=True)
         (folder / f"{suite}.json").write_text(json.dumps(result.predictions) + "\n", encoding="utf-8")
-    return output_dir / "results.json"
+    return output_dir / RESULTS_FILENAME
 
 
 def load_results(path: str | Path) -> dict:
     """Read a results.json (or the folder holding it), checking the fields the comparison needs."""
     path = Path(path)
-    path = path / "results.json" if path.is_dir() else path
+    path = path / RESULTS_FILENAME if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no results.json")
     document = json.loads(path.read_text(encoding="utf-8"))
