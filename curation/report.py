@@ -23,7 +23,7 @@ from datatrove.io import DataFolder, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from curation.config import CurationConfig
-from curation.layout import CorpusLayout
+from curation.layout import REPORT_FILENAME, REPORT_MARKDOWN, CorpusLayout
 from rexbert_core.tables import markdown_table
 
 __all__ = [
@@ -212,9 +212,9 @@ def write_report(config: CurationConfig, step_lists: list[str]) -> dict:
     report = build_report(config, step_lists)
     report_dir = get_datafolder(CorpusLayout(config.output_dir).report)
     report["plots"] = write_plots(report, report_dir)
-    with report_dir.open("report.json", "w", encoding="utf-8") as handle:
+    with report_dir.open(REPORT_FILENAME, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
-    with report_dir.open("report.md", "w", encoding="utf-8") as handle:
+    with report_dir.open(REPORT_MARKDOWN, "w", encoding="utf-8") as handle:
         handle.write(report_markdown(report))
     return report
 

@@ -22,7 +22,7 @@ from datatrove.io import get_datafolder
 
 from curation.config import CurationConfig
 from curation.executors import run_step_lists
-from curation.layout import OUTPUT_ENTRIES, CorpusLayout
+from curation.layout import OUTPUT_ENTRIES, REPORT_FILENAME, CorpusLayout
 from curation.pipeline import PipelineBuilder
 from rexbert_core.safe_outputs import DirectoryLock, OwnedDirectory
 from rexbert_core.typed_config import to_mapping
@@ -53,7 +53,7 @@ def run_pipeline(
         if not run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step):
             return None
     with get_datafolder(CorpusLayout(config.output_dir).report).open(
-        "report.json", encoding="utf-8"
+        REPORT_FILENAME, encoding="utf-8"
     ) as handle:
         return json.load(handle)
 

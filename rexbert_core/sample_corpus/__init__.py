@@ -35,7 +35,7 @@ from .documents import (
     write_classifier_examples,
     write_sample_corpus,
 )
-from .eval_sets import sample_esci, sample_ner, sample_sentiment, write_sample_eval_data
+from .eval_sets import eval_set_paths, sample_esci, sample_ner, sample_sentiment, write_sample_eval_data
 
 __all__ = [
     "DOCS_PER_SOURCE",
@@ -44,6 +44,7 @@ __all__ = [
     "SOURCES",
     "classifier_examples",
     "corpus_manifest",
+    "eval_set_paths",
     "read_manifest",
     "sample_documents",
     "sample_esci",

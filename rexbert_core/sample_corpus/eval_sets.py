@@ -136,22 +136,25 @@ def sample_sentiment(seed: int = 4, n_train: int = 240, n_dev: int = 120) -> tup
     return rows[:n_train], rows[n_train:]
 
 
-def write_sample_eval_data(out_dir: str | Path) -> dict[str, Path]:
-    """Write the embedded evaluation sets in the formats the eval loaders read.
-
-    Returns paths keyed ``esci_examples``, ``esci_products`` (official ESCI parquet pair),
-    ``glue`` (a folder with ``SST-2/train.tsv`` and ``dev.tsv`` built from review sentences: an
-    SST-2-format sentiment task, not GLUE data) and ``ner`` (span jsonl).
-    """
+def eval_set_paths(out_dir: str | Path) -> dict[str, Path]:
+    """Where `write_sample_eval_data(out_dir)` writes each set (known before it runs): ``esci_examples``,
+    ``esci_products`` (official ESCI parquet pair), ``glue`` (a folder with ``SST-2/train.tsv`` and
+    ``dev.tsv`` built from review sentences: an SST-2-format sentiment task, not GLUE data) and ``ner``
+    (span jsonl)."""
     out_dir = Path(out_dir)
-    (out_dir / "esci").mkdir(parents=True, exist_ok=True)
-    examples, products = sample_esci()
-    paths = {
+    return {
         "esci_examples": out_dir / "esci" / "examples.parquet",
         "esci_products": out_dir / "esci" / "products.parquet",
         "glue": out_dir / "glue",
         "ner": out_dir / "ner" / "ner.jsonl",
     }
+
+
+def write_sample_eval_data(out_dir: str | Path) -> dict[str, Path]:
+    """Write the embedded evaluation sets in the formats the eval loaders read; returns `eval_set_paths`."""
+    paths = eval_set_paths(out_dir)
+    paths["esci_examples"].parent.mkdir(parents=True, exist_ok=True)
+    examples, products = sample_esci()
     examples.to_parquet(paths["esci_examples"], index=False)
     products.to_parquet(paths["esci_products"], index=False)
     (paths["glue"] / "SST-2").mkdir(parents=True, exist_ok=True)
