@@ -103,23 +103,24 @@ def curation_config(shared: Path, products_train: Path):
 
     The pros/cons phrases (46k fragments of a few words, half of all input documents but a small share
     of the words) are left out to keep the curation stage within the CPU budget."""
-    from rexbert.pipeline import load_run_config
+    from rexbert.pipeline import read_run_config
 
-    config = load_run_config(SHARED_CONFIG)
+    config = read_run_config(SHARED_CONFIG)
     config.data.sources = [s for s in config.data.sources if s.name != "pros_cons"]
     for source in config.data.sources:
         source.path = str(shared / source.path.split("shared/data/", 1)[1])
         if source.name == "products":
             source.path = str(products_train)
     config.classifier.shared_pool = str(shared)
+    config.pretrain.tokenize = False  # the variants read the curated text with their own tokenizer
     return config
 
 
 def curate(config, out: Path) -> Path:
     """Run the `rexbert run` stages up to curation (resumable); returns the run directory."""
-    from rexbert.pipeline import run
+    from rexbert.pipeline import plan_run, run
 
-    run(config, out, stop_after="curate")
+    run(plan_run(config, out), stop_after="curate")
     return out
 
 
@@ -129,11 +130,10 @@ def curate(config, out: Path) -> Path:
 def variant_recipe(config, run_dir: Path, variant: str, scale: float) -> dict:
     """The recipe of one variant: the shared-data recipe with the tiny preset, the same phase shapes and
     token budgets for every variant, and the variant's mixtures and masking."""
-    from rexbert.pipeline import Layout
-    from rexbert.pipeline.stages import pretrain_recipe
+    from rexbert.pipeline import plan_run
     from rexbert_core.typed_config import deep_merge, to_mapping
 
-    recipe = {k: v for k, v in to_mapping(pretrain_recipe(config, Layout(run_dir))).items() if k != "path"}
+    recipe = to_mapping(plan_run(config, run_dir).jobs["pretrain"])
     phases = {name: {**spec, "steps": max(2, round(spec["steps"] * scale))} for name, spec in PHASES.items()}
     recipe = deep_merge(
         recipe, {"model": MODEL, "tokenizer": TOKENIZER, "phases": phases, "lexicon": {"max_docs": 5000}}

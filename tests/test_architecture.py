@@ -2,12 +2,16 @@
 
 Floors, bottom up (a unit may import the units below it, never a sibling on its own floor or a floor above):
 
-    ground     rexbert_core.typed_config, .sample_corpus, .tables  import no project package
-               rexbert_core.safe_outputs, .token_shards   import typed_config (its error types)
-    model      modeling_rexbert                           imports no project package (it ships as Hub remote code)
+    ground     rexbert_core.typed_config, .sample_corpus, .tables   import no project package
+               rexbert_core.safe_outputs, .token_shards            import typed_config (its error types)
+    model      modeling_rexbert      imports no project package (it ships as Hub remote code)
     libraries  trainers, curation, eval_suites, hub_cards
-    top        rexbert                                    the CLI and the end-to-end pipeline
-    bench      bench                                      may import anything; nothing imports it
+    top        rexbert               the CLI and the end-to-end pipeline
+    bench      bench                 may import anything; nothing imports it
+
+The registries agree with what they describe (stages with the layout and the run config, suites with their
+protocol, curation stages with `StagesConfig`, model classes with their Auto classes), and the top floor
+hands typed configs down instead of writing into mappings by path.
 
 Imports are read from the source with `ast`, lazy (function-level) imports included: a lazy cycle is still
 a cycle for a reader.
@@ -172,3 +176,136 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
     }
     assert imports_of("pkg.a", package / "a.py", modules) == {"pkg", "pkg.b"}
     assert imports_of("pkg.b", package / "b.py", modules) == {"pkg.a", "curation.report"}
+
+
+# ---- registries: declared once, agreeing with what they describe ------------------------------------------
+
+
+def test_stage_declarations_agree_with_the_layout_and_the_run_config(tmp_path):
+    """Every stage names `Layout` entries it alone creates, a real run-config section, and a configure that
+    runs; every entry of the layout is created by one stage or by the runner itself."""
+    import dataclasses
+
+    from rexbert.pipeline import STAGES, Layout, RunConfig
+
+    layout = Layout(tmp_path)
+    names = [stage.name for stage in STAGES]
+    assert len(set(names)) == len(names)
+    owners: dict[str, str] = {}
+    for stage in STAGES:
+        for output in stage.outputs:
+            assert isinstance(getattr(layout, output), Path), f"{stage.name}: {output} is not a Layout path"
+        for entry in stage.entries(layout):
+            assert entry not in owners, f"{entry} is created by both {owners[entry]} and {stage.name}"
+            owners[entry] = stage.name
+        sections = {f.name for f in dataclasses.fields(RunConfig)}
+        assert stage.section is None or stage.section in sections, f"{stage.name}: no section {stage.section}"
+    paths = [name for name, value in vars(Layout).items() if isinstance(value, property)]
+    entries = {layout.entry(getattr(layout, name)) for name in paths} - {
+        layout.config.name,
+        layout.stages.name,
+    }
+    assert entries == set(owners), f"layout entries no stage creates: {sorted(entries - set(owners))}"
+
+
+def test_every_stage_hands_its_library_a_typed_config(tmp_path):
+    """The plan of the default run: each stage gets the library's own config classes, never a mapping."""
+    from curation.config import CurationConfig
+    from curation.tokenize import TokenizeConfig
+    from eval_suites.common import Budget
+    from eval_suites.glue import GlueOptions
+    from hub_cards import CardOptions, DatasetCardOptions
+    from rexbert.pipeline import load_run
+    from trainers.recipes import Recipe
+
+    jobs = load_run(None, None, tmp_path).jobs
+    assert all(isinstance(c, CurationConfig) for c in jobs["curate"].values())
+    assert isinstance(jobs["tokenize"].shards, TokenizeConfig) and isinstance(
+        jobs["tokenize"].text_recipe, Recipe
+    )
+    assert isinstance(jobs["pretrain"], Recipe)
+    assert all(isinstance(b, Budget) for b in jobs["eval"].budgets.values())
+    assert isinstance(jobs["eval"].options["glue"], GlueOptions)
+    assert isinstance(jobs["cards"].model, CardOptions)
+    assert all(isinstance(o, DatasetCardOptions) for o in jobs["cards"].datasets.values())
+
+
+DICT_PATH_WRITES = (
+    "a nested subscript store (a[x][y] = ...), a store into an object's mapping (a.b[x] = ...) or setdefault"
+)
+
+
+def dict_path_writes(path: Path) -> list[str]:
+    """Places in a module that write into a mapping by path: how one floor used to edit another's config."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for target in targets if isinstance(node, (ast.Assign, ast.AugAssign)) else []:
+            if isinstance(target, ast.Subscript) and isinstance(target.value, (ast.Subscript, ast.Attribute)):
+                if ast.unparse(target.value) != "os.environ":  # the environment is no config
+                    found.append(f"{path.name}:{node.lineno}")
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "setdefault":
+            if ast.unparse(node.func.value) != "os.environ":
+                found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_the_top_floor_writes_no_dict_paths_into_other_configs():
+    """`rexbert` builds typed configs and hands them down (typed changes go through `with_changes`)."""
+    found = [place for path in sorted((ROOT / "rexbert").rglob("*.py")) for place in dict_path_writes(path)]
+    assert not found, f"{DICT_PATH_WRITES}:\n" + "\n".join(found)
+
+
+def test_the_dict_path_check_sees_what_it_looks_for(tmp_path):
+    code = tmp_path / "m.py"
+    code.write_text(
+        'a["x"]["y"] = 1\nconfig.settings["k"] = 2\nd.setdefault("k", {})\nok = {}\nok["k"] = 1\n'
+    )
+    assert dict_path_writes(code) == ["m.py:1", "m.py:2", "m.py:3"]
+
+
+def test_eval_suites_implement_the_protocol():
+    import dataclasses
+
+    from eval_suites.common import Budget
+    from eval_suites.runner import SUITES
+    from eval_suites.suite import Suite
+
+    for name, suite in SUITES.items():
+        assert isinstance(suite, Suite) and suite.name == name, name
+        assert isinstance(suite.default_budget, Budget) and dataclasses.is_dataclass(suite.options), name
+        assert suite.data_keys and all(isinstance(key, str) for key in suite.data_keys), name
+
+
+def test_curation_filter_stages_are_listed_once():
+    """Every stage settings class of `curation/steps/` is one field of `StagesConfig`, in pipeline order."""
+    import dataclasses
+
+    import curation.steps as steps
+    from curation.config import StagesConfig
+    from curation.steps import FilterStage
+
+    settings = {c for c in vars(steps).values() if isinstance(c, type) and issubclass(c, FilterStage)} - {
+        FilterStage
+    }
+    listed = [f.type for f in dataclasses.fields(StagesConfig)]
+    field_types = {getattr(steps, t) if isinstance(t, str) else t for t in listed}
+    assert settings <= field_types, f"stage settings not in StagesConfig: {settings - field_types}"
+    order = [stage.__class__.__name__ for stage in StagesConfig().filters()]
+    assert order == [
+        "DomainPreselectConfig",
+        "QualityConfig",
+        "ClassifierConfig",
+        "LanguageConfig",
+        "PIIConfig",
+    ]
+
+
+def test_every_model_class_is_registered_for_its_auto_class():
+    import modeling_rexbert
+    from modeling_rexbert.modeling_rexbert import auto_classes
+
+    public = {getattr(modeling_rexbert, n) for n in modeling_rexbert.__all__ if n.startswith("RexBertFor")}
+    registered = auto_classes()
+    assert public | {modeling_rexbert.RexBertModel} == set(registered.values())
+    assert all(cls._auto_class == auto for auto, cls in registered.items())

@@ -1,6 +1,6 @@
-"""`rexbert run` configs: the whole config is checked when it is loaded (pretraining overrides, curation
-settings and eval budgets included), the run seed reaches every stage, and bookkeeping refuses a changed
-config."""
+"""`rexbert run` configs: the whole config is checked when it is planned (pretraining overrides, curation
+settings and eval budgets included, every stage's typed config built once), the run seed reaches every stage
+by one stated rule, and bookkeeping refuses a changed config."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rexbert import cli
-from rexbert.pipeline import CONFIG_DIR, Layout, load_run_config, run
-from rexbert.pipeline.stages import curation_config, eval_budgets, pretrain_recipe
+from rexbert.pipeline import CONFIG_DIR, load_run, read_run_config, run
 from rexbert_core.typed_config import ConfigError
+
+
+def load_run_config(path=None, overrides=None):
+    """Read and plan a run (every stage configured), as the command does; the config."""
+    return load_run(path, overrides, "/tmp/rexbert-never-written").config
 
 
 def test_default_config_loads_and_overrides_apply():
@@ -33,15 +38,17 @@ def test_default_config_loads_and_overrides_apply():
             "run config.eval.budget.all: unknown field 'epochz' (did you mean 'epochs'?)",
         ),
         ("eval.budget.all.epochs=many", "run config.eval.budget.all.epochs: expected float, got str 'many'"),
-        ("eval.budget.glu.epochs=1", "run config.eval.budget: unknown 'glu' (did you mean 'glue'?)"),
-        ("eval.suites=[nerr]", "run config.eval.suites: unknown 'nerr' (did you mean 'ner'?)"),
+        ("eval.budget.glu.epochs=1", "run config.eval.budget: 'glu' is not one of ('all', 'esci-tokens',"),
+        ("eval.suites=[nerr]", "run config.eval.suites: 'nerr' is not one of"),
+        ("eval.options.glue.tasks=[sst]", "eval.options.glue.tasks: 'sst' is not one of"),
+        ("eval.options.ner.tasks=[sst2]", "eval.options.ner: unknown field 'tasks'"),
         ("classifier.max_per_sorce=10", "run config.classifier: unknown field 'max_per_sorce' (did you mean"),
         ("curation.corpora=null", "run config.curation.corpora: expected a mapping, got NoneType None"),
         ("data.sample_corpus=false", "run config.data: set sample_corpus: true"),
         ("seed=zero", "run config.seed: expected int, got str 'zero'"),
         (
             "curation.settings.stages.quality.min_wrods=3",
-            "run config curation.settings.stages.quality: unknown field 'min_wrods' (did you mean 'min_words'?)",
+            "run config.curation.settings.stages.quality: unknown field 'min_wrods' (did you mean 'min_words'?)",
         ),
         ("curation.settings.workers=two", "curation.settings.workers: expected int, got str 'two'"),
         (
@@ -73,84 +80,96 @@ def test_a_typo_stops_the_command_before_any_stage_in_one_line(tmp_path, capsys)
     stderr = capsys.readouterr().err.strip().splitlines()
     assert stderr == [
         "error: run config.eval: unknown field 'budgte' (did you mean 'budget'?); EvalSection has "
-        "['budget', 'data', 'glue_tasks', 'suites']"
+        "['budget', 'data', 'options', 'suites']"
     ]
     assert not output.exists()  # nothing ran, nothing was written
 
 
-def test_run_seed_reaches_every_stage():
-    config = load_run_config(None, ["seed=7", "eval.budget.ner.seed=3"])
-    layout = Layout(Path("/tmp/never-written"))
-    assert config.classifier.train.seed == 7
-    assert pretrain_recipe(config, layout).seed == 7
-    assert (
-        all(b.seed == 7 for s, b in eval_budgets(config).items() if s != "ner")
-        and eval_budgets(config)["ner"].seed == 3
+def test_run_seed_reaches_every_stage_by_one_rule(tmp_path):
+    plan = load_run(None, ["seed=7", "eval.budget.ner.seed=3"], tmp_path)
+    jobs = plan.jobs
+    assert jobs["data"].seed == 7 and jobs["classifier"].settings.seed == 7
+    assert jobs["pretrain"].seed == 7  # over the recipe file's seed: 42
+    assert {s: b.seed for s, b in jobs["eval"].budgets.items()} == {
+        **dict.fromkeys(plan.config.eval.suites, 7),
+        "ner": 3,
+    }
+    assert all(c.stages.minhash_dedup.seed == 7 for c in jobs["curate"].values())
+    seeds = plan.resolved["seeds"]
+    assert seeds["pretrain"] == "7 (from seed, over the recipe file's 42)"
+    assert seeds["eval.ner"] == "3 (from eval.budget.ner.seed)" and seeds["classifier"] == "7 (from seed)"
+    explicit = load_run(
+        None,
+        ["seed=7", "pretrain.overrides.seed=42", "classifier.train.seed=5", "eval.budget.all.seed=9"],
+        tmp_path,
     )
-    trained = {"model": "m.bin", "threshold": 0.5}
-    assert curation_config(config, layout, "ecom", trained).stages.minhash_dedup.seed == 7
-    explicit = load_run_config(None, ["seed=7", "pretrain.overrides.seed=42"])
-    assert pretrain_recipe(explicit, layout).seed == 42  # a section's own seed wins
+    assert (
+        explicit.jobs["pretrain"].seed == 42 and explicit.jobs["classifier"].settings.seed == 5
+    )  # a section's own
+    assert {b.seed for b in explicit.jobs["eval"].budgets.values()} == {9}
+    assert explicit.resolved["seeds"]["pretrain"] == "42 (from pretrain.overrides.seed)"
+
+
+def test_the_resolved_seeds_are_written_with_the_run_config(tmp_path):
+    plan = load_run(None, ["seed=3"], tmp_path)
+    run(plan, stop_after="data")
+    written = yaml.safe_load((tmp_path / "run_config.yaml").read_text())
+    assert written["seed"] == 3 and written["resolved"]["seeds"]["pretrain"].startswith("3 (from seed")
+    assert "a section's own seed" in (tmp_path / "run_config.yaml").read_text()  # the rule, stated with it
 
 
 def test_config_extends_and_missing_file(tmp_path):
     child = tmp_path / "mine.yaml"
     child.write_text("extends: run_default.yaml\nseed: 3\n")
-    assert load_run_config(child).seed == 3
+    assert read_run_config(child).seed == 3
     with pytest.raises(ConfigError, match="neither a file nor a shipped run config"):
-        load_run_config(tmp_path / "nope.yaml")
+        read_run_config(tmp_path / "nope.yaml")
 
 
 def test_relative_paths_are_taken_from_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = load_run_config(None, ["classifier.examples=labels/examples.jsonl", "output=runs/x"])
+    config = read_run_config(None, ["classifier.examples=labels/examples.jsonl", "output=runs/x"])
     assert config.classifier.examples == str(tmp_path / "labels" / "examples.jsonl")
     assert config.output == str(tmp_path / "runs" / "x")
 
 
 def test_corpora_and_pretrain_sources_point_at_the_run_directory(tmp_path):
-    config = load_run_config()
-    layout = Layout(tmp_path)
-    with pytest.raises(ConfigError, match="classifier stage has not trained"):
-        curation_config(config, layout, "ecom")
-    layout.stages.mkdir()
-    layout.done_marker("classifier").write_text(
-        json.dumps({"outputs": {"model": "ecom.bin", "threshold": 0.4}})
-    )
-    ecom = curation_config(config, layout, "ecom")
-    assert ecom.stages.classifier.enabled and ecom.stages.classifier.threshold == 0.4
-    assert ecom.stages.classifier.model.endswith("ecom.bin")
-    general = curation_config(config, layout, "general")
+    plan = load_run(None, None, tmp_path)
+    ecom, general = plan.jobs["curate"]["ecom"], plan.jobs["curate"]["general"]
+    assert ecom.stages.classifier.enabled and ecom.stages.classifier.threshold is None  # the trained one's
+    assert ecom.stages.classifier.model == str(tmp_path / "classifier" / "ecom_classifier.bin")
     assert [s.name for s in ecom.sources] == ["listing", "review", "general"]
     assert [s.name for s in general.sources] == ["general"]
     assert ecom.output_dir == str(tmp_path / "curation" / "ecom")
     assert general.stages.classifier.enabled is False
-    recipe = pretrain_recipe(config, layout)  # pretrain.tokenize: the tokenize stage's shards and tokenizer
+    recipe = plan.jobs["pretrain"]  # pretrain.tokenize: the tokenize stage's shards and tokenizer
     assert (
         recipe.sources["ecom"].shards == str(tmp_path / "tokens")
         and recipe.sources["ecom"].data_files is None
     )
     assert recipe.tokenizer.path == str(tmp_path / "tokenizer") and recipe.tokenizer.train_vocab_size is None
-    text_recipe = pretrain_recipe(config, layout, from_shards=False)  # what the tokenize stage trains on
+    text_recipe = plan.jobs["tokenize"].text_recipe  # what the tokenize stage trains the tokenizer on
     assert text_recipe.sources["ecom"].data_files == str(
         tmp_path / "curation" / "ecom" / "corpus" / "*.parquet"
     )
     assert (
         text_recipe.sources["general"].sample_corpus is None and text_recipe.sources["general"].shards is None
     )
+    assert plan.jobs["tokenize"].shards.sources == {
+        "general": [str(tmp_path / "curation" / "general" / "corpus" / "*.parquet")],
+        "ecom": [str(tmp_path / "curation" / "ecom" / "corpus" / "*.parquet")],
+    }
 
 
 def test_rerun_with_a_different_config_is_refused(tmp_path):
-    run(load_run_config(), tmp_path, stop_after="data")
+    run(load_run(None, None, tmp_path), stop_after="data")
     assert (tmp_path / "stages" / "data.done").is_file() and (
         tmp_path / "data" / "corpus" / "listing.jsonl"
     ).is_file()
     assert json.loads((tmp_path / "data" / "corpus" / "sources.json").read_text())[0]["name"] == "listing"
-    run(load_run_config(), tmp_path, stop_after="data")  # same config: fine, nothing redone
-    with pytest.raises(
-        ConfigError, match=r"was written with another config \(.*pretrain.overrides.seed, seed changed\)"
-    ):
-        run(load_run_config(None, ["seed=5"]), tmp_path, stop_after="data")
+    run(load_run(None, None, tmp_path), stop_after="data")  # same config: fine, nothing redone
+    with pytest.raises(ConfigError, match=r"was written with another config \(seed changed\)"):
+        run(load_run(None, ["seed=5"], tmp_path), stop_after="data")
 
 
 def test_incomplete_checkpoints_are_set_aside(tmp_path):
@@ -191,7 +210,7 @@ def test_incomplete_checkpoints_are_set_aside(tmp_path):
 def test_shared_data_config_names_existing_files(shared_data, monkeypatch):
     """Its paths are relative to the repository root (../shared/data); each must exist there."""
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
-    config = load_run_config(CONFIG_DIR / "run_shared_data.yaml")
+    config = read_run_config(CONFIG_DIR / "run_shared_data.yaml")
     for source in config.data.sources:
         assert Path(source.path).is_file(), source
     for key, paths in config.eval.data.items():

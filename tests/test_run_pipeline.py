@@ -16,7 +16,7 @@ import pytest
 from process_helpers import kill_when, rexbert_subprocess
 
 from rexbert import cli
-from rexbert.pipeline import STAGES, load_run_config
+from rexbert.pipeline import STAGES, read_run_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The default config, cut to a few steps per phase and a few dozen examples per suite. Phase 2 saves a
@@ -61,8 +61,8 @@ def test_run_writes_every_promised_artefact(finished_run):
     import modeling_rexbert  # noqa: F401  (registers the rexbert model type)
 
     out = finished_run
-    config = load_run_config(None, TINY_BUDGET[1::2])
-    assert all((out / "stages" / f"{stage}.done").is_file() for stage in STAGES)
+    config = read_run_config(None, TINY_BUDGET[1::2])
+    assert all((out / "stages" / f"{stage.name}.done").is_file() for stage in STAGES)
 
     for corpus in config.curation.corpora:
         shards = sorted(str(p) for p in (out / "curation" / corpus / "corpus").glob("*.parquet"))

@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
 from rexbert_core.typed_config import add_override_argument
 
 from .config import DEFAULT_CONFIG
-from .layout import Layout
-from .load import load_run_config
+from .plan import DEFAULT_OUTPUT, load_run
 from .runner import run
 from .stages import STAGES
 
@@ -31,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", help=f"run config YAML or shipped name (default: the embedded {DEFAULT_CONFIG.name})"
     )
     parser.add_argument(
-        "--output", help="output directory (default: the config's `output`, else runs/rexbert)"
+        "--output", help=f"output directory (default: the config's `output`, else {DEFAULT_OUTPUT})"
     )
     add_override_argument(parser, "pretrain.overrides.phases.general.steps=200")
     parser.add_argument(
@@ -40,14 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="delete what an earlier run created in the output directory (and nothing else) and start over",
     )
     parser.add_argument(
-        "--stop-after", choices=STAGES, help="stop after this stage (rerun later to continue)"
+        "--stop-after",
+        choices=[stage.name for stage in STAGES],
+        help="stop after this stage (rerun later to continue)",
     )
 
 
 def main(args: argparse.Namespace) -> int:
-    config = load_run_config(args.config, args.overrides)
-    output = Path(args.output or config.output or "runs/rexbert")
+    plan = load_run(args.config, args.overrides, args.output)
     started = time.perf_counter()
-    run(config, output, stop_after=args.stop_after, restart=args.restart)
-    logger.info("finished in %.1f s; open %s", time.perf_counter() - started, Layout(output).report)
+    run(plan, stop_after=args.stop_after, restart=args.restart)
+    logger.info("finished in %.1f s; open %s", time.perf_counter() - started, plan.layout.report)
     return 0

@@ -1,44 +1,63 @@
-"""The run config of `rexbert run`: one typed section per stage, validated whole before any stage runs.
+"""The run config of `rexbert run`: one typed section per stage, read and checked whole before any stage runs.
 
 A run config is YAML (`rexbert/configs/run_default.yaml` when `--config` is not given); it may start with
-`extends: <file>` (a sibling file or the name of a shipped config) and override by section; `--set
-section.key=value` overrides any field. `load_run_config` builds the sections with
-`typed_config.from_mapping` (unknown keys refused with a suggestion, types checked, relative paths taken
-from the working directory); `rexbert.pipeline.load.load_run_config` then builds, from the whole config,
-what every stage will be handed, so a typo anywhere, `pretrain.overrides` and `eval.budget` included, stops
+`extends: <file>` (a sibling file or the name of a shipped config) and override by section. Sections are
+built with `typed_config.from_mapping` (unknown keys refused with a suggestion, types checked, relative paths
+taken from the working directory). `rexbert.pipeline.plan` then builds, once, the typed config every stage
+hands to its library, so a mistake anywhere (`pretrain.overrides`, `eval.budget`, a curation setting) stops
 the run in one line before the first stage.
 
-The run's `seed` reaches every stage: the sample data, the classifier, MinHash dedup, pretraining and the
-evaluation budgets take it unless their own section sets a seed.
+Precedence, stated once (lowest first):
+
+- values: the file a config `extends:`, the config file, `--set section.key=value`, then the command's own
+  flags (`--output` over the config's `output`);
+- seeds: a library's default (a recipe file's `seed:` included), the run's `seed`, then a section's own
+  seed (`classifier.train.seed`, `curation.settings|corpora.<name>.stages.minhash_dedup.seed`,
+  `pretrain.overrides.seed`, `eval.budget.<all|suite>.seed`). The seed every stage got, and from where, is
+  written into `run_config.yaml` under `resolved`.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curation.classifier import TrainSettings
-from curation.config import SourceConfig
+from curation.config import CurationConfig, SourceConfig
 from eval_suites.common import Budget
 from hub_cards import CardOptions, DatasetCardOptions
 from rexbert_core.typed_config import (
     ConfigError,
     apply_overrides,
+    check_choice,
     check_fields,
     deep_merge,
-    did_you_mean,
+    explicit_fields,
     find_config_file,
     from_mapping,
     path_field,
     read_yaml_mapping,
+    resolve_path,
 )
 
-__all__ = ["CONFIG_DIR", "DEFAULT_CONFIG", "RunConfig", "read_run_config", "resolve_config_path"]
+__all__ = ["CONFIG_DIR", "DEFAULT_CONFIG", "RunConfig", "Seed", "read_run_config", "resolve_config_path"]
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "run_default.yaml"
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A stage's seed and the field it came from (`seed`: the run's)."""
+
+    value: int
+    source: str = "seed"
+
+    def __str__(self) -> str:
+        return f"{self.value} (from {self.source})"
 
 
 @dataclass
@@ -75,9 +94,20 @@ class CurationSection:
     def check(self, where: str) -> None:
         if not self.corpora:
             raise ConfigError(f"{where}.corpora: name at least one corpus to curate (e.g. ecom, general)")
-        for name, corpus in self.corpora.items():
-            if corpus is None:
-                self.corpora[name] = {}
+        self.corpora = {name: corpus or {} for name, corpus in self.corpora.items()}
+        for part, settings in [
+            ("settings", self.settings),
+            *((f"corpora.{n}", c) for n, c in self.corpora.items()),
+        ]:
+            filled = sorted(
+                {"output_dir", "sources"} & set(settings) - ({"sources"} if part != "settings" else set())
+            )
+            if filled:
+                raise ConfigError(f"{where}.{part}.{filled[0]}: the run fills it in; remove it here")
+            # what is given is checked where it is written (the whole config is built per corpus by the plan)
+            check_fields(
+                CurationConfig, {k: v for k, v in settings.items() if k != "sources"}, f"{where}.{part}"
+            )
 
 
 @dataclass
@@ -100,33 +130,36 @@ class PretrainSection:
 
 @dataclass
 class EvalSection:
-    """`suites` to run on the final model; `data` (null in sample mode: the generated sets) maps esci,
-    products, glue and ner to paths; `budget` sets `eval_suites.common.Budget` fields for `all` suites
-    or one suite."""
+    """`suites` to run on the final model; `data` (null in sample mode: the generated sets) maps the suites'
+    data keys (esci, products, glue, ner) to paths; `budget` sets `eval_suites.common.Budget` fields for
+    `all` suites or one suite; `options` sets a suite's own options (`glue: {tasks: [sst2]}`)."""
 
     suites: list[str]
-    glue_tasks: list[str] | None = None
     data: dict[str, str | list[str]] | None = None
     budget: dict[str, dict[str, Any]] = field(default_factory=dict)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def check(self, where: str) -> None:
-        from eval_suites.data import GLUE_TASKS
-        from eval_suites.runner import ALL_DATA_KEYS, SUITES
+        from eval_suites.runner import ALL_DATA_KEYS, SUITES, suite_options
 
         for suite in self.suites:
-            _check_name(f"{where}.suites", suite, list(SUITES))
-        for task in self.glue_tasks or []:
-            _check_name(f"{where}.glue_tasks", task, list(GLUE_TASKS))
-        if self.data is not None:
-            from rexbert_core.typed_config import resolve_path
-
-            for key, value in self.data.items():
-                _check_name(f"{where}.data", key, list(ALL_DATA_KEYS))
-                paths = value if isinstance(value, list) else [value]
-                self.data[key] = [resolve_path(p, only_if_exists=True) for p in paths]
-        for key, fields in self.budget.items():
-            _check_name(f"{where}.budget", key, ["all", *SUITES])
-            self.budget[key] = check_fields(Budget, fields or {}, f"{where}.budget.{key}")
+            check_choice(f"{where}.suites", suite, tuple(SUITES))
+        for key in self.data or {}:
+            check_choice(f"{where}.data", key, ALL_DATA_KEYS)
+        if self.data is not None:  # one path or several, each taken from the working directory
+            listed = {key: value if isinstance(value, list) else [value] for key, value in self.data.items()}
+            self.data = {
+                key: [resolve_path(p, only_if_exists=True) for p in paths] for key, paths in listed.items()
+            }
+        for key in self.budget:
+            check_choice(f"{where}.budget", key, ("all", *SUITES))
+        self.budget = {
+            key: check_fields(Budget, fields or {}, f"{where}.budget.{key}")
+            for key, fields in self.budget.items()
+        }
+        for suite, settings in self.options.items():
+            check_choice(f"{where}.options", suite, tuple(SUITES))
+            suite_options(suite, settings, f"{where}.options.{suite}")  # checked now, built by the plan
 
 
 @dataclass
@@ -169,17 +202,43 @@ class RunConfig:
             )
 
     def corpus_settings(self, corpus: str) -> dict:
-        """`curation.settings` merged with `curation.corpora.<corpus>` (its `sources` list included)."""
+        """`curation.settings` merged with `curation.corpora.<corpus>` (its `sources` list included): the
+        corpus's curation config as the user wrote it."""
         return deep_merge(copy.deepcopy(self.curation.settings), copy.deepcopy(self.curation.corpora[corpus]))
 
+    @functools.cached_property
+    def seeds(self) -> dict[str, Seed]:
+        """The seed of every stage that draws random numbers, by the precedence in the module docstring."""
+        from trainers.recipes import read_recipe_dict
+
+        run = Seed(self.seed)
+
+        def own(value: Any, source: str) -> Seed:
+            return run if value is None else Seed(int(value), source)
+
+        seeds = {"data": run}
+        train = self.classifier.train
+        seeds["classifier"] = own(
+            train.seed if "seed" in explicit_fields(train) else None, "classifier.train.seed"
+        )
+        for corpus in self.curation.corpora:
+            minhash = self.corpus_settings(corpus).get("stages", {}).get("minhash_dedup") or {}
+            source = f"curation.(settings|corpora.{corpus}).stages.minhash_dedup.seed"
+            seeds[f"curate.{corpus}"] = own(minhash.get("seed"), source)
+        seeds["pretrain"] = own(self.pretrain.overrides.get("seed"), "pretrain.overrides.seed")
+        recipe_seed = read_recipe_dict(self.pretrain.recipe).get("seed")
+        if seeds["pretrain"] is run and recipe_seed not in (None, self.seed):
+            seeds["pretrain"] = Seed(self.seed, f"seed, over the recipe file's {recipe_seed}")
+        for suite in self.eval.suites:
+            budget = {**self.eval.budget.get("all", {}), **self.eval.budget.get(suite, {})}
+            source = f"eval.budget.{suite if 'seed' in self.eval.budget.get(suite, {}) else 'all'}.seed"
+            seeds[f"eval.{suite}"] = own(budget.get("seed"), source)
+        return seeds
+
     def needs_trained_classifier(self, corpus: str) -> bool:
+        """The corpus runs the classifier stage without naming a model: the run trains one for it."""
         classifier = self.corpus_settings(corpus).get("stages", {}).get("classifier", {})
         return classifier.get("enabled", True) is not False and not classifier.get("model")
-
-
-def _check_name(where: str, value: str, known: list[str]) -> None:
-    if value not in known:
-        raise ConfigError(f"{where}: unknown {value!r}{did_you_mean(value, known)}; known: {known}")
 
 
 # ---- reading --------------------------------------------------------------------------------------
@@ -190,31 +249,9 @@ def resolve_config_path(path: str | Path) -> Path:
     return find_config_file(path, CONFIG_DIR, "run config")
 
 
-def _seed_every_stage(data: dict) -> dict:
-    """Give every stage the run's seed where its own section sets none (see the module docstring)."""
-    seed = data.get("seed", 0)
-    data = copy.deepcopy(data)
-    for path in (
-        ("classifier", "train", "seed"),
-        ("curation", "settings", "stages", "minhash_dedup", "seed"),
-        ("pretrain", "overrides", "seed"),
-        ("eval", "budget", "all", "seed"),
-    ):
-        node = data
-        for key in path[:-1]:
-            if node.get(key) is None:
-                node[key] = {}
-            if not isinstance(node[key], dict):
-                break  # a wrong type; the schema names it
-            node = node[key]
-        else:
-            node.setdefault(path[-1], seed)
-    return data
-
-
 def read_run_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a run config (default: the embedded one), apply `dotted.key=value` overrides and type-check
-    every section (the stages' own configs are checked by `rexbert.pipeline.load.load_run_config`)."""
+    every section (the stages' own configs are built from it by `rexbert.pipeline.plan`)."""
     source = resolve_config_path(path) if path else DEFAULT_CONFIG
     data = apply_overrides(read_yaml_mapping(source, resolve_config_path, "run config"), overrides or [])
-    return from_mapping(RunConfig, _seed_every_stage(data), "run config")
+    return from_mapping(RunConfig, data, "run config")

@@ -11,6 +11,10 @@ tokens/                    the curated corpora as token shards (`rexbert tokeniz
 pretrain/                  recipe.yaml, phase<N>-<name>/ checkpoints and final/, training_curves.png
 model/                     final weights, tokenizer, lexicon, sentence-transformers config, card
 eval/                      results.json, results.md, results.png
+
+The run decides these top-level names; what a library writes inside its folder is named by the library
+(`curation.layout`, `trainers.pretrain`, `eval_suites.runner`), and read here through those names. Which
+stage creates which entry is said by the stage's declaration (`rexbert.pipeline.stages`).
 """
 
 from __future__ import annotations
@@ -19,20 +23,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["STAGE_OUTPUTS", "Layout"]
+from curation.layout import CorpusLayout
+from eval_suites.runner import RESULTS_FILENAME
 
-# The top-level entries each stage creates in the run directory (what `--restart` removes).
-STAGE_OUTPUTS = {
-    "data": ("data",),
-    "classifier": ("classifier",),
-    "curate": ("curation",),
-    "tokenize": ("tokenizer", "tokens"),
-    "pretrain": ("pretrain",),
-    "model": ("model",),
-    "eval": ("eval",),
-    "cards": (),
-    "report": ("report.md",),
-}
+__all__ = ["CONFIG_FILENAME", "Layout"]
+
+CONFIG_FILENAME = "run_config.yaml"
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class Layout:
 
     @property
     def config(self) -> Path:
-        return self.root / "run_config.yaml"
+        return self.root / CONFIG_FILENAME
 
     @property
     def stages(self) -> Path:
@@ -73,15 +69,9 @@ class Layout:
     def curation(self) -> Path:
         return self.root / "curation"
 
-    def corpus(self, name: str) -> Path:
-        """The output directory of curated corpus `name` (corpus/ shards, report/, README.md card)."""
-        return self.curation / name
-
-    def corpus_report(self, name: str) -> Path:
-        return self.corpus(name) / "report" / "report.json"
-
-    def corpus_shards(self, name: str) -> str:
-        return str(self.corpus(name) / "corpus" / "*.parquet")
+    def corpus(self, name: str) -> CorpusLayout:
+        """The folders of curated corpus `name` (its output directory is `.root`), as curation names them."""
+        return CorpusLayout(str(self.curation / name))
 
     @property
     def tokenizer(self) -> Path:
@@ -104,8 +94,16 @@ class Layout:
         return self.root / "eval"
 
     @property
+    def results(self) -> Path:
+        return self.eval / RESULTS_FILENAME
+
+    @property
     def report(self) -> Path:
         return self.root / "report.md"
+
+    def entry(self, path: Path) -> str:
+        """The top-level entry of the run directory that holds `path`."""
+        return path.relative_to(self.root).parts[0]
 
     def done_marker(self, stage: str) -> Path:
         return self.stages / f"{stage}.done"

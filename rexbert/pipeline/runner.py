@@ -1,77 +1,79 @@
-"""Running the stages of `rexbert run` in order, skipping those already done, into one output directory.
+"""Running the stages of a planned run in order, skipping those already done, into one output directory.
 
 The run owns its directory (`safe_outputs`): it locks it for as long as it runs (a second run into the
 same directory is refused, naming the holder), refuses a directory it did not create, and refuses to
 continue with a changed config, naming the changed fields; `restart=True` (`--restart`) deletes exactly
-what an earlier run created there. Each finished stage writes `stages/<stage>.done` atomically, so rerunning
-the same command after an interruption skips finished stages, and the pretraining stage continues an
-interrupted phase from its last complete checkpoint (data stream and RNG state included). The resolved
-config is also written as `run_config.yaml`, for reading.
+what an earlier run created there (the entries each stage declares). Each finished stage writes
+`stages/<stage>.done` atomically, so rerunning the same command after an interruption skips finished
+stages, and the pretraining stage continues an interrupted phase from its last complete checkpoint (data
+stream and RNG state included). The resolved config is written as `run_config.yaml`, with the seed each
+stage got and where it came from.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import yaml
 
 from rexbert_core.safe_outputs import DirectoryLock, OwnedDirectory, atomic_write_json, atomic_write_text
 from rexbert_core.typed_config import to_mapping
 
-from .config import RunConfig
-from .layout import STAGE_OUTPUTS, Layout
-from .stages import STAGE_FUNCTIONS, STAGES
+from .stage import RunPlan
 
 __all__ = ["run"]
 
 logger = logging.getLogger("rexbert.run")
 
+CONFIG_HEADER = """\
+# The run config as resolved: the config file (over what it extends), then --set overrides; relative paths
+# made absolute. `resolved.seeds`: the seed each stage got, and the field it came from (a section's own seed
+# wins over the run's `seed`, which wins over a library's default, a recipe file's included).
+"""
 
-def run(
-    config: RunConfig, output: str | Path, *, stop_after: str | None = None, restart: bool = False
-) -> dict[str, dict]:
+
+def run(plan: RunPlan, *, stop_after: str | None = None, restart: bool = False) -> dict[str, dict]:
     """Run the stages not yet done, in order; returns each stage's outputs (from its done-marker)."""
     import torch
 
-    layout = Layout(Path(output).resolve())
-    record = to_mapping(config)
-    last = STAGES.index(stop_after) if stop_after else len(STAGES) - 1
+    layout, names = plan.layout, plan.stage_names
+    record = to_mapping(plan.config)
+    last = names.index(stop_after) if stop_after else len(names) - 1
     with DirectoryLock(layout.root):
         owned = OwnedDirectory.claim(layout.root, "run", record, restart=restart)
         owned.created(layout.config.name, layout.stages.name)
-        atomic_write_text(layout.config, yaml.safe_dump(record, sort_keys=False))
+        text = yaml.safe_dump({**record, "resolved": plan.resolved}, sort_keys=False)
+        atomic_write_text(layout.config, CONFIG_HEADER + text)
         layout.stages.mkdir(exist_ok=True)
         threads = torch.get_num_threads()
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        if plan.config.threads:
+            torch.set_num_threads(plan.config.threads)
         try:
-            return _run_stages(config, layout, owned, STAGES[: last + 1])
+            return _run_stages(plan, owned, last + 1)
         finally:
             torch.set_num_threads(threads)
 
 
-def _run_stages(
-    config: RunConfig, layout: Layout, owned: OwnedDirectory, stages: tuple[str, ...]
-) -> dict[str, dict]:
+def _run_stages(plan: RunPlan, owned: OwnedDirectory, count: int) -> dict[str, dict]:
+    layout, total = plan.layout, len(plan.stages)
     outputs = {}
-    for index, stage in enumerate(stages, 1):
-        if layout.done_marker(stage).is_file():
-            logger.info("[%d/%d] %s: done earlier, skipping", index, len(STAGES), stage)
+    for index, stage in enumerate(plan.stages[:count], 1):
+        if layout.done_marker(stage.name).is_file():
+            logger.info("[%d/%d] %s: done earlier, skipping", index, total, stage.name)
         else:
-            logger.info("[%d/%d] %s ...", index, len(STAGES), stage)
-            owned.created(*STAGE_OUTPUTS[stage])
+            logger.info("[%d/%d] %s ...", index, total, stage.name)
+            owned.created(*stage.entries(layout))
             started = time.perf_counter()
-            result = STAGE_FUNCTIONS[stage](config, layout)
+            result = stage.run(plan.jobs[stage.name], plan)
             seconds = time.perf_counter() - started
             marker = {
-                "stage": stage,
+                "stage": stage.name,
                 "seconds": round(seconds, 2),
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "outputs": result,
             }
-            atomic_write_json(layout.done_marker(stage), marker)
-            logger.info("[%d/%d] %s finished in %.1f s", index, len(STAGES), stage, seconds)
-        outputs[stage] = layout.outputs_of(stage)
+            atomic_write_json(layout.done_marker(stage.name), marker)
+            logger.info("[%d/%d] %s finished in %.1f s", index, total, stage.name, seconds)
+        outputs[stage.name] = layout.outputs_of(stage.name)
     return outputs
