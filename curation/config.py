@@ -2,9 +2,9 @@
 
 Every stage has an ``enabled`` flag so any of them can be skipped; each stage's settings and defaults live
 in its step file (`curation/steps/`) and are listed here once, in `StagesConfig`. The dataclasses are the
-schema, built by `typed_config.from_mapping`: an unknown key is an error naming it with the closest valid key, so
-a typo never silently turns a stage into its defaults, and every value is type-checked when the file is
-loaded. Relative paths are taken from the working directory, as in every project config. See
+schema, built by `typed_config.from_mapping`: an unknown key is an error naming it with the closest valid
+key, so a typo never silently turns a stage into its defaults, and every value is type-checked when the
+file is loaded. Relative paths are taken from the working directory, as in every project config. See
 `curation/configs/` for annotated examples.
 """
 
