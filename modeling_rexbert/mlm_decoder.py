@@ -18,6 +18,10 @@ without their `(rows, vocab)` temporaries:
 
 With a 50k vocabulary these temporaries are most of the head's cost besides the matmuls on CPU: each is a
 full pass of memory traffic plus page faults on a fresh allocation (`bench/bench_model.py`).
+
+Under autocast the decoder runs in the autocast dtype, as the `F.linear` it replaces would: its inputs are
+cast on the way in (casts autograd sees, so float32 master weights get their gradients); the loss is
+computed in float32 either way.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def decode(
     features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, batch: PackedBatch | None = None
 ) -> torch.Tensor:
     """`(rows, vocab)` logits, or with `batch` the `(batch * seq_len, vocab)` grid with zeros at padding."""
-    return _Decode.apply(features, weight, bias, _grid_of(batch))
+    return _Decode.apply(*_as_autocast(features, weight, bias), _grid_of(batch))
 
 
 def decode_with_loss(
@@ -66,8 +70,18 @@ def decode_with_loss(
     normaliser = targets.numel() if num_items_in_batch is None else num_items_in_batch
     normaliser = float(normaliser.item() if torch.is_tensor(normaliser) else normaliser)
     return _DecodeWithLoss.apply(
-        features, weight, bias, _grid_of(batch), targets, feature_rows, logit_rows, normaliser
+        *_as_autocast(features, weight, bias), _grid_of(batch), targets, feature_rows, logit_rows, normaliser
     )
+
+
+def _as_autocast(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """The inputs of a linear layer as autocast would run it: in the autocast dtype when autocast is on for
+    their device (the `addmm(out=...)` inside is not an autocast op, and would refuse mixed dtypes)."""
+    device = features.device.type
+    if not torch.is_autocast_enabled(device):
+        return features, weight, bias
+    dtype = torch.get_autocast_dtype(device)
+    return features.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
 
 
 # --------------------------------------------------------------------------------------------------------
