@@ -19,6 +19,12 @@ Every backend computes the same thing: each token attends to the tokens of its o
 The sdpa and eager windows compare position ids; flash-attn's compares offsets in the stream. The two agree
 whenever positions within a document are consecutive (padded, packed or plain batches).
 - `"eager"`: a readable per-document reference (explicit softmax), used to check the others.
+
+The two GPU kernels are this module's `flash_attn_varlen_func` and `varlen_attn` attributes, read at every
+call; `modeling_rexbert.emulated_kernels.installed()` puts CPU emulations with the kernels' contracts in
+their place, so both paths run forward and backward in CI. What a kernel accepts (CUDA tensors in float16 or
+bfloat16 unless it says otherwise through `runs_on_cpu` / `dtypes`) and whether it takes a `window_size`
+are read from the kernel itself.
 """
 
 from __future__ import annotations
@@ -38,18 +44,28 @@ try:
     from torch.nn.attention.varlen import varlen_attn
 except ImportError:  # torch before 2.10
     varlen_attn = None
-VARLEN_HAS_WINDOW = varlen_attn is not None and "window_size" in inspect.signature(varlen_attn).parameters
+HALF_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def takes_window(kernel) -> bool:
+    """Whether a `varlen_attn` kernel has `window_size` (torch 2.12 and later)."""
+    return kernel is not None and "window_size" in inspect.signature(kernel).parameters
+
+
+VARLEN_HAS_WINDOW = takes_window(varlen_attn)
 
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .unpadding import PackedBatch, take_rows
 
 __all__ = [
+    "HALF_PRECISION",
     "VARLEN_HAS_WINDOW",
     "attention_forward",
     "eager_attention",
     "flash_varlen_attention",
     "sdpa_attention",
+    "takes_window",
     "torch_varlen_attention",
 ]
 
@@ -74,13 +90,21 @@ def attention_forward(
     return sdpa_attention(query, key, value, batch, window, dropout)
 
 
+def _check_kernel(name: str, kernel, query: torch.Tensor, missing: str) -> None:
+    """A readable error before a kernel's own: present, and given what it accepts (CUDA, half precision)."""
+    if kernel is None:
+        raise ImportError(f"attn_implementation={name!r} needs {missing}")
+    if not (query.is_cuda or getattr(kernel, "runs_on_cpu", False)):
+        raise ValueError(f"attn_implementation={name!r} runs on CUDA, got tensors on {query.device}")
+    if query.dtype not in getattr(kernel, "dtypes", HALF_PRECISION):
+        raise ValueError(f"attn_implementation={name!r} needs float16 or bfloat16 weights, got {query.dtype}")
+
+
 def flash_varlen_attention(query, key, value, batch, window, dropout, deterministic):
     """flash-attn's varlen kernel; its window `(left, right)` is inclusive, matching `|q - k| <= window`."""
-    if flash_attn_varlen_func is None:
-        raise ImportError("attn_implementation='flash_attention_2' needs the flash-attn package (GPU extra)")
-    if query.dtype not in (torch.float16, torch.bfloat16):
-        raise ValueError(f"flash attention needs float16 or bfloat16 weights, got {query.dtype}")
-    return flash_attn_varlen_func(
+    kernel = flash_attn_varlen_func
+    _check_kernel("flash_attention_2", kernel, query, "the flash-attn package (GPU extra)")
+    return kernel(
         query,
         key,
         value,
@@ -97,21 +121,17 @@ def flash_varlen_attention(query, key, value, batch, window, dropout, determinis
 
 def torch_varlen_attention(query, key, value, batch, window, dropout):
     """PyTorch's own FlashAttention-2 varlen kernel (see the module docstring)."""
-    if varlen_attn is None:
-        raise ImportError("attn_implementation='varlen_attn' needs torch >= 2.10 (torch.nn.attention.varlen)")
-    if not query.is_cuda or query.dtype not in (torch.float16, torch.bfloat16):
-        raise ValueError(
-            f"attn_implementation='varlen_attn' runs on CUDA in float16 or bfloat16, got {query.device} {query.dtype}"
-        )
+    kernel = varlen_attn
+    _check_kernel("varlen_attn", kernel, query, "torch >= 2.10 (torch.nn.attention.varlen)")
     if dropout > 0:
         raise ValueError(
             "attn_implementation='varlen_attn' has no attention dropout; set attention_dropout=0"
         )
-    if window is not None and not VARLEN_HAS_WINDOW:  # no sliding window in this torch: exact fallback
+    if window is not None and not takes_window(kernel):  # no sliding window in this torch: exact fallback
         return _sdpa_local_blocks(query, key, value, batch, window, dropout)
     options = {"window_size": (window, window)} if window is not None else {}
     cu = batch.cu_seqlens.to(query.device)
-    return varlen_attn(query, key, value, cu, cu, batch.max_seqlen, batch.max_seqlen, **options)
+    return kernel(query, key, value, cu, cu, batch.max_seqlen, batch.max_seqlen, **options)
 
 
 def eager_attention(query, key, value, batch, window, dropout):
@@ -220,7 +240,7 @@ def _document_groups(batch: PackedBatch, max_padding: float = 0.05):
 
 
 def _sdpa_local_blocks(query, key, value, batch, window, dropout):
-    """Sliding-window attention in blocks of `window` queries, each seeing a halo of `window` keys per side."""
+    """Sliding-window attention in blocks of `window` queries, each seeing `window` keys more on each side."""
     tokens, heads, dim = query.shape
     block = max(window, 1)
     num_blocks = -(-tokens // block)
