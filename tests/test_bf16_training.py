@@ -39,11 +39,27 @@ def received(monkeypatch) -> list:
     return calls
 
 
+@pytest.fixture
+def dispatched(monkeypatch) -> list:
+    """(backend, q, k, v dtypes) at every attention call of the model, whatever the backend."""
+    from modeling_rexbert import layers
+
+    calls, dispatch = [], layers.attention_forward
+
+    def recording(implementation, query, key, value, *args, **kwargs):
+        calls.append((implementation, query.dtype, key.dtype, value.dtype))
+        return dispatch(implementation, query, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(layers, "attention_forward", recording)
+    return calls
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("backend", ["sdpa", "eager", *KERNELS])
-def test_every_backend_trains_under_bfloat16_autocast(backend, sparse, received):
+def test_every_backend_trains_under_bfloat16_autocast(backend, sparse, received, dispatched):
     """float32 weights under `torch.autocast(bfloat16)`: the loss is float32 and finite, every weight gets a
-    finite float32 gradient, and a kernel (emulated, bfloat16 only) receives bfloat16 and int32 offsets."""
+    finite float32 gradient, every backend is handed bfloat16 queries, keys and values, and a kernel
+    (emulated, bfloat16 only) receives bfloat16 and int32 offsets."""
     batch = packed_batch()
     name = KERNELS[backend][0] if backend in KERNELS else backend
     model = with_backend(RexBertForMaskedLM, name, torch.float32, sparse_prediction=sparse)
@@ -57,6 +73,7 @@ def test_every_backend_trains_under_bfloat16_autocast(backend, sparse, received)
     assert output.logits.dtype == torch.bfloat16  # the decoder ran in the autocast dtype, as a linear would
     for parameter_name, parameter in model.named_parameters():
         assert parameter.grad.dtype == torch.float32 and torch.isfinite(parameter.grad).all(), parameter_name
+    assert set(dispatched) == {(name,) + (torch.bfloat16,) * 3}
     assert set(received) == ({(torch.bfloat16,) * 3 + (torch.int32,)} if backend in KERNELS else set())
 
 
