@@ -11,9 +11,10 @@ the damage are kept, the rest of the file is one reject naming where it broke, a
 
 Ids: a string id is kept; an integer id becomes its decimal string (counted as ``ids_from_integers``); any
 other type is rejected. A source's id seen a second time by the same task (a task reads a shard of the
-files) is rejected as ``duplicate_id``. A record without an id gets ``<source>/<file>/<row>``. Every
-accepted document gets ``source``, ``domain`` and ``token_count`` metadata. Input records = documents read
-+ rejected.
+files) is rejected as ``duplicate_id``. A record without an id gets ``<source>/<file>/<row>``; so does every
+record when the reader is built with `ids=False` (`rexbert tokenize`: ids play no part in token shards, and a
+repeated one must not drop a document). Every accepted document gets ``source``, ``domain`` and
+``token_count`` metadata. Input records = documents read + rejected.
 """
 
 from __future__ import annotations
@@ -97,11 +98,13 @@ class RecordChecks:
         rejects_folder: str,
         token_counter: TokenCounter,
         domain_from_dir: bool = False,
+        ids: bool = True,
     ) -> None:
         self.source = source
         self.limits = limits
         self.token_counter = token_counter
         self.domain_from_dir = domain_from_dir
+        self.ids = ids
         self.rejects = RejectSink(rejects_folder, source.name)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -135,7 +138,7 @@ class RecordChecks:
         if reason:
             self._reject(file, row, reason, record)
             return None
-        doc_id = self._document_id(record.get(self.source.id_key), file, row, record)
+        doc_id = self._document_id(record.get(self.source.id_key) if self.ids else None, file, row, record)
         if doc_id is None:
             return None
         domain = record.get(self.source.domain_key) if self.source.domain_key else None
@@ -186,13 +189,15 @@ class JsonlRecordReader(RecordChecks, BaseDiskReader):
         token_counter: TokenCounter,
         domain_from_dir: bool = False,
         progress: bool = False,
+        paths_file: str | None = None,
+        ids: bool = True,
     ):
         self.name = f"curation:read:{source.name}"
         folder, glob = source.path, source.glob
         if os.path.isfile(folder):  # a single file: read its folder, matching only this file
             folder, glob = os.path.dirname(folder), os.path.basename(folder)
-        super().__init__(folder, glob_pattern=glob, file_progress=progress)
-        self._setup_checks(source, limits, rejects_folder, token_counter, domain_from_dir)
+        super().__init__(folder, glob_pattern=glob, paths_file=paths_file, file_progress=progress)
+        self._setup_checks(source, limits, rejects_folder, token_counter, domain_from_dir, ids)
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
         row = 0
@@ -261,12 +266,15 @@ class DatasetsRecordReader(RecordChecks, HuggingFaceDatasetReader):
         rejects_folder: str,
         token_counter: TokenCounter,
         progress: bool = False,
+        streaming: bool = False,
+        ids: bool = True,
     ):
         self.name = f"curation:read:{source.name}"
         if not source.dataset:
             raise ValueError(f"source {source.name!r}: format datasets needs `dataset` (a name or builder)")
-        super().__init__(source.dataset, dataset_options=dict(source.dataset_options), doc_progress=progress)
-        self._setup_checks(source, limits, rejects_folder, token_counter)
+        options = dict(source.dataset_options)
+        super().__init__(source.dataset, dataset_options=options, streaming=streaming, doc_progress=progress)
+        self._setup_checks(source, limits, rejects_folder, token_counter, ids=ids)
 
     def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int | str) -> Document | None:
         return self._document(data, source_file, id_in_file)
@@ -279,21 +287,26 @@ def build_reader(
     rejects_folder: str,
     token_counter: TokenCounter,
     progress: bool = False,
+    paths_file: str | None = None,
+    ids: bool = True,
+    streaming: bool = False,
 ):
-    """The reader step for one configured source."""
+    """The reader step for one configured source. `paths_file` (disk formats): read exactly the files it
+    lists, in its order, one task per file; `streaming` (`datasets`): stream instead of downloading first."""
     if source.format != "datasets" and "://" not in source.path and not os.path.exists(source.path):
         raise DataError(f"source {source.name!r}: input path {source.path!r} does not exist")
     if source.format == "datasets":
-        return DatasetsRecordReader(source, limits, rejects_folder, token_counter, progress)
-    if source.format == "parquet":
-        return ParquetRecordReader(source, limits, rejects_folder, token_counter, progress=progress)
-    return JsonlRecordReader(
+        return DatasetsRecordReader(source, limits, rejects_folder, token_counter, progress, streaming, ids)
+    reader = ParquetRecordReader if source.format == "parquet" else JsonlRecordReader
+    return reader(
         source,
         limits,
         rejects_folder,
         token_counter,
         domain_from_dir=source.format == "finefineweb",
         progress=progress,
+        paths_file=paths_file,
+        ids=ids,
     )
 
 

@@ -3,7 +3,8 @@
 Floors, bottom up (a unit may import the units below it, never a sibling on its own floor or a floor above):
 
     ground     rexbert_core.typed_config, .sample_corpus, .tables   import no project package
-               rexbert_core.safe_outputs, .token_shards            import typed_config (its error types)
+               rexbert_core.safe_outputs, .token_shards            import typed_config (token_shards also
+                                                                   safe_outputs: block checksums)
     model      modeling_rexbert      imports no project package (it ships as Hub remote code)
     libraries  trainers, curation, eval_suites, hub_cards
     top        rexbert               the CLI and the end-to-end pipeline
@@ -40,7 +41,7 @@ MAY_IMPORT = {
     f"{CORE}.sample_corpus": set(),
     f"{CORE}.tables": set(),
     f"{CORE}.safe_outputs": {f"{CORE}.typed_config"},
-    f"{CORE}.token_shards": {f"{CORE}.typed_config"},
+    f"{CORE}.token_shards": {f"{CORE}.typed_config", f"{CORE}.safe_outputs"},  # block checksums
     "modeling_rexbert": set(),
     **{library: GROUND | {"modeling_rexbert"} for library in LIBRARIES},
     "rexbert": GROUND | {"modeling_rexbert"} | LIBRARIES,

@@ -10,30 +10,34 @@ finished, and a task streams its documents in batches where `datasets.map` would
 of the whole text. The format and the reader are in `rexbert_core.token_shards` (ground floor), so training
 reads the shards without datatrove.
 
-Modules: `config` (`TokenizeConfig`), `steps` (the text-only reader adapter, the blank filter, the manifest
-writer), `run` (step lists, `tokenize_corpus`), `cli` (`rexbert tokenize`).
+Modules: `config` (`TokenizeConfig`), `steps` (each task's block checksums, the manifest writer), `run`
+(step lists, `tokenize_corpus`), `cli` (`rexbert tokenize`).
 
 Per source, one task per input file, run `--workers` at a time: reading the shards in order therefore reads
-the documents in the order of the input files, which is the order the in-memory path packs them in. Texts
-that are missing, not strings or blank are dropped and counted (the in-memory path skips them the same
-way); every other document is tokenized with the tokenizer's own special tokens (`[CLS] text [SEP]`) and
-without truncation. A last one-task step writes `manifest.json` (the tokenizer's fingerprint, every shard's
-documents and tokens, the blank count) once all shards exist, whichever executor ran them.
+the documents in the order of the input files, which is the order the in-memory path packs them in. Input is
+read by curation's readers, so bad input is handled as curation handles it: a line that is not UTF-8 or not
+JSON (a raw NUL byte included), a record without the text column or with a non-string or blank text, a
+corrupt or truncated file, each is a counted reject with its file, line and reason in `DIR/rejects/` (the
+rest of the file is read), reported by reason in the manifest and on the console; a source left with no
+document is an error. Every other document is tokenized with the tokenizer's own special tokens
+(`[CLS] text [SEP]`) and without truncation. Each task then records the block checksums of its shard, and a
+last one-task step writes `manifest.json` (the tokenizer's fingerprint, every shard's documents, tokens and
+checksums, the rejects by reason) once all shards exist, whichever executor ran them.
 
 Output: `DIR/manifest.json`, `DIR/tokenizer.json` (the tokenizer, as the shards were made with it),
-`DIR/tokenizer/` (the same tokenizer saved with `save_pretrained`: what `rexbert pretrain --shards DIR` trains
-with, so the shards carry everything training needs),
-`DIR/<source>/NNNNN_unshuffled.ds` (+ `.index`, `.metadata`), `DIR/logs/` (datatrove's logs, stats and
-completion markers). The directory is owned like every output (`safe_outputs`): the same command resumes,
-a changed tokenizer, source list or text column is refused naming it, `--restart` starts over.
+`DIR/tokenizer/` (the same tokenizer saved with `save_pretrained`: what `rexbert pretrain --shards DIR`
+trains with, so the shards carry everything training needs), `DIR/<source>/NNNNN_unshuffled.ds` (+ `.index`,
+`.metadata`, `.checksums.json`), `DIR/rejects/`, `DIR/logs/` (datatrove's logs, stats and completion
+markers). The directory is owned like every output (`safe_outputs`): the same command resumes, a changed
+tokenizer, source list or text column is refused naming it, `--restart` starts over.
 """
 
 from .config import TokenizeConfig
 from .run import build_step_lists, tokenize_corpus
-from .steps import DropBlankDocuments, WriteShardsManifest
+from .steps import RecordShardChecksums, WriteShardsManifest
 
 __all__ = [
-    "DropBlankDocuments",
+    "RecordShardChecksums",
     "TokenizeConfig",
     "WriteShardsManifest",
     "build_step_lists",

@@ -90,14 +90,14 @@ def main(args: argparse.Namespace) -> int:
     )
     manifest = tokenize_corpus(config, restart=args.restart)
     if manifest is None:
-        print(
-            f"submitted the {config.executor.kind} jobs; the last one writes {config.output_dir}/manifest.json"
-        )
+        last = os.path.join(config.output_dir, "manifest.json")
+        print(f"submitted the {config.executor.kind} jobs; the last one writes {last}")
         return 0
     for name, source in manifest.sources.items():
+        rejected = ", ".join(f"{count} {reason}" for reason, count in sorted(source.rejected.items()))
         print(
             f"{name}: {source.documents} documents, {source.tokens} tokens in {len(source.shards)} shards"
-            f" ({source.blank_documents} blank dropped)"
+            f" ({f'rejected: {rejected}; see rejects/' if rejected else 'nothing rejected'})"
         )
     print(os.path.join(config.output_dir, "manifest.json"))
     return 0

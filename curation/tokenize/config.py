@@ -1,4 +1,5 @@
-"""`TokenizeConfig`: what `rexbert tokenize` makes (sources, tokenizer, executor), and the files a source names."""
+"""`TokenizeConfig`: what `rexbert tokenize` makes (sources, tokenizer, executor), and the files a source
+names."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ class TokenizeConfig:
         suffixes = {file_suffix(path) for path in found}
         if len(suffixes) != 1 or next(iter(suffixes)) not in READERS:
             raise DataError(
-                f"--source {name}: files must all be parquet or all json(l) (optionally .gz), got {sorted(suffixes)}"
+                f"--source {name}: files must all be parquet or all json(l) (optionally .gz), "
+                f"got {sorted(suffixes)}"
             )
         return found
 

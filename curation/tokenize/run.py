@@ -9,20 +9,24 @@ import sys
 
 from datatrove.pipeline.base import PipelineStep
 
+from curation.config import InputLimits, SourceConfig
 from curation.executors import run_step_lists
 from curation.pipeline import StepList
-from rexbert_core.safe_outputs import DirectoryLock, OwnedDirectory
+from curation.readers import build_reader
+from curation.text import TokenCounter
+from rexbert_core.safe_outputs import DirectoryLock, OwnedDirectory, atomic_write_text
 from rexbert_core.token_shards import ShardsManifest, tokenizer_fingerprint, tokenizer_json
 from rexbert_core.typed_config import ConfigError, DataError
 
-from .config import READERS, TokenizeConfig, file_suffix
-from .steps import DropBlankDocuments, WriteShardsManifest, step_list_name, text_only
+from .config import TokenizeConfig, file_suffix
+from .steps import RecordShardChecksums, WriteShardsManifest, step_list_name
 
 __all__ = ["OUTPUT_ENTRIES", "build_step_lists", "tokenize_corpus"]
 
 logger = logging.getLogger("rexbert.tokenize")
 
-OUTPUT_ENTRIES = ("manifest.json", "tokenizer.json", "tokenizer", "logs")
+REJECTS = "rejects"
+OUTPUT_ENTRIES = ("manifest.json", "tokenizer.json", "tokenizer", "logs", REJECTS)
 
 
 def _load_tokenizer(path: str):
@@ -36,37 +40,39 @@ def _load_tokenizer(path: str):
         raise DataError(f"--tokenizer {path}: not a tokenizer directory or Hub id ({error})") from None
 
 
+def _reader_settings(config: TokenizeConfig) -> dict:
+    """What every source's reader is built with: the run's rejects folder, no length limit (tokenizing keeps
+    every non-empty text, as pretraining from text does), generated ids (ids play no part in shards)."""
+    return dict(
+        limits=InputLimits(min_chars=1, max_chars=sys.maxsize),
+        rejects_folder=os.path.join(config.output_dir, REJECTS),
+        token_counter=TokenCounter("words"),
+        progress=sys.stderr.isatty(),  # datatrove's per-task bars; in a log file they are noise
+        ids=False,
+    )
+
+
 def _file_reader(config: TokenizeConfig, name: str) -> tuple[PipelineStep, int, list[str]]:
     """(reader, tasks, inputs) of a source of files: a task per file, in the order given."""
-    from datatrove.pipeline import readers
-
     files = config.files(name)
     folder = os.path.commonpath([os.path.dirname(path) for path in files])
     paths_file = os.path.join(config.output_dir, "logs", f"{name}.paths")
     os.makedirs(os.path.dirname(paths_file), exist_ok=True)
-    with open(paths_file, "w", encoding="utf-8") as handle:
-        handle.write("".join(os.path.relpath(path, folder) + "\n" for path in files))
-    progress = sys.stderr.isatty()  # datatrove's per-task bars; in a log file they are noise
-    reader = getattr(readers, READERS[file_suffix(files[0])])(
-        folder,
-        paths_file=paths_file,
-        text_key=config.text_column,
-        adapter=text_only,
-        file_progress=progress,
-        doc_progress=progress,
-    )
+    atomic_write_text(paths_file, "".join(os.path.relpath(path, folder) + "\n" for path in files))
+    kind = "parquet" if file_suffix(files[0]) == ".parquet" else "jsonl"
+    source = SourceConfig(name=name, path=folder, format=kind, text_key=config.text_column)
+    reader = build_reader(source=source, paths_file=paths_file, **_reader_settings(config))
     return reader, len(files), files
 
 
 def _dataset_reader(config: TokenizeConfig, name: str) -> tuple[PipelineStep, int, list[str]]:
     """(reader, tasks, inputs) of a `datasets` source, streamed (nothing is downloaded whole first)."""
-    from datatrove.pipeline.readers import HuggingFaceDatasetReader
-
     dataset, _, subset = config.datasets[name].partition(":")
     options = {"split": config.split, **({"name": subset} if subset else {})}
-    reader = HuggingFaceDatasetReader(
-        dataset, dataset_options=options, streaming=True, text_key=config.text_column, adapter=text_only
+    source = SourceConfig(
+        name=name, format="datasets", dataset=dataset, dataset_options=options, text_key=config.text_column
     )
+    reader = build_reader(source=source, streaming=True, **_reader_settings(config))
     return reader, config.dataset_tasks, [config.datasets[name]]
 
 
@@ -87,7 +93,8 @@ def build_step_lists(
             shuffle_documents=False,
             batch_size=1000,
         )
-        step_lists.append(StepList(step_list_name(name), [reader, DropBlankDocuments(), tokenizer], tasks))
+        checksums = RecordShardChecksums(folder=os.path.join(config.output_dir, name))
+        step_lists.append(StepList(step_list_name(name), [reader, tokenizer, checksums], tasks))
     manifest = WriteShardsManifest(
         output_dir=config.output_dir, sources=inputs, fingerprint=fingerprint, vocab_size=vocab_size
     )
@@ -115,8 +122,7 @@ def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsM
         )
         owned.created(*OUTPUT_ENTRIES, *config.names)
         tokenizer_file = os.path.join(config.output_dir, "tokenizer.json")
-        with open(tokenizer_file, "w", encoding="utf-8") as handle:
-            handle.write(tokenizer_json(tokenizer))
+        atomic_write_text(tokenizer_file, tokenizer_json(tokenizer))
         tokenizer.save_pretrained(os.path.join(config.output_dir, "tokenizer"))
         vocab_size = tokenizer.backend_tokenizer.get_vocab_size()
         step_lists = build_step_lists(config, tokenizer_file, vocab_size, tokenizer_id)
@@ -127,4 +133,17 @@ def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsM
 
         if not run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step):
             return None
-    return ShardsManifest.load(config.output_dir)
+    manifest = ShardsManifest.load(config.output_dir)
+    for name, source in manifest.sources.items():
+        if source.rejected:
+            counts = ", ".join(f"{count} {reason}" for reason, count in sorted(source.rejected.items()))
+            logger.warning(
+                "%s: rejected %s (file and line of each in %s)",
+                name,
+                counts,
+                os.path.join(config.output_dir, REJECTS),
+            )
+        if source.documents == 0:
+            rejected = f" (rejected: {counts})" if source.rejected else ""
+            raise DataError(f"source {name!r}: no document to tokenize in {source.inputs}{rejected}")
+    return manifest

@@ -1,46 +1,66 @@
-"""The datatrove steps of `rexbert tokenize` besides datatrove's own reader and `DocumentTokenizer`: the reader
-adapter that keeps the text alone, the blank-document filter and the manifest writer."""
+"""The datatrove steps of `rexbert tokenize` besides the readers (curation's, with their rejects) and
+datatrove's `DocumentTokenizer`: each task's block checksums, and the manifest writer."""
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curation.report import load_step_stats
+from rexbert_core.safe_outputs import BLOCK_SIZE, atomic_write_json, block_digests
 from rexbert_core.token_shards import ShardInfo, ShardsManifest, SourceInfo
 
-__all__ = ["DropBlankDocuments", "WriteShardsManifest", "step_list_name", "text_only"]
+__all__ = ["RecordShardChecksums", "WriteShardsManifest", "reader_step_name", "step_list_name"]
+
+CHECKSUMS_SUFFIX = ".checksums.json"
 
 
-def text_only(reader, data: dict, path: str, id_in_file: int | str) -> dict:
-    """datatrove reader adapter: the text column alone (no other columns carried along). A missing, empty or
-    non-string text becomes a blank, which `DropBlankDocuments` counts (datatrove's reader would skip an empty
-    one uncounted)."""
-    text = data.get(reader.text_key)
-    return {"text": text if isinstance(text, str) and text else " ", "id": f"{path}/{id_in_file}"}
+def step_list_name(source: str) -> str:
+    return f"tokenize-{source}"
 
 
-class DropBlankDocuments(PipelineStep):
-    """Drops documents whose text is missing, not a string or blank, counted as ``dropped_blank``."""
+def reader_step_name(source: str) -> str:
+    """The stats name of a source's reader (curation's readers are named so)."""
+    return f"curation:read:{source}"
 
-    name = "tokenize:drop_blank"
-    type = "🔻 - FILTER"
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for document in data:
-            self.stat_update("total")
-            if isinstance(document.text, str) and document.text.strip():
-                self.stat_update("forwarded")
-                yield document
-            else:
-                self.stat_update("dropped_blank")
+def shard_checksums(path: str) -> dict:
+    """Block digests of a shard's token file and index (`ShardInfo.checksums`)."""
+    return {
+        "block_size": BLOCK_SIZE,
+        "tokens": block_digests(path, BLOCK_SIZE),
+        "index": block_digests(path + ".index", BLOCK_SIZE),
+    }
+
+
+class RecordShardChecksums(PipelineStep):
+    """After `DocumentTokenizer` (whose `run` returns once its files are closed): the block digests of the
+    shard this task wrote, as `<shard>.checksums.json`, hashed by the tasks in parallel and gathered by
+    `WriteShardsManifest`."""
+
+    name = "tokenize:checksums"
+    type = "💾 - WRITER"
+
+    def __init__(self, *, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for _ in data or ():
+            pass
+        for path in sorted(glob.glob(os.path.join(self.folder, f"{rank:05d}_*.ds"))):
+            atomic_write_json(path + CHECKSUMS_SUFFIX, shard_checksums(path))
+            self.stat_update("shards")
+        return None
 
 
 class WriteShardsManifest(PipelineStep):
-    """The last step: `manifest.json` from the shards on disk and the blank counts in the stats."""
+    """The last step: `manifest.json` from the shards on disk, their checksums, and what each source's reader
+    rejected (the reasons and counts of curation's readers; `blank_documents` is the empty texts)."""
 
     name = "tokenize:manifest"
     type = "💾 - WRITER"
@@ -55,16 +75,25 @@ class WriteShardsManifest(PipelineStep):
         manifest = ShardsManifest(self.fingerprint, self.vocab_size, token_size)
         logs = os.path.join(self.output_dir, "logs")
         for name, inputs in self.sources.items():
-            shards = []
-            for path in sorted(glob.glob(os.path.join(self.output_dir, name, "*.ds"))):
-                tokens = os.path.getsize(path) // token_size
-                documents = os.path.getsize(path + ".index") // 8 if tokens else 0
-                shards.append(ShardInfo(os.path.relpath(path, self.output_dir), documents, tokens))
-            blank = load_step_stats(logs, [step_list_name(name)]).get(DropBlankDocuments.name, {})
-            manifest.sources[name] = SourceInfo(inputs, shards, int(blank.get("dropped_blank", 0)))
+            shards = [
+                self._shard(path, token_size)
+                for path in sorted(glob.glob(os.path.join(self.output_dir, name, "*.ds")))
+            ]
+            stats = load_step_stats(logs, [step_list_name(name)]).get(reader_step_name(name), {})
+            rejected = {
+                k.removeprefix("rejected_"): int(v) for k, v in stats.items() if k.startswith("rejected_")
+            }
+            manifest.sources[name] = SourceInfo(inputs, shards, rejected.get("empty_text", 0), rejected)
         manifest.save(self.output_dir)
         return data
 
-
-def step_list_name(source: str) -> str:
-    return f"tokenize-{source}"
+    def _shard(self, path: str, token_size: int) -> ShardInfo:
+        tokens = os.path.getsize(path) // token_size
+        documents = os.path.getsize(path + ".index") // 8 if tokens else 0
+        sidecar = path + CHECKSUMS_SUFFIX
+        if os.path.isfile(sidecar):
+            with open(sidecar, encoding="utf-8") as handle:
+                checksums = json.load(handle)
+        else:  # a task of an earlier version: hashed here
+            checksums = shard_checksums(path)
+        return ShardInfo(os.path.relpath(path, self.output_dir), documents, tokens, checksums)

@@ -12,7 +12,10 @@ Imports nothing of the project but `typed_config` (its error types).
 
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .checksums import (
+    BLOCK_SIZE,
     CHECKSUMS_FILENAME,
+    BlockChecks,
+    block_digests,
     record,
     record_file,
     safetensors_problem,
@@ -25,15 +28,18 @@ from .ownership import MARKER_FILENAME, OwnedDirectory, changed_fields, fingerpr
 from .processes import descendants, kill_trees, process_id
 
 __all__ = [
+    "BLOCK_SIZE",
     "CHECKSUMS_FILENAME",
     "LOCK_FILENAME",
     "MARKER_FILENAME",
+    "BlockChecks",
     "DirectoryBusyError",
     "DirectoryLock",
     "OwnedDirectory",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "block_digests",
     "changed_fields",
     "descendants",
     "fingerprint",

@@ -1,5 +1,9 @@
 """`manifest.json` of a tokenized corpus: which tokenizer made it, and what every shard holds.
 
+Every shard's token file and index carry SHA-256 digests per block (`checksums`, written with the manifest;
+`safe_outputs.block_digests`): the reader checks each block the first time it reads from it. Manifests of the
+first format (no checksums) are still read; their damage shows only as ids beyond the vocabulary.
+
 The tokenizer is identified by a fingerprint of its `tokenizer.json` content (vocabulary, merges,
 normalizer, pre-tokenizer, post-processor, special tokens), taken without the truncation and padding
 settings, which change how texts are cut for a model but not which ids they get. Shards made with another
@@ -26,7 +30,8 @@ __all__ = [
     "tokenizer_json",
 ]
 
-FORMAT = "rexbert-token-shards/1"
+FORMAT = "rexbert-token-shards/2"
+FORMATS = ("rexbert-token-shards/1", FORMAT)  # /1: no checksums
 MANIFEST_FILENAME = "manifest.json"
 
 
@@ -47,20 +52,25 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 @dataclass
 class ShardInfo:
-    """One shard: its token file (relative to the corpus directory) and what it holds."""
+    """One shard: its token file (relative to the corpus directory), what it holds, and the block digests
+    of its token file and index (`{"block_size": n, "tokens": [...], "index": [...]}`; None before /2)."""
 
     file: str
     documents: int
     tokens: int
+    checksums: dict | None = None
 
 
 @dataclass
 class SourceInfo:
-    """One source: its inputs, its shards in reading order, and the documents set aside as blank."""
+    """One source: its inputs, its shards in reading order, the documents set aside as blank, and every
+    record rejected as bad input, by reason (`rexbert tokenize` writes them to `rejects/` with file and
+    line)."""
 
     inputs: list[str]
     shards: list[ShardInfo]
     blank_documents: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
 
     @property
     def documents(self) -> int:
@@ -101,13 +111,14 @@ class ShardsManifest:
             )
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
-            if document.get("format") != FORMAT:
-                raise DataError(f"{path}: format {document.get('format')!r}, expected {FORMAT!r}")
+            if document.get("format") not in FORMATS:
+                raise DataError(f"{path}: format {document.get('format')!r}, expected one of {FORMATS}")
             sources = {
                 name: SourceInfo(
                     inputs=list(source["inputs"]),
                     shards=[ShardInfo(**shard) for shard in source["shards"]],
                     blank_documents=int(source.get("blank_documents", 0)),
+                    rejected={k: int(v) for k, v in source.get("rejected", {}).items()},
                 )
                 for name, source in document["sources"].items()
             }
