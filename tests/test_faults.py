@@ -101,6 +101,38 @@ def test_kill_during_a_checkpoint_write_then_resume(uninterrupted_pretraining, t
         torch.testing.assert_close(resumed[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_a_damaged_newest_checkpoint_is_set_aside_and_resumed_before(uninterrupted_pretraining, tmp_path, caplog):
+    """Killed while saving checkpoint 6, and a weight byte of checkpoint 4 flipped (the file still loads):
+    resuming sets both aside and continues from checkpoint 2, to the uninterrupted run's weights."""
+    import torch
+
+    output = tmp_path / "killed"
+    script = tmp_path / "kill_during_save.py"
+    script.write_text(KILL_DURING_SAVE)
+    env = dict(os.environ, KILL_WHEN_SAVING="phase2-context/checkpoints/checkpoint-6/optimizer.pt")
+    killed = subprocess.run(
+        [sys.executable, str(script), "pretrain", *PRETRAIN, "--output", str(output)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    checkpoints = output / "phase2-context" / "checkpoints"
+    weights_file = checkpoints / "checkpoint-4" / "model.safetensors"
+    data = bytearray(weights_file.read_bytes())
+    data[-3] ^= 0x01
+    weights_file.write_bytes(bytes(data))
+
+    with caplog.at_level("INFO", logger="rexbert"):
+        assert cli.main(["pretrain", *PRETRAIN, "--output", str(output), "--resume"]) == 0
+    assert (checkpoints / "incomplete-checkpoint-6").is_dir() and (checkpoints / "damaged-checkpoint-4").is_dir()
+    assert f"resuming from {checkpoints / 'checkpoint-2'}" in caplog.text
+    resumed, reference = weights(output / "model"), weights(uninterrupted_pretraining / "model")
+    for name in reference:
+        torch.testing.assert_close(resumed[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
 def write_big_sample(folder: Path, copies: int) -> list[dict]:
     """The sample corpus `copies` times over (distinct ids), one jsonl file per copy and source."""
     folder.mkdir(parents=True, exist_ok=True)

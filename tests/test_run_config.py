@@ -173,10 +173,12 @@ def test_rerun_with_a_different_config_is_refused(tmp_path):
 
 
 def test_incomplete_checkpoints_are_set_aside(tmp_path):
-    """What a kill during a checkpoint save leaves behind is set aside; complete checkpoints stay."""
+    """What a kill during a checkpoint save leaves behind is set aside, and so is the newest checkpoint whose
+    files no longer match their checksums; the newest good checkpoint stays."""
     import torch
     from safetensors.torch import save_file
 
+    from rexbert_core.safe_outputs import record
     from trainers.checkpoints import set_aside_incomplete_checkpoints
 
     checkpoints = tmp_path / "phase2-context" / "checkpoints"
@@ -188,6 +190,7 @@ def test_incomplete_checkpoints_are_set_aside(tmp_path):
         torch.save({"state": {}}, directory / "optimizer.pt")
         (directory / "trainer_state.json").write_text('{"global_step": 4}')
         (directory / "mixture_state.json").write_text("{}")
+        record(directory, [p.name for p in directory.iterdir()])
         return directory
 
     complete = checkpoint(4)
@@ -202,8 +205,14 @@ def test_incomplete_checkpoints_are_set_aside(tmp_path):
     short_weights = checkpoint(14)
     data = (short_weights / "model.safetensors").read_bytes()
     (short_weights / "model.safetensors").write_bytes(data[:-10])
+    (checkpoint(16) / "checksums.json").unlink()  # killed before its last file
+    flipped = checkpoint(18) / "model.safetensors"
+    data = bytearray(flipped.read_bytes())
+    data[-3] ^= 1  # a weight's byte: the file still loads, with another value
+    flipped.write_bytes(bytes(data))
     renamed = set_aside_incomplete_checkpoints(tmp_path)
-    assert sorted(p.name for p in renamed) == [f"incomplete-checkpoint-{n}" for n in (10, 12, 14, 6, 8)]
+    expected = ["damaged-checkpoint-18", *(f"incomplete-checkpoint-{n}" for n in (10, 12, 14, 16, 6, 8))]
+    assert sorted(p.name for p in renamed) == expected
     assert complete.is_dir() and [p.name for p in checkpoints.glob("checkpoint-*")] == ["checkpoint-4"]
 
 

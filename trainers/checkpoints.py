@@ -18,13 +18,17 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from transformers import TrainerCallback
+
 from modeling_rexbert.tokenization import fit_to_model
-from rexbert_core.safe_outputs import record, safetensors_problem
+from rexbert_core.safe_outputs import CHECKSUMS_FILENAME, record, safetensors_problem, verify
+from rexbert_core.typed_config import DataError
 
 from .saliency import LEXICON_FILENAME, SaliencyLexicon
 from .stream_checkpoint import MIXTURE_STATE_FILENAME
 
 __all__ = [
+    "CheckpointChecksumsCallback",
     "checkpoint_problem",
     "link_model_dir",
     "portable_path",
@@ -33,7 +37,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-REQUIRED_IN_CHECKPOINT = ("trainer_state.json", MIXTURE_STATE_FILENAME)
+REQUIRED_IN_CHECKPOINT = ("trainer_state.json", MIXTURE_STATE_FILENAME, CHECKSUMS_FILENAME)
 
 
 def save_model_dir(model, tokenizer, lexicon: SaliencyLexicon | None, directory: Path) -> None:
@@ -80,8 +84,26 @@ def portable_path(path: str, output: Path) -> str:
         return candidate.name
 
 
-def checkpoint_problem(directory: Path) -> str | None:
-    """Why `directory` cannot be resumed from, or None (see the module docstring)."""
+class CheckpointChecksumsCallback(TrainerCallback):
+    """Writes `checksums.json` (size and SHA-256 of every file) into each checkpoint, once every process has
+    written its files: registered after every callback that adds files to a checkpoint."""
+
+    def on_save(self, args, state, control, **kwargs):
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()  # the other processes' files (stream positions, FSDP shards) are complete
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and checkpoint.is_dir():
+            files = [p for p in checkpoint.rglob("*") if p.is_file() and p.name != CHECKSUMS_FILENAME]
+            record(checkpoint, [p.relative_to(checkpoint).as_posix() for p in files])
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()  # no process goes on (and may be killed) before the checkpoint is finished
+
+
+def checkpoint_problem(directory: Path, *, full: bool = False) -> str | None:
+    """Why `directory` cannot be resumed from, or None (see the module docstring); `full` also checks
+    every file's SHA-256 against `checksums.json`."""
     for name in REQUIRED_IN_CHECKPOINT:
         if not (directory / name).is_file():
             return f"no {name}"
@@ -104,20 +126,37 @@ def checkpoint_problem(directory: Path) -> str | None:
                 problem = "not a complete torch archive"
         if problem:
             return f"{path.name}: {problem}"
+    if full:
+        try:
+            verify(directory)
+        except DataError as error:
+            return str(error)
     return None
 
 
+def _step(checkpoint: Path) -> int:
+    suffix = checkpoint.name.rpartition("-")[2]
+    return int(suffix) if suffix.isdigit() else -1
+
+
 def set_aside_incomplete_checkpoints(pretrain_dir: Path) -> list[Path]:
-    """Rename the checkpoints an interruption left incomplete to `incomplete-checkpoint-N`, so resuming
-    starts from the last complete one. Returns the renamed directories."""
+    """Rename the checkpoints an interruption left incomplete (`incomplete-checkpoint-N`) or a disk damaged
+    (`damaged-checkpoint-N`), newest first and down to the first good one, which resuming starts from.
+    Returns the renamed directories."""
     renamed = []
-    for checkpoint in sorted(Path(pretrain_dir).glob("phase*/checkpoints/checkpoint-*")):
-        problem = checkpoint_problem(checkpoint)
-        if problem is None:
-            continue
-        target = checkpoint.with_name(f"incomplete-{checkpoint.name}")
-        shutil.rmtree(target, ignore_errors=True)
-        checkpoint.rename(target)
-        logger.warning("set aside the incomplete checkpoint %s (%s)", checkpoint, problem)
-        renamed.append(target)
+    for folder in sorted(Path(pretrain_dir).glob("phase*/checkpoints")):
+        good_found = False
+        for checkpoint in sorted(folder.glob("checkpoint-*"), key=_step, reverse=True):
+            problem = checkpoint_problem(checkpoint)
+            kind = "incomplete"
+            if problem is None and not good_found:
+                problem, kind = checkpoint_problem(checkpoint, full=True), "damaged"
+            if problem is None:
+                good_found = True
+                continue
+            target = checkpoint.with_name(f"{kind}-{checkpoint.name}")
+            shutil.rmtree(target, ignore_errors=True)
+            checkpoint.rename(target)
+            logger.warning("set aside the %s checkpoint %s (%s)", kind, checkpoint, problem)
+            renamed.append(target)
     return renamed

@@ -29,6 +29,7 @@ from transformers import Trainer
 
 from rexbert_core.typed_config import DataError
 
+from .checkpoints import CheckpointChecksumsCallback
 from .mixture import MixtureStream
 from .stream_checkpoint import MixtureStateCallback
 
@@ -72,6 +73,7 @@ class RexBertTrainer(Trainer):
         self.args.ignore_data_skip = True  # the stream resumes itself (see the module docstring)
         train_stream.report_positions = bool(train_stream.streaming_sources)
         self.add_callback(MixtureStateCallback(train_stream))
+        self.add_callback(CheckpointChecksumsCallback())  # last: it hashes what the others wrote
         self._source_stats = torch.zeros(3, len(train_stream.source_names), dtype=torch.float64)
 
     def get_train_dataloader(self) -> DataLoader:
