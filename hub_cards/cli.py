@@ -22,7 +22,7 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, Revi
 
 from hub_cards.dataset_card import DatasetCardOptions, build_dataset_card
 from hub_cards.model_card import CardOptions, build_model_card
-from hub_cards.publish import UploadPlan, plan_dataset_upload, plan_model_upload, push
+from hub_cards.publish import UploadPlan, check_repo_id, plan_dataset_upload, plan_model_upload, push
 from rexbert_core.safe_outputs import verify_model_dir
 from rexbert_core.typed_config import DataError, RunError
 
@@ -149,6 +149,7 @@ def _card_text(args: argparse.Namespace) -> str | None:
 
 
 def build_plan(args: argparse.Namespace) -> UploadPlan:
+    check_repo_id(args.repo_id)  # before the card is built: a dry run refuses what the push would
     if args.push_kind == "model":
         verify_model_dir(args.directory)  # damaged weights are refused by name before the card reads them
     card_text = _card_text(args)

@@ -16,7 +16,9 @@ A subcommand module exposes `add_arguments(parser)` and `main(args) -> int`.
 
 This is the one error boundary of the project: a problem with the input (a config, a file, an argument:
 `ConfigError`, `DataError`, `UsageError`, a missing file) is one line on stderr, `error: ...`, and exit
-status 2; any other failure is one line too and exit status 1 (`-v` shows the traceback). SIGINT and
+status 2; a failure the program explains (`RunError`: a curation that kept nothing, a training run that
+diverged) is one line and exit status 1; any other failure is one line too, exit status 1, and `-v` shows
+the traceback. SIGINT and
 SIGTERM end the command and every process it started (exit status 130).
 """
 
@@ -33,7 +35,7 @@ import traceback
 from rexbert import __version__
 from rexbert.verbosity import configure_verbosity, quiet_progress_bars
 from rexbert_core.safe_outputs import descendants, kill_trees
-from rexbert_core.typed_config import ConfigError, DataError, UsageError
+from rexbert_core.typed_config import ConfigError, DataError, RunError, UsageError
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -125,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as error:
         _report(error, verbosity, hint=False)
         return 2
+    except RunError as error:  # a failure the message explains: no traceback to offer
+        _report(error, verbosity, hint=False)
+        return 1
     except Exception as error:  # the boundary: every failure ends as one line, not a traceback
         _report(error, verbosity, hint=True)
         return 1

@@ -101,7 +101,9 @@ def test_kill_during_a_checkpoint_write_then_resume(uninterrupted_pretraining, t
         torch.testing.assert_close(resumed[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_a_damaged_newest_checkpoint_is_set_aside_and_resumed_before(uninterrupted_pretraining, tmp_path, caplog):
+def test_a_damaged_newest_checkpoint_is_set_aside_and_resumed_before(
+    uninterrupted_pretraining, tmp_path, caplog
+):
     """Killed while saving checkpoint 6, and a weight byte of checkpoint 4 flipped (the file still loads):
     resuming sets both aside and continues from checkpoint 2, to the uninterrupted run's weights."""
     import torch
@@ -126,7 +128,9 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_resumed_before(uninterrupt
 
     with caplog.at_level("INFO", logger="rexbert"):
         assert cli.main(["pretrain", *PRETRAIN, "--output", str(output), "--resume"]) == 0
-    assert (checkpoints / "incomplete-checkpoint-6").is_dir() and (checkpoints / "damaged-checkpoint-4").is_dir()
+    assert (checkpoints / "incomplete-checkpoint-6").is_dir() and (
+        checkpoints / "damaged-checkpoint-4"
+    ).is_dir()
     assert f"resuming from {checkpoints / 'checkpoint-2'}" in caplog.text
     resumed, reference = weights(output / "model"), weights(uninterrupted_pretraining / "model")
     for name in reference:

@@ -41,7 +41,9 @@ def texts() -> list[str]:
 
 
 def tokenize(tokenizer_dir: Path, output: Path, source: str) -> int:
-    return rexbert(["tokenize", "--tokenizer", str(tokenizer_dir), "--output", str(output), "--source", source])
+    return rexbert(
+        ["tokenize", "--tokenizer", str(tokenizer_dir), "--output", str(output), "--source", source]
+    )
 
 
 def one_line(capsys) -> str:
@@ -130,7 +132,9 @@ def test_a_flipped_byte_in_a_shard_is_refused_naming_file_and_bytes(shards, tmp_
     path = next(damaged.glob(f"ecom/*{suffix}"))
     flip_byte(path, path.stat().st_size // 2 - 1)
     tokens = SourceTokens(damaged, "ecom")  # opening reads sizes only: the damage is found on reading
-    with pytest.raises(DataError, match=rf"{path.name}: damaged at bytes 0-{path.stat().st_size - 1:,} \(block 0"):
+    with pytest.raises(
+        DataError, match=rf"{path.name}: damaged at bytes 0-{path.stat().st_size - 1:,} \(block 0"
+    ):
         tokens.tokens(0, tokens.num_tokens) if suffix == ".ds" else tokens.boundaries(0, tokens.num_tokens)
     with pytest.raises(DataError, match=rf"{path.name}: damaged at bytes"):
         SourceTokens(damaged, "ecom", verify=True)
@@ -170,7 +174,9 @@ def test_an_old_shard_with_ids_beyond_the_vocabulary(shards, tmp_path):
 
     tokens = SourceTokens(old, "ecom")
     assert tokens.tokens(0, 20).max() < tokens.vocab_size
-    with pytest.raises(DataError, match=rf"{path.name}: token id 60000 at bytes 40-41 is beyond the vocabulary"):
+    with pytest.raises(
+        DataError, match=rf"{path.name}: token id 60000 at bytes 40-41 is beyond the vocabulary"
+    ):
         tokens.tokens(0, 21)
 
 

@@ -204,6 +204,33 @@ def test_pickle_only_model_is_refused(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "repo_id", ["shop-lab/rexbert tiny", "shop-lab/rexbert/tiny", "shop-lab/rexbert..tiny"]
+)
+def test_a_repo_id_the_hub_refuses_is_refused_by_the_dry_run(model_dir, capsys, repo_id):
+    status, out, err = push(capsys, "model", str(model_dir), repo_id, "--dry-run")
+    assert status == 2 and not out and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: rexbert push: repo id {repo_id!r}: "), err
+
+
+def test_a_model_with_nan_weights_is_not_published(model_dir, capsys):
+    """A diverged model (its files intact, their checksums recorded) is refused, naming a tensor."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from rexbert_core.safe_outputs import record
+
+    weights = load_file(model_dir / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name][0] = float("nan")
+    save_file(weights, model_dir / "model.safetensors", metadata={"format": "pt"})
+    record(model_dir, ["model.safetensors"])
+    status, out, err = push(capsys, "model", str(model_dir), REPO, "--dry-run")
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert f"weights are nan or inf (model.safetensors:{name}): not published" in err
+    assert torch.isnan(load_file(model_dir / "model.safetensors")[name]).any()
+
+
 def test_missing_remote_code_is_taken_from_the_package(model_dir):
     import modeling_rexbert
 

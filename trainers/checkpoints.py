@@ -24,6 +24,7 @@ from modeling_rexbert.tokenization import fit_to_model
 from rexbert_core.safe_outputs import CHECKSUMS_FILENAME, record, safetensors_problem, verify
 from rexbert_core.typed_config import DataError
 
+from .divergence import TrainingDiverged, any_process, nonfinite_parameters
 from .saliency import LEXICON_FILENAME, SaliencyLexicon
 from .stream_checkpoint import MIXTURE_STATE_FILENAME
 
@@ -86,13 +87,16 @@ def portable_path(path: str, output: Path) -> str:
 
 class CheckpointChecksumsCallback(TrainerCallback):
     """Writes `checksums.json` (size and SHA-256 of every file) into each checkpoint, once every process has
-    written its files: registered after every callback that adds files to a checkpoint."""
+    written its files: registered after every callback that adds files to a checkpoint. Weights that are no
+    longer finite get no checksums (the checkpoint is never resumed from) and stop the run."""
 
-    def on_save(self, args, state, control, **kwargs):
+    def on_save(self, args, state, control, model=None, **kwargs):
         import torch.distributed as dist
 
-        if dist.is_available() and dist.is_initialized():
-            dist.barrier()  # the other processes' files (stream positions, FSDP shards) are complete
+        nonfinite = nonfinite_parameters(model) if model is not None else []
+        if any_process(bool(nonfinite), device=args.device):  # also the barrier: every process wrote its part
+            where = f" ({', '.join(nonfinite)})" if nonfinite else " (on another process)"
+            raise TrainingDiverged(state.global_step, f"weights are nan or inf{where}")
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if state.is_world_process_zero and checkpoint.is_dir():
             files = [p for p in checkpoint.rglob("*") if p.is_file() and p.name != CHECKSUMS_FILENAME]

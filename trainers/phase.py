@@ -16,12 +16,13 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_rexbert.tokenization import fit_to_model
 from rexbert_core.safe_outputs import atomic_write_json, record
-from rexbert_core.typed_config import ConfigError
+from rexbert_core.typed_config import ConfigError, RunError
 
 from .arguments import training_arguments
 from .checkpoints import portable_path
 from .collator import GuidedMLMCollator
 from .distributed import barrier, is_main_process
+from .divergence import TrainingDiverged, any_process, nonfinite_parameters
 from .mixture import MixtureSchedule, MixtureStream
 from .recipes import ROPE_KEYS, PhaseSpec, Recipe
 from .reporting import ConsoleProgressCallback, StepLogCallback, read_step_log, write_step_tables
@@ -192,7 +193,16 @@ def run_phase(
     checkpoint = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
     if checkpoint:
         logger.info("phase %d (%s): resuming from %s", number, phase.name, checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+        nonfinite = nonfinite_parameters(trainer.model)
+        if any_process(bool(nonfinite), device=trainer.args.device):  # no nan model is ever saved
+            raise TrainingDiverged(
+                trainer.state.global_step,
+                f"weights are nan or inf ({', '.join(nonfinite) or 'on another process'})",
+            )
+    except TrainingDiverged as diverged:
+        raise RunError(_diverged_message(number, phase, output, checkpoints, diverged)) from None
     final_dir = directory / "final"
     trainer.save_model(str(final_dir))  # every process: gathers sharded weights; the main one writes
     if is_main_process():
@@ -206,6 +216,22 @@ def run_phase(
         atomic_write_json(directory / PHASE_SUMMARY_FILENAME, entry)  # last: it marks the phase finished
     barrier()  # the next phase starts from this one's final model
     return entry
+
+
+def _diverged_message(number: int, phase: PhaseSpec, output: Path, checkpoints: Path, diverged) -> str:
+    """What to tell the user: where it stopped, what survives, and what changes the outcome (the run is
+    deterministic, so resuming with the same recipe diverges again at the same step)."""
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    kept = (
+        f"the last good checkpoint is {Path(last).relative_to(output)}"
+        if last
+        else "no checkpoint of this phase was saved"
+    )
+    return (
+        f"phase {number} ({phase.name}) {diverged}; nothing after it was saved and {kept}. Resuming repeats "
+        f"the same steps: lower phases.{phase.name}.lr.peak or lengthen its warmup and run again with "
+        "--restart, or start a run from a good model with --init-from"
+    )
 
 
 def _phase_entry(recipe, number: int, phase: PhaseSpec, output: Path, trainer, stream, init_from) -> dict:

@@ -6,6 +6,8 @@ precision, checkpointing, DDP / FSDP / DeepSpeed through accelerate) is the stoc
 - `get_train_dataloader`: wraps the `MixtureStream` (which yields ready, collated batches, sharded by
   process, and by DataLoader worker when `dataloader_num_workers` > 0) in a plain `DataLoader`; the
   stream's own seed-derived order replaces sampling.
+- `training_step`: hands each loss to the `DivergenceGuard` (`trainers.divergence`), which stops the run at
+  the first non-finite loss or gradient, on every process, before the weights change.
 - `compute_loss`: drops the per-row `source_ids` before the forward pass and accumulates, without
   gradients, the MLM loss and masked-token accuracy per source for the logs; takes the streaming sources'
   positions a batch carries, so a checkpoint holds those of the batches trained on (not those read ahead).
@@ -30,6 +32,7 @@ from transformers import Trainer
 from rexbert_core.typed_config import DataError
 
 from .checkpoints import CheckpointChecksumsCallback
+from .divergence import DivergenceGuard
 from .mixture import MixtureStream
 from .stream_checkpoint import MixtureStateCallback
 
@@ -74,6 +77,8 @@ class RexBertTrainer(Trainer):
         train_stream.report_positions = bool(train_stream.streaming_sources)
         self.add_callback(MixtureStateCallback(train_stream))
         self.add_callback(CheckpointChecksumsCallback())  # last: it hashes what the others wrote
+        self.divergence_guard = DivergenceGuard()
+        self.add_callback(self.divergence_guard)
         self._source_stats = torch.zeros(3, len(train_stream.source_names), dtype=torch.float64)
 
     def get_train_dataloader(self) -> DataLoader:
@@ -105,6 +110,11 @@ class RexBertTrainer(Trainer):
             prefetch_factor=self.args.dataloader_prefetch_factor if workers else None,
             pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available(),
         )
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self.divergence_guard.observe_loss(loss)
+        return loss
 
     def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
         source_ids = inputs.pop("source_ids", None)
