@@ -22,7 +22,7 @@ from pathlib import Path
 
 from curation.text import fasttext_bytes, fasttext_line
 from rexbert_core.safe_outputs import atomic_write_json, record_file, verify_file
-from rexbert_core.typed_config import DataError
+from rexbert_core.typed_config import DataError, RunError
 
 __all__ = [
     "LABEL_PREFIX",
@@ -34,6 +34,8 @@ __all__ = [
     "binary_metrics",
     "choose_threshold",
     "classifier_threshold",
+    "fasttext_file_size",
+    "save_fasttext_model",
     "split_examples",
     "train_and_evaluate",
     "train_classifier",
@@ -142,11 +144,45 @@ def train_classifier(
                     "on most settings: install fasttext-wheel==0.9.2 (see module docstring)"
                 ) from error
             raise
-    partial = f"{out_path}.partial"
-    model.save_model(partial)
+    save_fasttext_model(model, out_path)
+    return EcomClassifier(out_path)
+
+
+def fasttext_file_size(model) -> int | None:
+    """The size in bytes of the `.bin` file fastText's `save_model` writes for a non-quantized model (its
+    binary format: header, arguments, dictionary entries, input and output matrices; exact for supervised
+    models), or None when the dictionary cannot be read back as UTF-8."""
+    try:
+        words, labels = model.get_words(), model.get_labels()
+    except UnicodeDecodeError:
+        return None
+    header, arguments, dictionary = 8, 12 * 4 + 8, 3 * 4 + 2 * 8
+    entries = sum(len(entry.encode("utf-8")) + 1 + 8 + 1 for entry in [*words, *labels])
+    shapes = (model.get_input_matrix().shape, model.get_output_matrix().shape)
+    matrices = sum(16 + 4 * rows * columns for rows, columns in shapes)
+    return header + arguments + dictionary + entries + 2 + matrices  # 2: the two "quantized" flags
+
+
+def save_fasttext_model(model, out_path: Path) -> None:
+    """`save_model` into a file beside `out_path`, checked, then renamed over it: complete or absent.
+
+    fastText writes through a C++ stream and never checks it: on a full disk it leaves a truncated file and
+    returns normally, and loading that file later kills the process (a floating point exception). So the
+    written size is compared with the size the model's format gives (`fasttext_file_size`), and a short
+    file is deleted with an error naming it instead of being renamed into place.
+    """
+    partial = Path(f"{out_path}.partial")
+    model.save_model(str(partial))
+    written, expected = partial.stat().st_size, fasttext_file_size(model)
+    if expected is not None and written != expected:
+        partial.unlink()
+        raise RunError(
+            f"{out_path}: fastText wrote {written:,} of {expected:,} bytes (disk full?); nothing was saved"
+        )
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
     os.replace(partial, out_path)  # complete or absent, whatever kills the process
     record_file(out_path)
-    return EcomClassifier(out_path)
 
 
 @dataclass

@@ -107,6 +107,12 @@ def run_command(args) -> int:
         f"(removed {totals['docs_removed']:,}, rejected {totals['docs_rejected']:,}); "
         f"report: {config.output_dir}/report/report.md"
     )
+    if totals.get("duplicate_ids"):
+        print(
+            f"warning: {totals['duplicate_ids']:,} kept documents repeat an id that a document of another input "
+            "file has (ids are kept as given; make them unique per corpus to tell documents apart)",
+            file=sys.stderr,
+        )
     return 0 if totals["accounting_ok"] else 1
 
 

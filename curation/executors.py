@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.base import PipelineExecutor
@@ -26,7 +27,7 @@ from loguru import logger as datatrove_logger
 from curation.config import ExecutorConfig
 from curation.pipeline import StepList
 
-__all__ = ["QuietLocalExecutor", "build_executors", "run_step_lists"]
+__all__ = ["QuietLocalExecutor", "StepListsOutcome", "build_executors", "run_step_lists"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,15 +103,26 @@ def build_executors(
     return executors
 
 
+@dataclass
+class StepListsOutcome:
+    """What `run_step_lists` left: true when every list has finished (local, ray); false when they were only
+    submitted (slurm), with the ids of the jobs submitted, which hold the output's lock until they end."""
+
+    finished: bool
+    slurm_jobs: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.finished
+
+
 def run_step_lists(
     step_lists: list[StepList],
     logs: str,
     executor_config: ExecutorConfig,
     workers: int,
     on_step: Callable[[int, int, str], None] | None = None,
-) -> bool:
-    """Run the step lists on the configured executor; True when they have all finished on return (local,
-    ray), False when they were only submitted (slurm)."""
+) -> StepListsOutcome:
+    """Run the step lists on the configured executor (see `StepListsOutcome`)."""
     executors = build_executors(step_lists, logs, executor_config, workers)
     kind = executor_config.kind
     if kind == "local":
@@ -118,8 +130,10 @@ def run_step_lists(
             if on_step is not None:
                 on_step(index, len(executors), step_list.name)
             executor.run()
-        return True
+        return StepListsOutcome(True)
     if on_step is not None:
         on_step(len(executors), len(executors), f"{kind}: {' -> '.join(s.name for s in step_lists)}")
     executors[-1].run()  # runs (ray) or submits (slurm) its dependencies first
-    return kind != "slurm"
+    if kind != "slurm":
+        return StepListsOutcome(True)
+    return StepListsOutcome(False, [str(e.job_id) for e in executors if getattr(e, "job_id", None)])

@@ -32,6 +32,8 @@ _FOLDERS = {
     "minhash_sigs": "work/minhash/sigs",
     "minhash_buckets": "work/minhash/buckets",
     "minhash_remove": "work/minhash/remove",
+    "id_sigs": "work/ids/sigs",
+    "id_dups": "work/ids/dups",
 }
 
 

@@ -2,7 +2,7 @@
 
 Stages, in order (each optional): read + validate -> the per-document stages of `StagesConfig` (domain
 pre-selection -> quality -> e-commerce classifier -> language -> PII scrubbing, each built by its own
-settings) -> exact dedup -> MinHash near-dup removal -> corpus shards -> report.
+settings) -> exact dedup -> MinHash near-dup removal -> corpus shards -> a corpus-wide id check -> report.
 
 `PipelineBuilder(config).step_lists()` returns what datatrove runs, one `StepList` per executor: the
 per-document filters run over `tasks` shards; deduplication needs every shard's signatures, so it runs as
@@ -39,6 +39,7 @@ from curation.steps import (
     CountedMinhashDedupFilter,
     StepContext,
     WhitespaceMinhashSignature,
+    document_id_key,
     exact_dedup_key,
 )
 from curation.text import TokenCounter
@@ -113,17 +114,20 @@ class PipelineBuilder:
             return None
         return JsonlWriter(self.layout.removed_stage(stage), output_filename="${rank}.jsonl.gz")
 
-    def _corpus_writer(self):
+    def _corpus_steps(self) -> list:
+        """The corpus writer, then the signature of each written document's id (`id_check`)."""
         out = self.config.output
         if out.format == "jsonl":
-            return JsonlWriter(self.layout.corpus, output_filename="${rank}.jsonl.gz", adapter=corpus_row)
-        return ParquetWriter(
-            self.layout.corpus,
-            output_filename="${rank}.parquet",
-            adapter=corpus_row,
-            schema=corpus_schema(),
-            max_file_size=out.max_file_size_mb * 2**20,
-        )
+            writer = JsonlWriter(self.layout.corpus, output_filename="${rank}.jsonl.gz", adapter=corpus_row)
+        else:
+            writer = ParquetWriter(
+                self.layout.corpus,
+                output_filename="${rank}.parquet",
+                adapter=corpus_row,
+                schema=corpus_schema(),
+                max_file_size=out.max_file_size_mb * 2**20,
+            )
+        return [writer, ExactDedupSignature(self.layout.id_sigs, DatatroveExactConfig(document_id_key))]
 
     def filter_steps(self) -> list:
         """Readers, then the steps of every enabled per-document stage, in `StagesConfig` order."""
@@ -154,7 +158,7 @@ class PipelineBuilder:
     def _handoff(self, folder: str, next_dedup: str | None) -> list:
         """End of a step list: the corpus, or an intermediate shard plus the next dedup's signatures."""
         if next_dedup is None:
-            return [self._corpus_writer()]
+            return self._corpus_steps()
         steps: list = [JsonlWriter(folder, output_filename="${rank}.jsonl.gz")]
         if next_dedup == "exact":
             steps.append(ExactDedupSignature(self.layout.exact_sigs, DatatroveExactConfig(exact_dedup_key)))
@@ -201,8 +205,11 @@ class PipelineBuilder:
                 input_folder=layout.minhash_remove, exclusion_writer=self._removed_writer("minhash_dedup")
             )
             lists.append(
-                StepList("minhash_filter", [RankFileReader(source), dedup, self._corpus_writer()], tasks)
+                StepList("minhash_filter", [RankFileReader(source), dedup, *self._corpus_steps()], tasks)
             )
+        # ids two tasks both kept (a task rejects its own repeats at read): counted in the report
+        id_check = ExactFindDedups(layout.id_sigs, layout.id_dups, DatatroveExactConfig(document_id_key))
+        lists.append(StepList("id_check", [id_check], 1))
         report = WriteCorpusReport(config=self.config, step_lists=[s.name for s in lists])
         lists.append(StepList("report", [report], 1, always_rerun=True))
         return lists

@@ -149,6 +149,15 @@ def _histogram(values: list[int], bins: int = 20) -> dict:
     return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
+def duplicate_ids(layout: CorpusLayout) -> int:
+    """Documents of the corpus whose id another task's document already has: the entries datatrove's exact
+    dedup finder wrote for the id signatures (4 bytes each), 0 before the `id_check` step list ran."""
+    folder = get_datafolder(layout.id_dups)
+    if not folder.exists(""):
+        return 0
+    return sum(folder.size(path) // 4 for path in folder.list_files(glob_pattern="**/*.c4_dup"))
+
+
 def build_report(config: CurationConfig, step_lists: list[str]) -> dict:
     """The report of the run in `config.output_dir` whose step lists ran in the order `step_lists`."""
     layout = CorpusLayout(config.output_dir)
@@ -182,6 +191,7 @@ def build_report(config: CurationConfig, step_lists: list[str]) -> dict:
         "docs_rejected": stages[0]["docs_rejected"],
         "tokens_in": stages[0]["tokens_in"],
         "tokens_kept": sum(d["token_count"] or 0 for d in docs),
+        "duplicate_ids": duplicate_ids(layout),  # kept: ids are the user's; counted so they are known
     }
     totals["accounting_ok"] = (
         totals["docs_in"] == totals["docs_kept"] + totals["docs_removed"] + totals["docs_rejected"]
@@ -283,6 +293,11 @@ def report_markdown(report: dict) -> str:
             f"Input records {t['docs_in']:,} = kept {t['docs_kept']:,} + removed {t['docs_removed']:,} "
             f"+ rejected {t['docs_rejected']:,}; tokens ({report['token_counter']}) kept "
             f"{t['tokens_kept']:,} of {t['tokens_in']:,}."
+            + (
+                f" {t['duplicate_ids']:,} kept documents repeat an id another input file's document has."
+                if t.get("duplicate_ids")
+                else ""
+            )
         ),
         "",
         "## Stages",

@@ -2,7 +2,7 @@
 directory the run owns.
 
 The output directory is locked while the pipeline runs (a second curation into it is refused, naming the
-holder; with the Slurm executor, while the jobs are submitted). It records the config it was made with:
+holder; with the Slurm executor, until the submitted jobs have ended). It records the config it was made with:
 datatrove skips finished tasks on a rerun, which is only right for the same config, so a changed config
 is refused, naming the changed fields; `restart=True` deletes exactly what an earlier curation wrote there.
 The settings that do not change the output (`workers`, `progress`, `executor`) may change between runs.
@@ -45,12 +45,15 @@ def run_pipeline(
     """Run (or resume) every step list on the configured executor. Returns the corpus report when the
     executor runs to completion here (local, ray); None when it only submitted jobs (slurm: the report is
     written by the last job)."""
-    with _lock(config.output_dir):
+    with _lock(config.output_dir) as lock:
         owned = OwnedDirectory.claim(config.output_dir, "curation", output_record(config), restart=restart)
         owned.created(*OUTPUT_ENTRIES)
         step_lists = PipelineBuilder(config).step_lists()
         logs = CorpusLayout(config.output_dir).logs
-        if not run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step):
+        outcome = run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step)
+        if not outcome:
+            if lock is not None:  # the jobs hold the directory until they end
+                lock.hold_for_slurm_jobs(outcome.slurm_jobs)
             return None
     with get_datafolder(CorpusLayout(config.output_dir).report).open(
         REPORT_FILENAME, encoding="utf-8"

@@ -24,6 +24,7 @@ from eval_suites.glue import GlueSuite
 from eval_suites.models import model_names
 from eval_suites.ner import NerSuite
 from eval_suites.suite import Suite
+from rexbert_core.safe_outputs import atomic_save_figure, atomic_write_json, atomic_write_text
 from rexbert_core.tables import markdown_table
 from rexbert_core.typed_config import ConfigError, DataError, from_mapping
 
@@ -171,13 +172,10 @@ def write_results(
     """Write results.json and results.md (and predictions/<suite>.json when `results` is given)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / RESULTS_FILENAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    (output_dir / RESULTS_MARKDOWN).write_text(results_markdown(document), encoding="utf-8")
-    for suite, result in (results or {}).items():
-        folder = output_dir / "predictions"
-        folder.mkdir(exist_ok=True)
-        (folder / f"{suite}.json").write_text(json.dumps(result.predictions) + "\n", encoding="utf-8")
-    return output_dir / RESULTS_FILENAME
+    for suite, result in (results or {}).items():  # predictions first: results.json marks the end
+        atomic_write_text(output_dir / "predictions" / f"{suite}.json", json.dumps(result.predictions) + "\n")
+    atomic_write_text(output_dir / RESULTS_MARKDOWN, results_markdown(document))
+    return atomic_write_json(output_dir / RESULTS_FILENAME, document, indent=2)
 
 
 def load_results(path: str | Path) -> dict:
@@ -262,7 +260,7 @@ def grouped_bar_chart(
     axes.set_title(title)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    atomic_save_figure(figure, path, dpi=120)
     plt.close(figure)
     return Path(path)
 
@@ -274,5 +272,5 @@ def write_comparison(documents: Sequence[dict], output_dir: str | Path) -> tuple
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     table = output_dir / "comparison.md"
-    table.write_text(comparison_markdown(documents), encoding="utf-8")
+    atomic_write_text(table, comparison_markdown(documents))
     return table, comparison_plot(documents, output_dir / "comparison.png")

@@ -16,6 +16,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from hub_cards.common import as_mapping, human_count
+from rexbert_core.safe_outputs import atomic_save_figure
 
 __all__ = [
     "DATASET_CARD_TEMPLATE",
@@ -104,7 +105,7 @@ def plot_domains(domains: dict[str, dict[str, int]], path: Path) -> Path:
         axis.invert_yaxis()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    atomic_save_figure(figure, path, dpi=100)
     plt.close(figure)
     return path
 

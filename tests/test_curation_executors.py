@@ -56,6 +56,11 @@ SCONTROL = """
     import sys
     print("localhost")
 """
+SQUEUE = """
+    import os, sys
+    queue = os.path.join(os.path.dirname(__file__), "queue")  # the job ids a test says are still queued
+    print(open(queue).read() if os.path.exists(queue) else "", end="")
+"""
 
 
 def write_stub(folder: Path, name: str, body: str) -> None:
@@ -102,6 +107,7 @@ def test_slurm_executor_with_stub_commands(local_run, monkeypatch):
     write_stub(stubs, "sbatch", SBATCH)
     write_stub(stubs, "srun", SRUN)
     write_stub(stubs, "scontrol", SCONTROL)
+    write_stub(stubs, "squeue", SQUEUE)
     monkeypatch.setenv(
         "PATH", f"{stubs}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     )
@@ -115,7 +121,7 @@ def test_slurm_executor_with_stub_commands(local_run, monkeypatch):
     assert run_pipeline(config) is None  # submitted, not waited for
     jobs = (stubs / "jobs.log").read_text().splitlines()
     launched = [line for line in jobs if "RUN_OFFSET" in line]
-    assert len(launched) == 7  # filter, exact find/filter, minhash buckets/cluster/filter, report
+    assert len(launched) == 8  # filter, exact find/filter, minhash buckets/cluster/filter, id check, report
     assert all("--dependency=afterok:" in line for line in launched[1:])  # each waits for the one before
     slurm, local = local_run / "slurm", local_run / "local"
     assert corpus_rows(slurm) == corpus_rows(local)
@@ -124,6 +130,20 @@ def test_slurm_executor_with_stub_commands(local_run, monkeypatch):
     assert (slurm / "logs" / "filter" / "launch_script.slurm").read_text().count(
         "launch_pickled_pipeline"
     ) == 1
+
+    # the jobs hold the directory's lock: refused while squeue lists one of them, free once none is listed
+    from rexbert_core.safe_outputs import DirectoryBusyError
+
+    held = json.loads((slurm / ".rexbert.lock").read_text())
+    assert len(held["slurm_jobs"]) == 8  # one job array per step list
+    last = held["slurm_jobs"][-1]
+    (stubs / "queue").write_text(f"{last}\n12345\n")
+    with pytest.raises(
+        DirectoryBusyError, match=rf"is in use by Slurm job\(s\) {last} .*wait for them or scancel"
+    ):
+        run_pipeline(config)
+    (stubs / "queue").write_text("")
+    assert run_pipeline(config) is None  # the jobs are over: taken over, resubmitted (finished tasks skipped)
 
 
 def test_slurm_executor_needs_partition_and_time(local_run):
@@ -183,3 +203,16 @@ def test_tokenize_on_slurm_equals_tokenize_here(local_run, monkeypatch):
     total = here.sources["ecom"].tokens
     ids = [SourceTokens(local_run / d, "ecom").tokens(0, total) for d in ("tokens-here", "tokens-slurm")]
     assert total == there.sources["ecom"].tokens and (ids[0] == ids[1]).all()
+
+
+def test_a_lock_handed_to_slurm_jobs_without_squeue_is_refused(tmp_path, monkeypatch):
+    """Where squeue cannot say whether the jobs still run (not on the cluster), the directory stays theirs."""
+    from rexbert_core.safe_outputs import DirectoryBusyError, DirectoryLock
+
+    (tmp_path / ".rexbert.lock").write_text(json.dumps({"slurm_jobs": ["41", "42"], "started": "earlier"}))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-commands"))
+    with pytest.raises(
+        DirectoryBusyError, match=r"handed to Slurm job\(s\) 41, 42 on earlier, and squeue cannot"
+    ):
+        DirectoryLock(tmp_path).acquire()
+    assert json.loads((tmp_path / ".rexbert.lock").read_text())["slurm_jobs"] == ["41", "42"]

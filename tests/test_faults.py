@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from process_helpers import REPO_ROOT, kill_when, rexbert_subprocess
+from process_helpers import REPO_ROOT, kill_when, python_json, rexbert_subprocess
 
 from rexbert import cli
 from rexbert_core.safe_outputs import DirectoryLock, process_id
@@ -203,6 +204,27 @@ def test_kill_mid_curation_with_two_workers_then_rerun(tmp_path):
     assert killed_report["stages"] == reference_report["stages"]
 
 
+def test_an_id_repeated_across_input_files_is_counted(tmp_path, capsys):
+    """Two files (two tasks) share 30 ids on different documents: the repeats are counted in the report and
+    on the console (the reader's own duplicate check sees one task only); the accounting still holds."""
+    documents = [d for d in sample_documents(seed=0) if d["source"] in ("listing", "review")][:160]
+    data = tmp_path / "data"
+    data.mkdir()
+    first = [{**d, "id": f"doc-{i}"} for i, d in enumerate(documents[:80])]
+    second = [{**d, "id": f"doc-{i if i < 30 else i + 1000}"} for i, d in enumerate(documents[80:])]
+    for name, rows in (("a.jsonl", first), ("b.jsonl", second)):
+        (data / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = curation_yaml(
+        tmp_path / "c.yaml", tmp_path / "out", [{"name": "s", "path": str(data), "glob": "*.jsonl"}]
+    )
+    assert cli.main(["curate", "run", "--config", str(config)]) == 0
+    ids = [row_id for row_id, _ in corpus(tmp_path / "out")]
+    repeated = len(ids) - len(set(ids))
+    report = json.loads((tmp_path / "out" / "report" / "report.json").read_text())
+    assert repeated > 0 and report["totals"]["duplicate_ids"] == repeated
+    assert f"warning: {repeated:,} kept documents repeat an id" in capsys.readouterr().err
+
+
 def test_sigterm_ends_the_command_and_its_workers(tmp_path):
     sources = write_big_sample(tmp_path / "data", copies=6)
     output = tmp_path / "out"
@@ -291,6 +313,60 @@ def test_foreign_directories_are_never_written_or_deleted(tmp_path, capsys):
         == 0
     )
     assert (run_dir / "mine.txt").read_text() == "mine" and (run_dir / "stages" / "data.done").is_file()
+
+
+def test_user_files_inside_the_outputs_survive_resume_and_restart(uninterrupted_pretraining, tmp_path):
+    """A user's file in `model/` or in a phase folder is kept by --resume (which relinks `model/`) and by
+    --restart (which deletes everything the pretraining wrote), and the restarted run trains as before."""
+    import shutil
+
+    import torch
+
+    output = tmp_path / "out"
+    shutil.copytree(uninterrupted_pretraining, output)
+    mine = {output / "model" / "NOTES.md": "model notes", output / "phase1-general" / "eval.txt": "my eval"}
+    for path, text in mine.items():
+        path.write_text(text)
+    assert cli.main(["pretrain", *PRETRAIN, "--output", str(output), "--resume"]) == 0
+    assert all(path.read_text() == text for path, text in mine.items())
+
+    assert cli.main(["pretrain", *PRETRAIN, "--output", str(output), "--restart"]) == 0
+    assert all(path.read_text() == text for path, text in mine.items())
+    resumed, reference = weights(output / "model"), weights(uninterrupted_pretraining / "model")
+    for name in reference:
+        torch.testing.assert_close(resumed[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
+    # --restart deleted the first run's outputs: the phase folder holds one run's log, and the user's file
+    log = (output / "phase1-general" / "train_log.jsonl").read_text().splitlines()
+    assert len(log) == len(
+        (uninterrupted_pretraining / "phase1-general" / "train_log.jsonl").read_text().splitlines()
+    )
+
+
+def test_a_source_glob_never_reads_the_pretrainings_own_files(uninterrupted_pretraining, tmp_path, caplog):
+    """`--source ecom=DATA/**/*.jsonl` with the output inside DATA: the run's own `train_log.jsonl` files
+    are left out, on the first call and on every resume, so resuming trains on the same documents."""
+    import torch
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [d for d in sample_documents(seed=0) if d["source"] in ("listing", "review")]
+    (data / "ecom.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    explicit, globbed = tmp_path / "explicit", data / "out"
+    assert (
+        cli.main(
+            ["pretrain", *PRETRAIN, "--source", f"ecom={data / 'ecom.jsonl'}", "--output", str(explicit)]
+        )
+        == 0
+    )
+    source = ["--source", f"ecom={data}/**/*.jsonl", "--output", str(globbed)]
+    assert cli.main(["pretrain", *PRETRAIN, *source, "--phase", "general"]) == 0
+    assert (globbed / "phase1-general" / "train_log.jsonl").is_file()
+    with caplog.at_level("WARNING"):
+        assert cli.main(["pretrain", *PRETRAIN, *source, "--resume"]) == 0
+    assert "sources.ecom: left out 1 file(s) of the output directory" in caplog.text
+    ours, reference = weights(globbed / "model"), weights(explicit / "model")
+    for name in reference:
+        torch.testing.assert_close(ours[name], reference[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
 # ---- damaged and hostile inputs ----------------------------------------------------------------------
@@ -455,3 +531,47 @@ def test_no_absolute_local_path_is_published(tmp_path):
     results = {"model": str(output / "model"), "created": "2026-01-01T00:00:00", "suites": {}}
     card = build_model_card(output / "model", CardOptions(), results=results)
     assert str(tmp_path) not in str(card)
+
+
+# ---- a full disk ---------------------------------------------------------------------------------------
+
+# Trains the e-commerce classifier with the file size limited (SIGXFSZ ignored, so a write past the limit
+# fails with EFBIG as one on a full disk fails with ENOSPC), and reports what was left.
+CLASSIFIER_ON_A_FULL_DISK = textwrap.dedent(
+    """
+    import json, resource, signal, sys
+    from pathlib import Path
+    from curation.classifier import TrainSettings, train_classifier
+    from rexbert_core.sample_corpus import sample_documents
+    documents = sample_documents(seed=0)
+    texts = [d["text"] for d in documents]
+    labels = [d["source"] != "general" for d in documents]
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))
+    out = Path(sys.argv[1])
+    try:
+        train_classifier(texts, labels, out, TrainSettings(bucket=20000, dim=16))
+        error = None
+    except Exception as raised:
+        error = f"{type(raised).__name__}: {raised}"
+    print(json.dumps({"error": error, "files": sorted(p.name for p in out.parent.iterdir())}))
+    """
+)
+
+
+@pytest.mark.parametrize("limit", [300_000, 1 << 40])
+def test_a_full_disk_leaves_no_truncated_classifier(tmp_path, limit):
+    """fastText ignores its write errors; the classifier is complete under its name or absent, and a
+    short write is one error naming the file."""
+    out = tmp_path / "classifier" / "ecom.bin"
+    out.parent.mkdir()
+    result = python_json(CLASSIFIER_ON_A_FULL_DISK, str(out), str(limit), cwd=REPO_ROOT)
+    if limit == 1 << 40:  # no limit that matters: the model is saved and loads
+        assert result == {"error": None, "files": ["ecom.bin", "ecom.bin.sha256.json"]}
+        return
+    assert result["files"] == [], result
+    assert re.fullmatch(
+        r"RunError: .*ecom\.bin: fastText wrote [\d,]+ of [\d,]+ bytes \(disk full\?\); "
+        r"nothing was saved",
+        result["error"],
+    ), result

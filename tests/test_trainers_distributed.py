@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,15 @@ SMALL = [
 ACCUMULATE_TWO = [f"--set=phases.{name}.grad_accum=2" for name in ("general", "context", "anneal")]
 
 
-def torchrun(output: Path, *extra: str) -> None:
+def torchrun(output: Path, *extra: str) -> str:
+    """The tiny recipe (SMALL) on 2 processes; returns their stderr."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "rexbert", "pretrain",
         "--recipe", "tiny", *SMALL, *extra, "--output", str(output),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr
 
 
 def logged(output: Path) -> dict[tuple, float]:
@@ -69,6 +72,19 @@ def assert_same_training(output: Path, reference: Path) -> None:
     assert not list(output.glob("tokenizer.partial*")) and (output / "tokenizer" / "tokenizer.json").is_file()
 
 
+def assert_same_weights(output: Path, reference: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    ours, theirs = (
+        load_file(output / "model" / "model.safetensors"),
+        load_file(reference / "model" / "model.safetensors"),
+    )
+    assert set(ours) == set(theirs)
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_torchrun_two_cpu_processes_equal_one_process_accumulating_two(one_process, tmp_path):
     torchrun(tmp_path / "ddp")
     assert_same_training(tmp_path / "ddp", one_process)
@@ -78,6 +94,98 @@ def test_fsdp_on_two_cpu_processes_equals_one_process(one_process, tmp_path):
     wrap = "--set=training_args={fsdp: full_shard, fsdp_config: {transformer_layer_cls_to_wrap: [RexBertEncoderLayer]}}"
     torchrun(tmp_path / "fsdp", wrap)
     assert_same_training(tmp_path / "fsdp", one_process)
+
+
+# ---- elastic resume -----------------------------------------------------------------------------------
+
+# Runs `rexbert` and stops every process right after checkpoint 4 of the context phase is complete, the way a
+# lost node ends a job (the scheduler kills the job; it is resubmitted on what is left).
+STOP_AFTER_CHECKPOINT = textwrap.dedent(
+    """
+    import os, sys
+    from trainers.checkpoints import CheckpointChecksumsCallback
+    on_save = CheckpointChecksumsCallback.on_save
+    def on_save_then_stop(self, args, state, control, **kwargs):
+        on_save(self, args, state, control, **kwargs)
+        if "phase2-context" in args.output_dir and state.global_step == 4:
+            os._exit(3)
+    CheckpointChecksumsCallback.on_save = on_save_then_stop
+    from rexbert.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+CONTEXT_CHECKPOINTS = ["--set=phases.context.save_steps=2"]
+
+
+def stopped_run(script: Path, output: Path, processes: int, *extra: str) -> None:
+    launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes)] if processes > 1 else []
+    command = [
+        sys.executable, *launcher, str(script), "pretrain", "--recipe", "tiny", *SMALL, *CONTEXT_CHECKPOINTS,
+        *extra, "--output", str(output),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode != 0 and (output / "phase2-context" / "checkpoints" / "checkpoint-4").is_dir()
+    assert not (output / "phase2-context" / "final").exists(), "stopped too late"
+
+
+@pytest.fixture()
+def stop_script(tmp_path) -> Path:
+    script = tmp_path / "stop_after_checkpoint.py"
+    script.write_text(STOP_AFTER_CHECKPOINT)
+    return script
+
+
+def test_two_processes_resumed_on_one(one_process, stop_script, tmp_path, caplog):
+    """Started on 2 processes (1 batch each per step), stopped in phase 2, resumed on 1 process: it
+    accumulates 2 batches per step, and every loss, token count and weight equals the 1-process run's."""
+    output = tmp_path / "elastic"
+    stopped_run(stop_script, output, 2)
+    resume = [
+        "pretrain",
+        "--recipe",
+        "tiny",
+        *SMALL,
+        *CONTEXT_CHECKPOINTS,
+        "--output",
+        str(output),
+        "--resume",
+    ]
+    with caplog.at_level("INFO", logger="rexbert"):
+        assert cli.main(resume) == 0
+    assert f"resuming from {output / 'phase2-context' / 'checkpoints' / 'checkpoint-4'}" in caplog.text
+    assert "1 process(es) accumulate 2 batches per step (the recipe's 1 at 2 process(es))" in caplog.text
+    assert_same_training(output, one_process)
+    assert_same_weights(output, one_process)
+
+
+def test_one_process_resumed_on_two(one_process, stop_script, tmp_path):
+    output = tmp_path / "elastic"
+    stopped_run(stop_script, output, 1, *ACCUMULATE_TWO)
+    stderr = torchrun(output, *CONTEXT_CHECKPOINTS, *ACCUMULATE_TWO, "--resume")
+    assert f"resuming from {output / 'phase2-context' / 'checkpoints' / 'checkpoint-4'}" in stderr
+    assert "2 process(es) accumulate 1 batches per step (the recipe's 2 at 1 process(es))" in stderr
+    assert_same_training(output, one_process)
+    assert_same_weights(output, one_process)
+
+
+def test_a_batch_that_cannot_be_shared_is_one_line(tmp_path, capsys):
+    """One batch per step on 1 process cannot be split over 2: each process says what to run on."""
+    output = tmp_path / "one"
+    assert (
+        cli.main(["pretrain", "--recipe", "tiny", *SMALL, "--phase", "general", "--output", str(output)]) == 0
+    )
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "rexbert", "pretrain",
+        "--recipe", "tiny", *SMALL, "--resume", "--output", str(output),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode != 0 and errors, done.stderr[-3000:]
+    assert all(
+        "phase context: this output trains 1 batches per step (1 process(es) x phases.context.grad_accum=1 "
+        "when it was started), which 2 processes cannot share evenly; run on 1 process(es)" in e
+        for e in errors
+    ), errors
 
 
 def test_accelerate_configs_launch(tmp_path):
@@ -173,3 +281,17 @@ def test_continued_pretraining_of_a_modernbert_checkpoint(shared_data, tmp_path)
         json.loads((phase_three / "training_summary.json").read_text())["phases"][0]["init_from"]
         == "modernbert"
     )
+
+
+def test_an_fsdp_checkpoint_resumes_only_on_its_process_count(tmp_path):
+    from types import SimpleNamespace
+
+    from rexbert_core.typed_config import ConfigError
+    from trainers.elastic import check_resume_processes
+
+    with pytest.raises(
+        ConfigError, match=r"checkpoint-4 was saved by 2 FSDP processes.*resume it on 2 processes"
+    ):
+        check_resume_processes(tmp_path / "checkpoint-4", 2, 1, SimpleNamespace(fsdp=["full_shard"]))
+    check_resume_processes(tmp_path / "checkpoint-4", 2, 2, SimpleNamespace(fsdp=["full_shard"]))
+    check_resume_processes(tmp_path / "checkpoint-4", 2, 1, SimpleNamespace(fsdp=[]))  # DDP: any count

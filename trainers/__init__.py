@@ -3,12 +3,17 @@
 Modules, in the order data flows through them:
 
     packing     tokenise documents and pack them into rows (position ids restart per document)
+    token_rows  rows cut straight from memory-mapped token shards (`rexbert tokenize`)
+    row_order   `RowOrder`: each epoch's shuffled row order as a seeded bijection, in constant memory
     saliency    the domain-saliency lexicon behind Guided MLM (`build_saliency_lexicon`)
     collator    `GuidedMLMCollator`: 80/10/10 MLM steered toward salient tokens at a fixed rate
     schedules   learning-rate (WSD, 1-sqrt), masking-rate and batch-size schedules
     cursors     `SourceCursor`: one source read row by row across epochs, resumable at any row count
     mixture     `MixtureSchedule` and the resumable, seeded `MixtureStream` of batches
     stream_checkpoint  the stream's state in every checkpoint, and `MixtureStateCallback` saving it
+    checkpoints checksummed checkpoints, damaged or incomplete ones set aside, model folders linked
+    divergence  `DivergenceGuard`: a non-finite loss, gradient or weight stops the run before it is saved
+    elastic     resuming on another process count with the same global batch and data order
     trainer     `RexBertTrainer(Trainer)` with the narrow hooks curriculum MLM needs
     recipes     strictly validated YAML phase recipes (`trainers/recipes/*.yaml`)
     sources     datasets, tokenizer and lexicon from a recipe

@@ -78,9 +78,16 @@ def check_training_args(where: str, mapping: dict[str, Any]) -> None:
 
 
 def training_arguments(
-    recipe, phase, phase_dir: Path, steps: int, *, eval_steps: int | None = None
+    recipe,
+    phase,
+    phase_dir: Path,
+    steps: int,
+    *,
+    eval_steps: int | None = None,
+    grad_accum: int | None = None,
 ) -> TrainingArguments:
-    """The phase's `TrainingArguments` (see the module docstring)."""
+    """The phase's `TrainingArguments` (see the module docstring); `grad_accum`: the batches per process
+    and step when they differ from the recipe's (`trainers.elastic`)."""
     spec, lr = phase.optimizer, phase.lr
     if spec.name == "stableadamw":
         try:
@@ -95,7 +102,7 @@ def training_arguments(
         output_dir=str(phase_dir / "checkpoints"),
         max_steps=steps,
         per_device_train_batch_size=phase.batch_size,
-        gradient_accumulation_steps=phase.grad_accum,
+        gradient_accumulation_steps=grad_accum or phase.grad_accum,
         learning_rate=lr.peak,
         **scheduler_arguments(
             lr.schedule,

@@ -21,7 +21,15 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from modeling_rexbert.tokenization import fit_to_model
-from rexbert_core.safe_outputs import CHECKSUMS_FILENAME, record, safetensors_problem, verify
+from rexbert_core.safe_outputs import (
+    CHECKSUMS_FILENAME,
+    WRITTEN_FILENAME,
+    record,
+    record_written,
+    remove_written,
+    safetensors_problem,
+    verify,
+)
 from rexbert_core.typed_config import DataError
 
 from .divergence import TrainingDiverged, any_process, nonfinite_parameters
@@ -54,12 +62,17 @@ def save_model_dir(model, tokenizer, lexicon: SaliencyLexicon | None, directory:
 def link_model_dir(source: str | Path, target: str | Path) -> Path:
     """`target` as a copy of the model directory `source`, its weight files hard-linked rather than
     written again (they are never modified in place; a later save replaces the file). Falls back to
-    copying where the two directories are on different file systems."""
+    copying where the two directories are on different file systems.
+
+    What an earlier call placed in `target` is replaced (a weight file the new model lacks goes too); any
+    other file there, a user's, stays (`safe_outputs.record_written`)."""
     source, target = Path(source), Path(target)
     if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+        remove_written(target)
+    record_written(target, *(path.name for path in source.iterdir() if path.name != WRITTEN_FILENAME))
     for path in sorted(source.rglob("*")):
+        if path.name == WRITTEN_FILENAME:
+            continue
         destination = target / path.relative_to(source)
         if path.is_dir():
             destination.mkdir(exist_ok=True)

@@ -290,8 +290,9 @@ class MixtureStream(torch.utils.data.IterableDataset):
         saved = (record["processes"], record["workers"])
         if saved != (self.num_shards, max(workers, 1)):
             raise DataError(
-                f"the streaming positions were saved by {saved[0]} process(es) x {saved[1]} dataloader "
-                f"worker(s), this run has {self.num_shards} x {max(workers, 1)}: resume with the same"
+                f"the streaming sources' reading positions were saved by {saved[0]} process(es) x {saved[1]} "
+                f"dataloader worker(s) each, this run has {self.num_shards} x {max(workers, 1)}: resume on "
+                f"{saved[0]} process(es) with training_args.dataloader_num_workers={saved[1] if saved[1] > 1 else 0}"
             )
         workers = max(workers, 1)
         if (self._start.batch_index // self.num_shards) % workers:

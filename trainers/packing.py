@@ -17,7 +17,7 @@ Declared handling of awkward input (nothing is dropped silently; `PackingStats` 
 
 Three source types implement the same small interface (`PackedSource`): `PackedRows`, packed once
 into memory from a map-style dataset, and `token_rows.ShardedRows`, cut from memory-mapped token shards
-(both `RandomAccessRows`: read by index, reshuffled per epoch), and `StreamingPackedSource`, which packs a
+(both `RandomAccessRows`: read by index, reshuffled per epoch by a `row_order.RowOrder`, constant memory), and `StreamingPackedSource`, which packs a
 streaming `datasets.IterableDataset` lazily.
 """
 
@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from transformers.utils import logging as hf_logging
+
+from .row_order import RowOrder
 
 __all__ = [
     "PackedRows",
@@ -207,11 +209,9 @@ class RandomAccessRows(PackedSource):
     def __getitem__(self, index: int) -> Row:
         raise NotImplementedError
 
-    def epoch_order(self, epoch: int, seed: int) -> np.ndarray:
-        """Row indices in the order epoch `epoch` visits them."""
-        if not self.shuffle:
-            return np.arange(len(self))
-        return np.random.default_rng([seed, epoch, _stable_hash(self.name)]).permutation(len(self))
+    def epoch_order(self, epoch: int, seed: int) -> RowOrder:
+        """Row indices in the order epoch `epoch` visits them (computed per position, in constant memory)."""
+        return RowOrder(len(self), (seed, epoch, _stable_hash(self.name)), shuffle=self.shuffle)
 
     def iter_epoch(self, epoch: int, seed: int) -> Iterator[Row]:
         for index in self.epoch_order(epoch, seed):

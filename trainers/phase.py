@@ -15,17 +15,18 @@ from transformers import PrinterCallback, ProgressCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_rexbert.tokenization import fit_to_model
-from rexbert_core.safe_outputs import atomic_write_json, record
+from rexbert_core.safe_outputs import atomic_write_json, record, record_written
 from rexbert_core.typed_config import ConfigError, RunError
 
 from .arguments import training_arguments
 from .checkpoints import portable_path
 from .collator import GuidedMLMCollator
-from .distributed import barrier, is_main_process
+from .distributed import barrier, is_main_process, world_size
 from .divergence import TrainingDiverged, any_process, nonfinite_parameters
+from .elastic import elastic_grad_accum
 from .mixture import MixtureSchedule, MixtureStream
 from .recipes import ROPE_KEYS, PhaseSpec, Recipe
-from .reporting import ConsoleProgressCallback, StepLogCallback, read_step_log, write_step_tables
+from .reporting import LOG_JSONL, ConsoleProgressCallback, StepLogCallback, read_step_log, write_step_tables
 from .saliency import LEXICON_FILENAME
 from .schedules import BatchSizeSchedule
 from .sources import RecipeData
@@ -48,8 +49,24 @@ PHASE_SUMMARY_FILENAME = "phase_summary.json"
 SHAPE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 
 
+# What a phase writes into its folder; anything else there is a user's and is never deleted.
+PHASE_ENTRIES = (
+    "checkpoints",
+    "final",
+    LOG_JSONL,
+    "train_log.json",
+    "train_log.csv",
+    PHASE_SUMMARY_FILENAME,
+)
+
+
 def phase_dir(output: Path, number: int, phase: PhaseSpec) -> Path:
     return output / f"phase{number}-{phase.name}"
+
+
+def phase_started(directory: Path) -> bool:
+    """Whether a phase wrote anything into `directory` (a user's own file there does not count)."""
+    return any((directory / name).exists() for name in PHASE_ENTRIES)
 
 
 # ---- model ----------------------------------------------------------------------------------------
@@ -101,7 +118,14 @@ def build_model(recipe: Recipe, phase: PhaseSpec, tokenizer, init_from: str | No
 
 
 def build_stream(
-    recipe: Recipe, number: int, phase: PhaseSpec, tokenizer, lexicon, data: RecipeData, steps: int
+    recipe: Recipe,
+    number: int,
+    phase: PhaseSpec,
+    tokenizer,
+    lexicon,
+    data: RecipeData,
+    steps: int,
+    grad_accum: int | None = None,
 ) -> MixtureStream:
     """The phase's mixture of packed sources, collated by a `GuidedMLMCollator`."""
     mixture = phase.mixture
@@ -127,7 +151,7 @@ def build_stream(
         collator,
         batch_size=batch_size,
         max_steps=steps,
-        grad_accum=phase.grad_accum,
+        grad_accum=grad_accum or phase.grad_accum,
         seed=recipe.seed * 1000 + number,
         mask_rate=phase.mask_rate,
         guidance=phase.guided_mlm.weight,
@@ -167,18 +191,32 @@ def run_phase(
     init_from: str | None,
     resume: bool,
     steps: int,
+    reference_processes: int | None = None,
 ) -> dict:
     """Train one phase (every process); the main process saves its final model and writes its record.
-    Returns the phase's `training_summary.json` entry."""
+    Returns the phase's `training_summary.json` entry. `reference_processes`: the process count the global
+    batch was fixed at (`trainers.elastic`; default: this run's)."""
     directory = phase_dir(output, number, phase)
-    directory.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        record_written(directory, *PHASE_ENTRIES)
+    barrier()
     set_seed(recipe.seed + number)
+    grad_accum = elastic_grad_accum(
+        phase.name, phase.grad_accum, reference_processes or world_size(), world_size()
+    )
+    if grad_accum != phase.grad_accum:
+        logger.info(
+            "phase %d (%s): %d process(es) accumulate %d batches per step (the recipe's %d at %d process(es))",
+            number, phase.name, world_size(), grad_accum, phase.grad_accum, reference_processes,
+        )  # fmt: skip
     model = build_model(recipe, phase, tokenizer, init_from)
-    stream = build_stream(recipe, number, phase, tokenizer, lexicon, data, steps)
+    stream = build_stream(recipe, number, phase, tokenizer, lexicon, data, steps, grad_accum)
     eval_steps = min(phase.eval_steps, steps) if phase.eval_steps else None
     trainer = RexBertTrainer(
         model=model,
-        args=training_arguments(recipe, phase, directory, steps, eval_steps=eval_steps),
+        args=training_arguments(
+            recipe, phase, directory, steps, eval_steps=eval_steps, grad_accum=grad_accum
+        ),
         train_stream=stream,
         validation_batches=phase_validation(recipe, number, phase, tokenizer, data, stream.source_names),
         processing_class=tokenizer,

@@ -42,7 +42,8 @@ from rexbert_core.typed_config import ConfigError, to_mapping
 
 from .checkpoints import link_model_dir, set_aside_incomplete_checkpoints
 from .distributed import barrier, is_main_process, quiet_other_processes
-from .phase import PHASE_SUMMARY_FILENAME, phase_dir, run_phase
+from .elastic import PROCESSES_FILENAME, reference_processes
+from .phase import PHASE_SUMMARY_FILENAME, phase_dir, phase_started, run_phase
 from .recipes import PhaseSpec, Recipe
 from .reporting import plot_training, read_step_log, write_step_tables
 from .saliency import LEXICON_FILENAME, SaliencyLexicon
@@ -81,7 +82,7 @@ def pretrain(
     config = {"recipe": recipe_record(recipe), "max_steps": max_steps}
     with DirectoryLock(output):
         owned = OwnedDirectory.claim(output, "pretrain", config, restart=restart)
-        started = [n for n in selected if phase_dir(output, n, recipe.phase_list[n - 1]).exists()]
+        started = [n for n in selected if phase_started(phase_dir(output, n, recipe.phase_list[n - 1]))]
         if started and not resume:
             barrier()
             raise ConfigError(
@@ -97,8 +98,9 @@ def pretrain(
 
 
 def _run_phases(recipe: Recipe, output: Path, selected, *, resume: bool, max_steps: int | None) -> dict:
-    data = RecipeData(recipe)
+    data = RecipeData(recipe, outputs=output)
     tokenizer, lexicon = _shared_tokenizer_and_lexicon(recipe, data, output)
+    processes = reference_processes(output)  # what the global batch was fixed at (trainers.elastic)
     previous = None
     for number in selected:
         phase = recipe.phase_list[number - 1]
@@ -128,6 +130,7 @@ def _run_phases(recipe: Recipe, output: Path, selected, *, resume: bool, max_ste
             init_from=init_from,
             resume=resume,
             steps=max_steps or phase.steps,
+            reference_processes=processes,
         )
         previous = str(output / entry["checkpoint"])
     # the summary covers every finished phase in the directory, also those run by earlier calls
@@ -151,7 +154,10 @@ def output_entries(recipe: Recipe) -> list[str]:
     """The top-level entries `pretrain` writes into its output directory."""
     phases = [f"phase{n}-{name}" for n, name in enumerate(recipe.phases, 1)]
     tables = ["train_log.json", "train_log.csv", "training_curves.png"]
-    return [RECIPE_FILENAME, "tokenizer", LEXICON_FILENAME, *phases, "model", *tables, SUMMARY_FILENAME]
+    return [
+        RECIPE_FILENAME, PROCESSES_FILENAME, "tokenizer", LEXICON_FILENAME, *phases, "model", *tables,
+        SUMMARY_FILENAME,
+    ]  # fmt: skip
 
 
 def _phase_init(

@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 from transformers import TrainerCallback
 
-from rexbert_core.safe_outputs import atomic_write_text
+from rexbert_core.safe_outputs import atomic_save_figure, atomic_write_text
 from rexbert_core.typed_config import DataError
 
 __all__ = [
+    "LOG_JSONL",
     "ConsoleProgressCallback",
     "StepLogCallback",
     "plot_training",
@@ -109,8 +110,8 @@ def write_step_tables(entries: list[dict], directory: str | Path, stem: str = "t
     """The log as `<stem>.json` (a list of entries) and `<stem>.csv` (one column per metric)."""
     directory = Path(directory)
     json_path, csv_path = directory / f"{stem}.json", directory / f"{stem}.csv"
-    json_path.write_text(json.dumps(entries, indent=1), encoding="utf-8")
-    pd.DataFrame(entries).to_csv(csv_path, index=False)
+    atomic_write_text(json_path, json.dumps(entries, indent=1))
+    atomic_write_text(csv_path, pd.DataFrame(entries).to_csv(index=False))
     return [json_path, csv_path]
 
 
@@ -179,7 +180,7 @@ def plot_training(entries: list[dict], path: str | Path) -> Path | None:
         )
     _tokens_axis(loss_ax, training, offsets, np)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 

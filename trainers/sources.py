@@ -39,9 +39,39 @@ def _builder_for(data_files: str | list[str]) -> str:
     return builder
 
 
-def load_source(name: str, spec: SourceSpec, seed: int = 0):
+def outside_outputs(name: str, data_files: str | list[str], outputs: Path | None) -> str | list[str]:
+    """The files local `data_files` patterns match (as `datasets` resolves them), less those inside the
+    pretraining's own output directory: a glob such as `runs/**/*.jsonl` would otherwise read the run's own
+    `train_log.jsonl`, and read more of it on every resume. Patterns of remote files are kept as they are."""
+    patterns = [data_files] if isinstance(data_files, str) else list(data_files)
+    if outputs is None or any("://" in pattern for pattern in patterns):
+        return data_files
+    from datasets.data_files import resolve_pattern
+
+    outputs = Path(outputs).resolve()
+    files, left_out = [], []
+    for pattern in patterns:
+        try:
+            matched = resolve_pattern(pattern, base_path=".")
+        except FileNotFoundError:
+            raise DataError(f"sources.{name}: no file matches {pattern!r}") from None
+        for file in matched:
+            (left_out if Path(file).resolve().is_relative_to(outputs) else files).append(file)
+    if left_out:
+        logger.warning(
+            "sources.%s: left out %d file(s) of the output directory %s", name, len(left_out), outputs
+        )
+    if not files:
+        raise DataError(
+            f"sources.{name}: {data_files!r} matches only files of the output directory {outputs}"
+        )
+    return files
+
+
+def load_source(name: str, spec: SourceSpec, seed: int = 0, outputs: Path | None = None):
     """The documents of one source as a `datasets.Dataset` (or `IterableDataset` when streaming),
-    filtered by `where` and cut to `max_docs`."""
+    filtered by `where` and cut to `max_docs`; local files inside `outputs` are never read
+    (`outside_outputs`)."""
     if spec.sample_corpus is not None:
         from rexbert_core.sample_corpus import SOURCES, sample_documents
 
@@ -59,7 +89,7 @@ def load_source(name: str, spec: SourceSpec, seed: int = 0):
             if spec.data_files is not None:
                 dataset = datasets.load_dataset(
                     _builder_for(spec.data_files),
-                    data_files=spec.data_files,
+                    data_files=outside_outputs(name, spec.data_files, outputs),
                     split=spec.split,
                     streaming=spec.streaming,
                 )
@@ -112,8 +142,8 @@ class RecipeData:
     recipe `validation` section, each source's held-out documents are split off first (`trainers.validation`:
     a seeded draw; the first documents of a streaming source) and only `validation_packed` sees them."""
 
-    def __init__(self, recipe: Recipe):
-        self.recipe = recipe
+    def __init__(self, recipe: Recipe, outputs: Path | None = None):
+        self.recipe, self.outputs = recipe, outputs  # outputs: the pretraining's directory, never read
         self._datasets: dict[str, tuple] = {}
 
     def _split(self, name: str) -> tuple:
@@ -121,7 +151,7 @@ class RecipeData:
             self._datasets[name] = self._split_shards(name)
         if name not in self._datasets:
             spec = self.recipe.sources[name]
-            dataset = load_source(name, spec, seed=self.recipe.seed)
+            dataset = load_source(name, spec, seed=self.recipe.seed, outputs=self.outputs)
             validation = None
             if self.recipe.validation is not None:
                 count = self.recipe.validation.documents_per_source

@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 
 from rexbert_core.safe_outputs import atomic_write_json
 
+from .elastic import check_resume_processes
 from .mixture import MixtureState, MixtureStream
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "MixtureStateCallback",
     "positions_file",
     "read_mixture_state",
+    "saved_processes",
     "write_mixture_state",
 ]
 
@@ -34,10 +36,10 @@ logger = logging.getLogger(__name__)
 MIXTURE_STATE_FILENAME = "mixture_state.json"
 
 
-def write_mixture_state(state: MixtureState, directory: str | Path) -> Path:
-    """`directory/mixture_state.json`, written atomically."""
+def write_mixture_state(state: MixtureState, directory: str | Path, processes: int = 1) -> Path:
+    """`directory/mixture_state.json`, written atomically, with the number of processes that trained."""
     path = Path(directory) / MIXTURE_STATE_FILENAME
-    atomic_write_json(path, asdict(state))
+    atomic_write_json(path, {**asdict(state), "processes": processes})
     return path
 
 
@@ -46,7 +48,17 @@ def read_mixture_state(path: str | Path) -> MixtureState:
     path = Path(path)
     if path.is_dir():
         path = path / MIXTURE_STATE_FILENAME
-    return MixtureState(**json.loads(path.read_text(encoding="utf-8")))
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record.pop("processes", None)
+    return MixtureState(**record)
+
+
+def saved_processes(path: str | Path) -> int:
+    """How many processes trained up to the checkpoint holding `mixture_state.json` (1 when not recorded)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MIXTURE_STATE_FILENAME
+    return int(json.loads(path.read_text(encoding="utf-8")).get("processes", 1))
 
 
 def positions_file(checkpoint: Path, process: int) -> Path:
@@ -77,7 +89,8 @@ class MixtureStateCallback(TrainerCallback):
             atomic_write_json(positions_file(checkpoint, args.process_index), record)
         if state.is_world_process_zero:
             if checkpoint.is_dir():
-                write_mixture_state(self.stream.state_at(self._batches_done(state)), checkpoint)
+                state_now = self.stream.state_at(self._batches_done(state))
+                write_mixture_state(state_now, checkpoint, processes=self.stream.num_shards)
                 if getattr(self.stream.collator, "lexicon", None) is not None:
                     self.stream.collator.lexicon.save(checkpoint)
 
@@ -86,6 +99,7 @@ class MixtureStateCallback(TrainerCallback):
             return
         saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / MIXTURE_STATE_FILENAME
         if saved.is_file():
+            check_resume_processes(saved.parent, saved_processes(saved), self.stream.num_shards, args)
             mixture_state = read_mixture_state(saved)
             if mixture_state.batch_index != self._batches_done(state):
                 raise ValueError(

@@ -14,6 +14,7 @@ import torch
 
 from .collator import GuidedMLMCollator
 from .packing import PackedRows
+from .row_order import RowOrder
 
 __all__ = ["held_out_indices", "split_documents", "validation_batches"]
 
@@ -22,7 +23,7 @@ def held_out_indices(count: int, total: int, seed: int) -> np.ndarray:
     """The sorted indices of the `count` documents (of `total`) set aside for validation."""
     if total <= count:
         raise ValueError(f"cannot set {count} of {total} documents aside for validation")
-    return np.sort(np.random.default_rng(seed).permutation(total)[:count])
+    return np.sort(RowOrder(total, seed).take(0, count))  # the first `count` of a seeded bijection
 
 
 def split_documents(dataset, count: int, seed: int):

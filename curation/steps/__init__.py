@@ -14,6 +14,7 @@ from .dedup import (
     ExactDedupConfig,
     MinhashConfig,
     WhitespaceMinhashSignature,
+    document_id_key,
     exact_dedup_key,
 )
 from .domain_preselect import DomainPreselectConfig, DomainPreselectFilter
@@ -46,6 +47,7 @@ __all__ = [
     "StepContext",
     "WhitespaceMinhashSignature",
     "bundled_lid_model",
+    "document_id_key",
     "exact_dedup_key",
     "stage_step_name",
 ]

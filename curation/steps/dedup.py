@@ -20,6 +20,7 @@ __all__ = [
     "ExactDedupConfig",
     "MinhashConfig",
     "WhitespaceMinhashSignature",
+    "document_id_key",
     "exact_dedup_key",
 ]
 
@@ -116,3 +117,9 @@ class WhitespaceMinhashSignature(MinhashDedupSignature):
 def exact_dedup_key(doc: Document) -> str:
     """Content compared by exact deduplication: the text without case and whitespace differences."""
     return normalized_for_exact_dedup(doc.text)
+
+
+def document_id_key(doc: Document) -> str:
+    """What the corpus-wide id check compares: a reader rejects an id seen earlier in its own task, and this
+    key, through datatrove's exact-dedup signatures, finds the ids that two tasks both kept."""
+    return doc.id

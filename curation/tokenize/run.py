@@ -115,7 +115,7 @@ def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsM
         raise ConfigError(f"--source {reserved[0]}: that name is taken by the output's own {reserved[0]!r}")
     tokenizer = _load_tokenizer(config.tokenizer)
     os.makedirs(config.output_dir, exist_ok=True)
-    with DirectoryLock(config.output_dir):
+    with DirectoryLock(config.output_dir) as lock:
         tokenizer_id = tokenizer_fingerprint(tokenizer)
         owned = OwnedDirectory.claim(
             config.output_dir, "tokenize", config.record(tokenizer_id), restart=restart
@@ -131,7 +131,9 @@ def tokenize_corpus(config: TokenizeConfig, *, restart: bool = False) -> ShardsM
         def on_step(index: int, total: int, name: str) -> None:
             logger.info("tokenize %d/%d: %s", index, total, name)
 
-        if not run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step):
+        outcome = run_step_lists(step_lists, logs, config.executor, config.workers, on_step=on_step)
+        if not outcome:
+            lock.hold_for_slurm_jobs(outcome.slurm_jobs)  # the jobs hold the directory until they end
             return None
     manifest = ShardsManifest.load(config.output_dir)
     for name, source in manifest.sources.items():

@@ -10,7 +10,7 @@ writes a directory builds on.
 Imports nothing of the project but `typed_config` (its error types).
 """
 
-from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .atomic import atomic_save_figure, atomic_write_bytes, atomic_write_json, atomic_write_text
 from .checksums import (
     BLOCK_SIZE,
     CHECKSUMS_FILENAME,
@@ -24,7 +24,15 @@ from .checksums import (
     verify_model_dir,
 )
 from .lock import LOCK_FILENAME, DirectoryBusyError, DirectoryLock
-from .ownership import MARKER_FILENAME, OwnedDirectory, changed_fields, fingerprint
+from .ownership import (
+    MARKER_FILENAME,
+    WRITTEN_FILENAME,
+    OwnedDirectory,
+    changed_fields,
+    fingerprint,
+    record_written,
+    remove_written,
+)
 from .processes import descendants, kill_trees, process_id
 
 __all__ = [
@@ -32,10 +40,12 @@ __all__ = [
     "CHECKSUMS_FILENAME",
     "LOCK_FILENAME",
     "MARKER_FILENAME",
+    "WRITTEN_FILENAME",
     "BlockChecks",
     "DirectoryBusyError",
     "DirectoryLock",
     "OwnedDirectory",
+    "atomic_save_figure",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
@@ -47,6 +57,8 @@ __all__ = [
     "process_id",
     "record",
     "record_file",
+    "record_written",
+    "remove_written",
     "safetensors_problem",
     "verify",
     "verify_file",

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = ["atomic_save_figure", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -37,3 +37,12 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, value: Any, **dump_options: Any) -> Path:
     options = {"indent": 1, "default": str, **dump_options}
     return atomic_write_text(path, json.dumps(value, **options) + "\n")
+
+
+def atomic_save_figure(figure, path: str | Path, **savefig_options: Any) -> Path:
+    """A matplotlib figure saved atomically (rendered in memory, in the format the suffix names)."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", **savefig_options)
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -9,14 +9,21 @@ by a background thread, which processes the holder has started; a clean release 
 as filelock keeps it, so that every command locks the same inode). A command that finds the lock free but a
 record left in the file by a killed holder takes it over and first ends those leftover processes
 (`safe_outputs.processes`), so a worker of the dead run cannot go on writing into the directory.
+
+A command that only submits work to Slurm (curation and tokenizing with the slurm executor) ends long before
+the work does. It hands the lock over to its jobs (`hold_for_slurm_jobs`): the record keeps their ids, and a
+later command is refused while `squeue` lists any of them, and takes the lock over once none is queued or
+running, so no second command writes into the directory while the job array does.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -49,6 +56,7 @@ class DirectoryLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self._slurm_jobs: list[str] = []
 
     def acquire(self) -> DirectoryLock:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -61,13 +69,25 @@ class DirectoryLock:
                 f"{self.root} is in use by another rexbert command (pid {holder.get('pid', '?')} on "
                 f"{holder.get('host', '?')}, since {holder.get('started', '?')}); wait for it or use another output"
             ) from None
+        previous = _read(self.path)
+        if previous.get("slurm_jobs"):
+            try:
+                self._check_slurm_jobs(previous)
+            except DirectoryBusyError:
+                lock.release()
+                raise
         self._lock = lock
         self._record = open(self.path, "r+", encoding="utf-8")  # noqa: SIM115 (held until release)
-        self._end_leftovers(_read(self.path))
+        if not previous.get("slurm_jobs"):
+            self._end_leftovers(previous)
         self._write()
         self._thread = threading.Thread(target=self._refresh, name="rexbert-lock", daemon=True)
         self._thread.start()
         return self
+
+    def hold_for_slurm_jobs(self, job_ids: list[str]) -> None:
+        """On release, leave the lock to these Slurm jobs (see the module docstring)."""
+        self._slurm_jobs = [str(job) for job in job_ids]
 
     def release(self) -> None:
         if self._lock is None:
@@ -75,7 +95,12 @@ class DirectoryLock:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self._record.seek(0)
         self._record.truncate(0)  # no holder: a later command has nothing to take over
+        if self._slurm_jobs:
+            record = {"slurm_jobs": self._slurm_jobs, "host": socket.gethostname(), "started": self._started}
+            self._record.write(json.dumps(record))
+            self._record.flush()
         self._record.close()
         self._lock.release()
         self._lock = None
@@ -126,6 +151,28 @@ class DirectoryLock:
             previous.get("pid"),
             f"; ended {ended} process(es) it had left running" if ended else "",
         )
+
+    def _check_slurm_jobs(self, previous: dict) -> None:
+        """Refuse the lock while a Slurm job it was handed to is queued or running."""
+        jobs = previous["slurm_jobs"]
+        try:
+            listed = subprocess.run(
+                ["squeue", "-h", "-o", "%A", "-u", getpass.getuser()],
+                capture_output=True, text=True, timeout=60, check=True,
+            ).stdout.split()  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            raise DirectoryBusyError(
+                f"{self.root} was handed to Slurm job(s) {', '.join(jobs)} on {previous.get('started', '?')}, "
+                f"and squeue cannot tell here whether they still run: run this where squeue works, or delete "
+                f"{self.path} once they are over"
+            ) from None
+        running = [job for job in jobs if job in set(listed)]
+        if running:
+            raise DirectoryBusyError(
+                f"{self.root} is in use by Slurm job(s) {', '.join(running)} (submitted by rexbert on "
+                f"{previous.get('started', '?')}); wait for them or scancel them"
+            )
+        logger.info("%s: the Slurm jobs that held the lock are over (%s)", self.root, ", ".join(jobs))
 
 
 def _read(path: Path) -> dict:

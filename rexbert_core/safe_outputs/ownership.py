@@ -8,7 +8,10 @@ entries the command created there. With it:
   nothing in it is touched);
 - the same config continues (resume); a changed config is refused in one line naming the changed fields,
   since finished work made with the old config would otherwise be reused as if it were new;
-- `restart` deletes exactly the entries the marker lists, and nothing else.
+- `restart` deletes exactly the entries the marker lists, and nothing else;
+- inside an entry that is a folder users also put files into (a model folder, a training phase's folder),
+  the command lists what it wrote there in `.rexbert-written.json` (`record_written`): `restart` and
+  rewrites (`remove_written`) delete only those, and a user's own file in the folder stays.
 
 A root given as a URL (`s3://...`, `hf://...`, any fsspec protocol) is handled the same way through fsspec:
 curation can write to object stores, where the marker is one object (object writes are atomic there).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,10 +31,59 @@ from rexbert_core.typed_config import ConfigError
 from .atomic import atomic_write_json
 from .lock import LOCK_FILENAME
 
-__all__ = ["MARKER_FILENAME", "OwnedDirectory", "changed_fields", "fingerprint"]
+__all__ = [
+    "MARKER_FILENAME",
+    "WRITTEN_FILENAME",
+    "OwnedDirectory",
+    "changed_fields",
+    "fingerprint",
+    "record_written",
+    "remove_written",
+]
 
 MARKER_FILENAME = ".rexbert-owner.json"
+WRITTEN_FILENAME = ".rexbert-written.json"
 IGNORED = {MARKER_FILENAME, LOCK_FILENAME}
+logger = logging.getLogger("rexbert")
+
+
+def _written(folder: Path) -> list[str]:
+    listing = folder / WRITTEN_FILENAME
+    try:
+        return json.loads(listing.read_text(encoding="utf-8")) if listing.is_file() else []
+    except ValueError:
+        raise ConfigError(f"{listing}: damaged list of written files; move the folder aside") from None
+
+
+def record_written(folder: str | Path, *names: str) -> None:
+    """Add `names` (entries at the top of `folder`) to what the command wrote there; call it before
+    writing them, so a kill never leaves an entry of ours unlisted."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    listed = _written(folder)
+    if not set(names) <= set(listed):
+        atomic_write_json(folder / WRITTEN_FILENAME, sorted(set(listed) | set(names)))
+
+
+def remove_written(folder: str | Path) -> list[str]:
+    """Delete what `folder`'s listing names, then the listing, then the folder when nothing else is left.
+    Returns the names of what was kept (a user's files)."""
+    folder = Path(folder)
+    for name in _written(folder):
+        path = folder / name
+        if (path / WRITTEN_FILENAME).is_file():  # a folder of ours that users add to as well
+            remove_written(path)
+        elif path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    (folder / WRITTEN_FILENAME).unlink(missing_ok=True)
+    if not folder.is_dir():
+        return []
+    kept = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if not path.is_dir())
+    if not kept:
+        shutil.rmtree(folder)  # empty folders of ours only
+    return kept
 
 
 def fingerprint(config: Any) -> str:
@@ -152,7 +205,11 @@ class OwnedDirectory:
                 self.fs.rm(f"{self._path}/{name}", recursive=True)
             return
         path = self.root / name
-        if path.is_dir() and not path.is_symlink():
+        if (path / WRITTEN_FILENAME).is_file():  # a folder users add to: only what the command wrote
+            kept = remove_written(path)
+            if kept:
+                logger.warning("%s: kept %s (not written by `rexbert %s`)", path, ", ".join(kept), self.kind)
+        elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)

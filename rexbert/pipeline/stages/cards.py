@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub_cards import CardOptions, DatasetCardOptions, write_dataset_card, write_model_card
+from rexbert_core.safe_outputs import record_written
 
 from ..config import RunConfig
 from ..layout import Layout
@@ -30,6 +31,7 @@ def configure(config: RunConfig, layout: Layout) -> CardsJob:
 
 def run(job: CardsJob, plan: RunPlan) -> dict:
     layout = plan.layout
+    record_written(layout.model, "README.md")
     model_card = write_model_card(layout.model, job.model, results=layout.results)
     dataset_cards = {
         corpus: str(write_dataset_card(layout.corpus(corpus).root, options))

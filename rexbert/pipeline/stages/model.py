@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 from hub_cards.integrations import make_sentence_transformer
+from rexbert_core.safe_outputs import record_written
 from trainers.checkpoints import link_model_dir
 from trainers.pretrain import SUMMARY_FILENAME
 
@@ -18,8 +19,10 @@ __all__ = ["STAGE"]
 def run(job: None, plan: RunPlan) -> dict:
     layout = plan.layout
     link_model_dir(layout.outputs_of("pretrain")["model"], layout.model)
+    linked = {path.name for path in layout.model.iterdir()}
     shutil.copy2(layout.pretrain / SUMMARY_FILENAME, layout.model / SUMMARY_FILENAME)
     make_sentence_transformer(layout.model, pooling="mean")
+    record_written(layout.model, *({path.name for path in layout.model.iterdir()} - linked))
     return {"model": str(layout.model)}
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rexbert_core.safe_outputs import atomic_write_text
 from rexbert_core.tables import markdown_table
 
 from ..stage import RunPlan, Stage
@@ -54,7 +55,7 @@ def report_markdown(plan: RunPlan) -> str:
 
 
 def run(job: None, plan: RunPlan) -> dict:
-    plan.layout.report.write_text(report_markdown(plan), encoding="utf-8")
+    atomic_write_text(plan.layout.report, report_markdown(plan))
     return {"report": str(plan.layout.report)}
 
 
