@@ -15,12 +15,18 @@ Four figures, each next to a reference measured in the same run:
 (d) time to resume a stream at batch 1,000,000 from its saved state (target < 1 s): restore + first batch.
 (e) a streaming source (jsonl files, `datasets` streaming): time to its next row from a saved position near
     its end, next to the time a resume without positions would spend replaying the rows before.
+(f) memory of a shuffled epoch's row order (`trainers.row_order.RowOrder`) at 10^6, 10^9 and 10^12 rows:
+    the RSS a process gains positioning a source cursor mid-epoch and reading from it (target: constant);
+    reference: the materialised int64 permutation it replaced, at 10^8 rows (8 bytes a row: 7.5 GiB at 10^9).
+(g) the cost of the shards' block checksums: SHA-256 GB/s over a 1 GiB file in the page cache, next to
+    reading it without hashing (a block is hashed once, the first time training reads it).
 
 The corpora are the project's generated sample text (listings and reviews as `ecom`, general text as
 `general`), written as jsonl files of ~25 MB and ~250 MB (`--quick`: 2.5 MB and 25 MB). The tokenizer is
 ModernBERT's (built from the OLMo BPE in ../shared/data) when it is there, else a BPE trained on the sample.
 
     python -m bench.bench_data [--quick] [--full] [--out outputs/bench]   # writes bench_data.json / .md
+    python -m bench.bench_data --only fg                                    # (f) and (g) alone, a minute
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 SHARED_TOKENIZER = (
@@ -171,6 +178,75 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
 """
 
 
+# Prints the RSS a process gains by positioning a SourceCursor at the middle of a shuffled epoch of N rows
+# and reading 1,000 rows (or, with "permutation", by materialising the old int64 permutation of N rows).
+ORDER_RSS = """
+import resource, sys
+import numpy as np
+from trainers.cursors import SourceCursor
+from trainers.packing import RandomAccessRows
+rows, kind = int(sys.argv[1]), sys.argv[2]
+
+class Rows(RandomAccessRows):
+    name, shuffle = "bench", True
+    row = {"input_ids": np.zeros(8, dtype=np.int32), "position_ids": np.arange(8, dtype=np.int32)}
+    finite_rows = rows
+    def __getitem__(self, index):
+        return self.row
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+before = peak()
+if kind == "permutation":
+    order = np.random.default_rng([0, 0, 1]).permutation(rows)
+else:
+    cursor = SourceCursor(Rows(), seed=0, rows_taken=rows // 2, on_exhausted="recycle")
+    for _ in range(1000):
+        cursor.next()
+print(peak() - before)
+"""
+
+
+def order_rss(rows: int, kind: str = "row_order") -> int:
+    """Bytes of RSS gained (see ORDER_RSS), in a fresh process."""
+    result = subprocess.run(
+        [sys.executable, "-c", ORDER_RSS, str(rows), kind], capture_output=True, text=True, check=True
+    )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def checksum_cost(directory: Path, gigabytes: float = 1.0) -> dict:
+    """SHA-256 block digests (`safe_outputs.block_digests`) vs a plain read of the same cached file."""
+    from rexbert_core.safe_outputs import block_digests
+
+    path = directory / "blocks.bin"
+    block = np.random.default_rng(0).integers(0, 2**16, size=8 << 20, dtype=np.uint16).tobytes()  # 16 MiB
+    with path.open("wb") as handle:
+        for _ in range(int(gigabytes * 2**30) // len(block)):
+            handle.write(block)
+    size = path.stat().st_size
+
+    def read_all() -> None:
+        with path.open("rb") as handle:
+            while handle.read(16 << 20):
+                pass
+
+    read_all()  # into the page cache
+    started = time.perf_counter()
+    read_all()
+    read_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    block_digests(path)
+    hash_seconds = time.perf_counter() - started
+    path.unlink()
+    return {
+        "bytes": size,
+        "sha256_gb_per_s": size / hash_seconds / 1e9,
+        "read_gb_per_s": size / read_seconds / 1e9,
+    }
+
+
 def pretraining_peak_rss(sources: dict[str, dict], tokenizer_dir: Path, output: Path) -> float:
     """Peak RSS (bytes) of `rexbert pretrain` phase 1 for 4 steps with these source settings."""
     overrides = [
@@ -197,10 +273,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batches", type=int, default=200, help="batches timed for (b)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    parser.add_argument("--only", default="abcdefg", help="the figures to measure, e.g. fg (default: all)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     sizes = (2.5, 25.0) if args.quick else (25.0, 250.0)
     results: dict = {"corpus_mb": sizes, "seq_len": SEQ_LEN, "batch": BATCH}
+    if "f" in args.only:
+        results["f_order_rss_bytes"] = {
+            **{f"row_order_{rows:.0e}": order_rss(rows) for rows in (10**6, 10**9, 10**12)},
+            "reference_permutation_1e+08": order_rss(10**8, "permutation"),
+        }
+        print("(f)", results["f_order_rss_bytes"], flush=True)
+    if "g" in args.only:
+        with tempfile.TemporaryDirectory() as scratch:
+            results["g_checksums"] = checksum_cost(Path(scratch))
+        print("(g)", results["g_checksums"], flush=True)
+    if set(args.only) & set("abcde"):
+        measure_corpus_figures(args, results, sizes)
+    results["meta"] = {
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "tokenizer": "ModernBERT (OLMo BPE)" if SHARED_TOKENIZER.is_file() else "trained BPE",
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_data.json").write_text(json.dumps(results, indent=2, default=float))
+    table = markdown(results)
+    (args.out / "bench_data.md").write_text(table + "\n")
+    print("\n" + table)
+    return 0
+
+
+def measure_corpus_figures(args, results: dict, sizes: tuple[float, float]) -> None:
+    """(a) to (e): on generated corpora of the two sizes, tokenized into shards."""
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         tokenizer = make_tokenizer(scratch / "tokenizer")
@@ -286,28 +391,33 @@ def main(argv: list[str] | None = None) -> int:
         print("(c)", results["c_peak_rss_bytes"], flush=True)
         results["tokens_large_corpus"] = large_tokens
 
-    results["meta"] = {
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "tokenizer": "ModernBERT (OLMo BPE)" if SHARED_TOKENIZER.is_file() else "trained BPE",
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_data.json").write_text(json.dumps(results, indent=2, default=float))
-    table = markdown(results)
-    (args.out / "bench_data.md").write_text(table + "\n")
-    print("\n" + table)
-    return 0
-
 
 def markdown(results: dict) -> str:
+    mb = 1 / 2**20
+    lines = ["| figure | measured | reference / target |", "|---|---:|---:|"]
+    if "f_order_rss_bytes" in results:
+        f = results["f_order_rss_bytes"]
+        measured = ", ".join(
+            f"{key.split('_')[-1]} rows {value * mb:,.1f} MiB"
+            for key, value in f.items()
+            if key.startswith("row_order")
+        )
+        lines.append(
+            f"| (f) RSS gained by a shuffled epoch's row order | {measured} | permutation of 1e+08 rows: "
+            f"{f['reference_permutation_1e+08'] * mb:,.0f} MiB; target constant |"
+        )
+    if "g_checksums" in results:
+        g = results["g_checksums"]
+        lines.append(
+            f"| (g) shard block checksums (SHA-256), GB/s | {g['sha256_gb_per_s']:.2f} | reading the same cached "
+            f"GiB: {g['read_gb_per_s']:.1f} GB/s |"
+        )
+    if "a_tokenize" not in results:
+        return "\n".join(lines)
     a, b, c, d = results["a_tokenize"], results["b_loader"], results["c_peak_rss_bytes"], results["d_resume"]
     e = results["e_streaming_resume"]
     small, large = results["corpus_mb"]
-    mb = 1 / 2**20
-    lines = [
-        "| figure | measured | reference / target |",
-        "|---|---:|---:|",
+    lines += [
         f"| (a) tokenize, tokens/s, 1 worker (its Rust tokenizer threads on every core) | {a['tokens_per_s_1_worker']:,.0f} | in-memory tokenize+pack, same threads: {a['reference_in_memory_tokens_per_s']:,.0f} |",
         f"| (a) tokenize, tokens/s per core, 2 workers (one thread each) | {a['tokens_per_s_per_core_2_workers']:,.0f} | |",
         f"| (b) loader from shards, tokens/s (seq {SEQ_LEN}, batch {BATCH}, Guided MLM) | {b['tokens_per_s_shards']:,.0f} | in-memory rows {b['reference_tokens_per_s_in_memory']:,.0f}; target 4,000,000 |",

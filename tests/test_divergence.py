@@ -90,14 +90,16 @@ def test_a_nan_on_one_process_stops_every_process_at_that_step(tmp_path):
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode != 0
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 2, done.stderr[-3000:]  # both processes, neither left waiting on the other
-    assert any("diverged at step 4: the loss is nan" in e for e in errors), errors
-    # the other process's gradients, averaged with the nan ones, are nan too
-    assert any("diverged at step 4: a gradient is nan or inf (the loss was finite)" in e for e in errors), (
-        errors
+    # both processes report (their lines may interleave on the shared stderr), neither waits on the other
+    found = re.findall(
+        r"error: phase 1 \(general\) diverged at step 4: ([^;]+); nothing after it was saved "
+        r"and the last good checkpoint is phase1-general/checkpoints/checkpoint-2",
+        done.stderr,
     )
-    assert all("last good checkpoint is phase1-general/checkpoints/checkpoint-2" in e for e in errors)
+    # the other process's gradients, averaged with the nan ones, are nan too
+    assert sorted(found) == ["a gradient is nan or inf (the loss was finite)", "the loss is nan"], (
+        done.stderr[-3000:]
+    )
 
 
 def test_infinite_gradients_stop_the_step_before_the_weights_change():

@@ -134,7 +134,7 @@ def _complete_checkpoints(output: Path) -> list[int]:
     return sorted(
         int(c.name.split("-")[1])
         for c in (output / PHASE2_CHECKPOINTS).glob("checkpoint-*")
-        if (c / "mixture_state.json").is_file() and (c / "trainer_state.json").is_file()
+        if (c / "checksums.json").is_file()  # written last, once the checkpoint is complete
     )
 
 

@@ -2,11 +2,18 @@
 checked before they are resumed from.
 
 A kill during a checkpoint write leaves a `checkpoint-N` directory without `trainer_state.json`, with a
-0-byte `optimizer.pt` or a truncated `model.safetensors`; resuming from it fails on every retry.
-`checkpoint_problem` says what is wrong with one (every JSON file parses, every safetensors file is as long
-as its header says, every torch file is a complete zip archive, the Trainer's and the mixture's state are
-there) and `set_aside_incomplete_checkpoints` renames the bad ones to `incomplete-checkpoint-N`, so resuming
-starts from the last complete checkpoint.
+0-byte `optimizer.pt` or a truncated `model.safetensors`; resuming from it fails on every retry. A disk that
+flips bits leaves one whose files all parse and load, and resuming from it trains on garbage without a word.
+So every checkpoint gets a `checksums.json` of all its files, written last, after every process has written
+its part (`CheckpointChecksumsCallback`); a checkpoint without one was not finished.
+
+`checkpoint_problem` says what is wrong with one (the Trainer's and the mixture's state and the checksums are
+there, every JSON file parses, every safetensors file is as long as its header says, every torch file is a
+complete zip archive; with `full`, every file's SHA-256 matches) and `set_aside_incomplete_checkpoints`
+renames the bad ones to `incomplete-checkpoint-N` (`damaged-checkpoint-N` when only the checksums fail), so
+resuming starts from the newest good one. Hashing runs at about 2 GB/s per core here, so only the newest
+checkpoints are hashed, down to the first good one (the one resumed from): about 2.5 s for the 4.8 GB of a
+400M model with its AdamW state; older ones get the cheap checks.
 """
 
 from __future__ import annotations
