@@ -178,11 +178,12 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
 """
 
 
-# Prints the RSS a process gains by positioning a SourceCursor at the middle of a shuffled epoch of N rows
+# Prints the RSS (resident now, not peak) a process gains by positioning a SourceCursor at the middle of a shuffled epoch of N rows
 # and reading 1,000 rows (or, with "permutation", by materialising the old int64 permutation of N rows).
 ORDER_RSS = """
-import resource, sys
+import sys
 import numpy as np
+import psutil
 from trainers.cursors import SourceCursor
 from trainers.packing import RandomAccessRows
 rows, kind = int(sys.argv[1]), sys.argv[2]
@@ -194,17 +195,17 @@ class Rows(RandomAccessRows):
     def __getitem__(self, index):
         return self.row
 
-def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def rss():  # the resident set now (a peak would hide what stays below the imports' high-water mark)
+    return psutil.Process().memory_info().rss
 
-before = peak()
+before = rss()
 if kind == "permutation":
     order = np.random.default_rng([0, 0, 1]).permutation(rows)
 else:
     cursor = SourceCursor(Rows(), seed=0, rows_taken=rows // 2, on_exhausted="recycle")
     for _ in range(1000):
         cursor.next()
-print(peak() - before)
+print(rss() - before)
 """
 
 
