@@ -8,6 +8,7 @@ any damaged token is trained on.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -59,13 +60,13 @@ def rejects(output: Path) -> list[dict]:
 # ---- bad records while tokenizing --------------------------------------------------------------------
 
 
-def test_bad_lines_are_counted_and_the_rest_of_the_file_is_tokenized(tokenizer_dir, texts, tmp_path):
-    """Invalid UTF-8, a NUL byte cutting a JSON line, a number as text, a list as a record: each line is
+def test_bad_lines_are_counted_and_the_rest_of_the_file_is_tokenized(tokenizer_dir, texts, tmp_path, capsys):
+    """Invalid UTF-8, a raw NUL byte in a JSON line (JSON forbids it), a number as text, a list as a record: each line is
     rejected under its own reason with its file and line; every other line of the file is tokenized."""
     lines = [json.dumps({"text": text}).encode() for text in texts]
     bad = {
         10: (b'{"text": "caf\xe9 cr\xe8me"}', "invalid_utf8"),
-        20: (b'{"text": "half a li\x00', "malformed_json"),
+        20: (b'{"text": "a raw \x00 byte in a complete line"}', "malformed_json"),
         30: (b'{"text": 12345}', "text_not_a_string"),
         40: (b'["a", "list"]', "not_an_object"),
     }
@@ -75,6 +76,11 @@ def test_bad_lines_are_counted_and_the_rest_of_the_file_is_tokenized(tokenizer_d
     data.write_bytes(b"\n".join(lines) + b"\n")
 
     assert tokenize(tokenizer_dir, tmp_path / "tokens", f"reviews={data}") == 0
+    reported = (
+        f"reviews: {len(texts)} documents, .* \\(rejected: 1 invalid_utf8, 1 malformed_json, 1 not_an_object, "
+        "1 text_not_a_string; see rejects/\\)"
+    )
+    assert re.search(reported, capsys.readouterr().out)
     source = ShardsManifest.load(tmp_path / "tokens").sources["reviews"]
     assert source.documents == len(texts)
     assert source.rejected == {reason: 1 for _, reason in bad.values()}
