@@ -61,8 +61,8 @@ def rejects(output: Path) -> list[dict]:
 
 
 def test_bad_lines_are_counted_and_the_rest_of_the_file_is_tokenized(tokenizer_dir, texts, tmp_path, capsys):
-    """Invalid UTF-8, a raw NUL byte in a JSON line (JSON forbids it), a number as text, a list as a record: each line is
-    rejected under its own reason with its file and line; every other line of the file is tokenized."""
+    """Invalid UTF-8, a raw NUL byte in a JSON line (JSON forbids it), a number as text, a list as a record:
+    each line is rejected under its own reason with its file and line; every other line is tokenized."""
     lines = [json.dumps({"text": text}).encode() for text in texts]
     bad = {
         10: (b'{"text": "caf\xe9 cr\xe8me"}', "invalid_utf8"),

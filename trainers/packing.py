@@ -17,8 +17,8 @@ Declared handling of awkward input (nothing is dropped silently; `PackingStats` 
 
 Three source types implement the same small interface (`PackedSource`): `PackedRows`, packed once
 into memory from a map-style dataset, and `token_rows.ShardedRows`, cut from memory-mapped token shards
-(both `RandomAccessRows`: read by index, reshuffled per epoch by a `row_order.RowOrder`, constant memory), and `StreamingPackedSource`, which packs a
-streaming `datasets.IterableDataset` lazily.
+(both `RandomAccessRows`: read by index, reshuffled per epoch by a `row_order.RowOrder` in constant
+memory), and `StreamingPackedSource`, which packs a streaming `datasets.IterableDataset` lazily.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ simply tokens `[r * L, (r + 1) * L)` of the source's token stream, and its posit
 document ends inside that range: no pass over the corpus is needed to find a row, any `seq_len` works on
 the same shards (phases 2 and 3 at 8,192 reuse phase 1's), and a row is read from the memory-mapped
 shards only when a batch needs it. On the same documents in the same order this gives exactly the rows of
-the in-memory path (`PackedRows.from_texts`), shuffled per epoch by the same seeded bijection (`row_order.RowOrder`).
+the in-memory path (`PackedRows.from_texts`), shuffled per epoch by the same seeded bijection
+(`row_order.RowOrder`).
 
 Held-out validation documents (a seeded draw, `trainers.validation`) are cut out of the stream: the
 training stream is the shards' stream with those few documents removed, so every offset maps to the
