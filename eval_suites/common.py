@@ -10,8 +10,6 @@ from typing import Any, Sequence
 import datasets
 import numpy as np
 import pandas as pd
-import torch
-from transformers import DataCollatorWithPadding, PreTrainedModel, PrinterCallback, Trainer, TrainingArguments
 
 from eval_suites.data import load_esci_pairs, split_by_query
 from eval_suites.models import load_for_fine_tuning, load_tokenizer
@@ -19,14 +17,13 @@ from rexbert_core.typed_config import DataError
 
 __all__ = [
     "Budget",
+    "train_settings",
     "SuiteResult",
     "esci_train_test",
-    "fine_tune_and_predict",
     "fine_tune_sequence_classifier",
     "require_examples",
     "sample_dataset",
     "sample_rows",
-    "training_arguments",
 ]
 
 
@@ -89,6 +86,17 @@ class SuiteResult:
         return record
 
 
+def train_settings(budget: Budget):
+    """The fine-tuning tasks' `TrainSettings` for a suite's budget (no checkpoints: a suite trains once, in a
+    temporary folder)."""
+    from eval_suites.tasks.config import TrainSettings
+
+    return TrainSettings(
+        epochs=budget.epochs, batch_size=budget.batch_size, learning_rate=budget.learning_rate,
+        seed=budget.seed, save_steps=10**9,
+    )  # fmt: skip
+
+
 def sample_rows(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
     """At most `limit` rows, a seeded sample in original order when there are more."""
     if limit is None or len(frame) <= limit:
@@ -125,53 +133,6 @@ def esci_train_test(suite: str, data: Sequence[str], budget: Budget):
     return pairs, train, test
 
 
-def training_arguments(
-    budget: Budget, output_dir: str, arguments_class: type[TrainingArguments] = TrainingArguments
-) -> TrainingArguments:
-    """Settings for a short fine-tune: no checkpoints, no reporting, seeded. `arguments_class` may be a
-    subclass such as sentence-transformers' `SentenceTransformerTrainingArguments`."""
-    return arguments_class(
-        output_dir=output_dir,
-        num_train_epochs=budget.epochs,
-        per_device_train_batch_size=budget.batch_size,
-        per_device_eval_batch_size=budget.batch_size * 2,
-        learning_rate=budget.learning_rate,
-        weight_decay=0.01,
-        warmup_steps=0.1,
-        lr_scheduler_type="linear",
-        save_strategy="no",
-        eval_strategy="no",
-        logging_strategy="no",  # a suite's fine-tune is a few dozen steps; the runner logs its result
-        disable_tqdm=True,
-        report_to="none",
-        seed=budget.seed,
-        data_seed=budget.seed,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-    )
-
-
-def fine_tune_and_predict(
-    model: PreTrainedModel,
-    train: datasets.Dataset,
-    evaluation: datasets.Dataset,
-    budget: Budget,
-    data_collator,
-) -> np.ndarray:
-    """Fine-tune `model` on `train` with the `Trainer`, then return its logits on `evaluation`."""
-    with tempfile.TemporaryDirectory(prefix="rexbert-eval-") as output_dir:
-        trainer = Trainer(
-            model=model,
-            args=training_arguments(budget, output_dir),
-            train_dataset=train,
-            data_collator=data_collator,
-        )
-        trainer.remove_callback(PrinterCallback)  # it would print the end-of-training metrics dict
-        trainer.train()
-        predictions = trainer.predict(evaluation).predictions
-    return predictions[0] if isinstance(predictions, tuple) else predictions
-
-
 def fine_tune_sequence_classifier(
     model_path: str,
     train: datasets.Dataset,
@@ -180,8 +141,11 @@ def fine_tune_sequence_classifier(
     num_labels: int,
     id2label: dict[int, str] | None = None,
 ) -> np.ndarray:
-    """Fine-tune a fresh sequence-classification head on `text_a` (+ `text_b`) -> `label` and return
-    the logits on `evaluation` (one column for regression, `num_labels == 1`)."""
+    """Fine-tune a fresh sequence-classification head on `text_a` (+ `text_b`) -> `label` with the classify
+    task's trainer (`eval_suites.tasks.classify`) and return the logits on `evaluation` (one column for
+    regression, `num_labels == 1`)."""
+    from eval_suites.tasks.classify import train_classifier
+
     tokenizer = load_tokenizer(model_path)
     problem_type = "regression" if num_labels == 1 else "single_label_classification"
     model = load_for_fine_tuning(model_path, "sequence", num_labels, id2label, problem_type)
@@ -194,4 +158,7 @@ def fine_tune_sequence_classifier(
     columns = [c for c in train.column_names if c != "label"]
     train = train.map(encode, batched=True, remove_columns=columns)
     evaluation = evaluation.map(encode, batched=True, remove_columns=columns)
-    return fine_tune_and_predict(model, train, evaluation, budget, DataCollatorWithPadding(tokenizer))
+    with tempfile.TemporaryDirectory(prefix="rexbert-eval-") as output_dir:
+        trainer = train_classifier(model, tokenizer, train, train_settings(budget), output_dir)
+        predictions = trainer.predict(evaluation).predictions
+    return predictions[0] if isinstance(predictions, tuple) else predictions

@@ -1,11 +1,11 @@
-"""ESCI semantic similarity: a bi-encoder fine-tuned with CoSENT on query / product-title pairs.
+"""ESCI semantic similarity: the retrieval bi-encoder, scored on how its cosine follows the graded labels.
 
-The checkpoint's encoder gets mean pooling (sentence-transformers `Transformer` + `Pooling`).
-Labels become graded similarities E=1, S=0.66, C=0.33, I=0. Pairs are split by query (a query
-is either trained on or held out, never both). The cosine similarity of query and title
-embeddings on the held-out queries is scored against the gains with Spearman (main) and Pearson,
-once before fine-tuning (`zero_shot/...`) and once after `SentenceTransformerTrainer` with
-`CoSENTLoss`.
+The checkpoint's encoder gets mean pooling and is fine-tuned by `rexbert finetune retrieval`'s trainer
+(`eval_suites.tasks.retrieval`: each query with an Exact title and one of its Irrelevant / Complement titles
+as negative, in-batch negatives, cached multiple-negatives ranking loss), in a temporary folder. Pairs are
+split by query (a query is either trained on or held out, never both). The cosine similarity of query and
+title embeddings on the held-out queries is scored against the graded labels E=1, S=0.66, C=0.33, I=0 with
+Spearman (main) and Pearson, once before fine-tuning (`zero_shot/...`) and once after.
 """
 
 from __future__ import annotations
@@ -13,23 +13,15 @@ from __future__ import annotations
 import tempfile
 from typing import Sequence
 
-import datasets
 import pandas as pd
-from sentence_transformers import (
-    SentenceTransformer,
-    SentenceTransformerTrainer,
-    SentenceTransformerTrainingArguments,
-)
-from sentence_transformers.sentence_transformer.losses import CoSENTLoss
-from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 from sentence_transformers.util import pairwise_cos_sim
-from transformers import PrinterCallback
 
-from eval_suites.common import Budget, SuiteResult, esci_train_test, training_arguments
+from eval_suites.common import Budget, SuiteResult, esci_train_test, train_settings
 from eval_suites.data import ESCI_GAINS
+from eval_suites.data.esci_search import SearchCollection
 from eval_suites.metrics import compute_metric
-from eval_suites.models import expected_new_weights, load_tokenizer, register_model_types
 from eval_suites.suite import NoOptions
+from eval_suites.tasks import retrieval
 
 __all__ = [
     "DATA_KEYS",
@@ -55,16 +47,12 @@ DEFAULT_BUDGET = Budget(
 )
 
 
-def bi_encoder(model_path: str, max_seq_length: int) -> SentenceTransformer:
-    """The checkpoint's encoder with mean pooling over tokens."""
-    register_model_types()
-    load_tokenizer(model_path)  # fail early, with a clear message, when the tokenizer is unusable
-    with expected_new_weights():  # an MLM checkpoint loaded as a bare encoder leaves its MLM head out
-        encoder = Transformer(str(model_path), max_seq_length=max_seq_length)
-    return SentenceTransformer(modules=[encoder, Pooling(encoder.get_embedding_dimension(), "mean")])
+def bi_encoder(model_path: str, max_seq_length: int):
+    """The checkpoint's encoder with mean pooling over tokens (the retrieval task's)."""
+    return retrieval.bi_encoder(model_path, max_seq_length, "mean")
 
 
-def cosine_scores(model: SentenceTransformer, pairs: pd.DataFrame, batch_size: int) -> list[float]:
+def cosine_scores(model, pairs: pd.DataFrame, batch_size: int) -> list[float]:
     """Cosine similarity between each query and its product title."""
     queries = model.encode(pairs["query"].tolist(), batch_size=batch_size, convert_to_tensor=True)
     titles = model.encode(pairs["product_title"].tolist(), batch_size=batch_size, convert_to_tensor=True)
@@ -76,18 +64,21 @@ def graded(pairs: pd.DataFrame) -> list[float]:
     return pairs["esci_label"].map(ESCI_GAINS).tolist()
 
 
-def fine_tune(model: SentenceTransformer, train: pd.DataFrame, budget: Budget) -> None:
-    """CoSENT fine-tune on (query, title, gain) triples with the sentence-transformers trainer."""
-    dataset = datasets.Dataset.from_dict(
-        {"query": train["query"].tolist(), "title": train["product_title"].tolist(), "score": graded(train)}
+def fine_tune(model, train: pd.DataFrame, budget: Budget) -> None:
+    """The retrieval task's fine-tune on the training pairs (titles as the product texts)."""
+    judgments = train.assign(split="train")[["query_id", "query", "product_id", "esci_label", "split"]]
+    products = train.drop_duplicates("product_id")
+    collection = SearchCollection(
+        judgments, pd.DataFrame({"product_id": products["product_id"], "text": products["product_title"]}),
+        "{product_title}", [],
+    )  # fmt: skip
+    examples = retrieval.training_examples(
+        collection, model, judged_negatives=1, mined_negatives=0, seed=budget.seed
     )
     with tempfile.TemporaryDirectory(prefix="rexbert-eval-") as output_dir:
-        args = training_arguments(budget, output_dir, SentenceTransformerTrainingArguments)
-        trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=dataset, loss=CoSENTLoss(model)
+        retrieval.train_bi_encoder(
+            model, examples, train_settings(budget), output_dir, mini_batch_size=budget.batch_size
         )
-        trainer.remove_callback(PrinterCallback)  # it would print the end-of-training metrics dict
-        trainer.train()
 
 
 def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -> SuiteResult:
@@ -114,7 +105,7 @@ def run(model_path: str, data: Sequence[str], budget: Budget = DEFAULT_BUDGET) -
             "test_queries": int(test["query_id"].nunique()),
             "dropped_without_text": pairs.dropped_without_text,
             "gains": ESCI_GAINS,
-            "loss": "CoSENTLoss",
+            "loss": "CachedMultipleNegativesRankingLoss",
             "pooling": "mean",
             **budget.fine_tune_config(),
         },

@@ -8,6 +8,7 @@ never pays for datatrove and `rexbert curate` never builds a model:
     rexbert curate       curation.cli               the Ecom-niverse corpus pipeline
     rexbert tokenize     curation.tokenize.cli      a corpus into token shards that pretraining memory-maps
     rexbert eval         eval_suites.cli            benchmark suites on checkpoint directories
+    rexbert finetune     eval_suites.tasks.cli      search and catalogue models that ship, with baselines
     rexbert push         hub_cards.cli              model / dataset cards and Hub uploads
     rexbert convert      modeling_rexbert.convert   ModernBERT <-> RexBERT checkpoint directories
     rexbert sample-data  rexbert_core.sample_corpus.cli  the generated sample data, written to a folder
@@ -47,6 +48,7 @@ SUBCOMMANDS = {
     "curate": ("curation.cli", "build a domain corpus"),
     "tokenize": ("curation.tokenize.cli", "tokenize a corpus once into memory-mappable token shards"),
     "eval": ("eval_suites.cli", "run evaluation suites"),
+    "finetune": ("eval_suites.tasks.cli", "fine-tune a retrieval, rerank, classify or extract model"),
     "push": ("hub_cards.cli", "write cards and push models or datasets to the Hub"),
     "convert": ("modeling_rexbert.convert", "convert checkpoints between ModernBERT and RexBERT"),
     "sample-data": ("rexbert_core.sample_corpus.cli", "write the generated sample data to a folder"),
