@@ -19,8 +19,8 @@ and any missing, unexpected or mismatched tensor is an error, so a conversion ne
 randomly initialised weights. The checkpoint's dtype is kept. Every other file of the source
 (tokenizer files, README, sentence-transformers configs and their `1_Pooling/` folder, eval results, ...)
 is copied, sub-folders included; trainer checkpoints, links out of the directory and the source family's
-Python files are not (they are listed in the log). The tokenizer's `model_max_length` is set to the model's
-`max_position_embeddings`.
+Python files are not (they are listed in the log). The tokenizer's `model_max_length` is capped at the
+model's `max_position_embeddings`.
 
 Command line (the direction defaults to the other family than the source's):
 
@@ -201,13 +201,17 @@ def _copy_other_files(src: Path, dst: Path) -> list[str]:
 
 
 def _fit_tokenizer_config(dst: Path, max_positions: int, target_type: str) -> None:
-    """The copied `tokenizer_config.json` with `model_max_length` set to the model's positions (so
-    `truncation=True` cuts where the model ends) and, for ModernBERT, no `auto_map` (nothing remote)."""
+    """The copied `tokenizer_config.json` with `model_max_length` at most the model's positions (so
+    `truncation=True` cuts where the model ends; a shorter length it was saved with, such as a
+    sentence-transformers model's `max_seq_length`, is kept) and, for ModernBERT, no `auto_map`."""
     path = dst / "tokenizer_config.json"
     if not path.is_file():
         return
     tokenizer_config = json.loads(path.read_text(encoding="utf-8"))
-    tokenizer_config["model_max_length"] = max_positions
+    saved = tokenizer_config.get("model_max_length")
+    tokenizer_config["model_max_length"] = (
+        min(saved, max_positions) if isinstance(saved, int) else max_positions
+    )
     if target_type == "modernbert":
         tokenizer_config.pop("auto_map", None)
     path.write_text(json.dumps(tokenizer_config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -9,6 +9,8 @@ never pays for datatrove and `rexbert curate` never builds a model:
     rexbert tokenize     curation.tokenize.cli      a corpus into token shards that pretraining memory-maps
     rexbert eval         eval_suites.cli            benchmark suites on checkpoint directories
     rexbert finetune     eval_suites.tasks.cli      search and catalogue models that ship, with baselines
+    rexbert embed        eval_suites.retrieval.embed_cli   a catalogue's embeddings and search index
+    rexbert search       eval_suites.retrieval.search_cli  the top products for a query
     rexbert push         hub_cards.cli              model / dataset cards and Hub uploads
     rexbert convert      modeling_rexbert.convert   ModernBERT <-> RexBERT checkpoint directories
     rexbert sample-data  rexbert_core.sample_corpus.cli  the generated sample data, written to a folder
@@ -49,6 +51,8 @@ SUBCOMMANDS = {
     "tokenize": ("curation.tokenize.cli", "tokenize a corpus once into memory-mappable token shards"),
     "eval": ("eval_suites.cli", "run evaluation suites"),
     "finetune": ("eval_suites.tasks.cli", "fine-tune a retrieval, rerank, classify or extract model"),
+    "embed": ("eval_suites.retrieval.embed_cli", "embed a product catalogue into a search index"),
+    "search": ("eval_suites.retrieval.search_cli", "search a catalogue index, optionally reranked"),
     "push": ("hub_cards.cli", "write cards and push models or datasets to the Hub"),
     "convert": ("modeling_rexbert.convert", "convert checkpoints between ModernBERT and RexBERT"),
     "sample-data": ("rexbert_core.sample_corpus.cli", "write the generated sample data to a folder"),

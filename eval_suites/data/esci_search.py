@@ -110,12 +110,13 @@ def product_texts(products: pd.DataFrame, template: str, source: str = "products
 
 
 def _expand(specs: Sequence[str]) -> list[str]:
-    """Directories holding the release pair become its two files."""
+    """A directory holding the release pair becomes its two files; any other directory is read as a dataset
+    folder (a Hub dataset's layout, by `datasets`)."""
     files = []
     for spec in map(str, specs):
         folder = Path(spec)
-        if folder.is_dir():
-            pair = [folder / EXAMPLES_FILENAME, folder / PRODUCTS_FILENAME]
+        pair = [folder / EXAMPLES_FILENAME, folder / PRODUCTS_FILENAME]
+        if folder.is_dir() and any(p.is_file() for p in pair):
             missing = [p.name for p in pair if not p.is_file()]
             if missing:
                 raise DataFormatError(f"{folder}: no {' or '.join(missing)} (the ESCI release pair) in it")
@@ -123,6 +124,18 @@ def _expand(specs: Sequence[str]) -> list[str]:
         else:
             files.append(spec)
     return files
+
+
+def _read(spec: str, split: str) -> pd.DataFrame:
+    """A file, a dataset folder or a Hub dataset id, as a DataFrame."""
+    if Path(spec).is_dir():
+        import datasets
+
+        try:
+            return datasets.load_dataset(spec, split=split).to_pandas()
+        except Exception as error:  # the loader boundary: name the folder and what datasets said
+            raise DataFormatError(f"{spec}: not a dataset folder with a {split!r} split ({error})") from None
+    return _read_spec(spec, split=split)
 
 
 def _judgments(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -179,7 +192,7 @@ def load_search_collection(
     """The collection in `specs` (see the module docstring)."""
     judgments, products = [], []
     for spec in _expand(specs):
-        frame = _read_spec(spec, split=hub_split)
+        frame = _read(spec, hub_split)
         has_judgments = {"query", "esci_label"} <= set(frame.columns)
         has_text = first_column(frame, (*_TITLE, *_PRODUCT_TEXT)) is not None
         if has_judgments:

@@ -1,5 +1,6 @@
-"""The lexical baseline: Okapi BM25 over the product texts, by bm25s (sparse matrices, the library's default
-Lucene variant, k1 1.5, b 0.75), lower-cased words with English stop words removed, no stemming."""
+"""The lexical baseline: Okapi BM25 over the product texts, by bm25s (sparse matrices; its default Lucene
+variant: idf log(1 + (N - df + 0.5) / (df + 0.5)), k1 1.5, b 0.75, no constant (k1 + 1) factor), on lower-cased
+words of two or more characters with English stop words removed, no stemming."""
 
 from __future__ import annotations
 

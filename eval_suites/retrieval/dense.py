@@ -2,8 +2,9 @@
 
 Search runs on faiss (`IndexFlatIP`) when faiss is installed, else on numpy (a matrix product and a partial
 sort per block of queries): both exact, so they return the same products. Saved as a folder:
-`embeddings.parquet` (`id`, `embedding`: a list of float32), `index.json` (the model, dimension, count) and,
-with faiss, `index.faiss`, which is what `rexbert search` reads back.
+`embeddings.parquet` (`id`, `embedding`: a list of float32), `texts.parquet` (`id`, `text`: what was
+embedded, for showing results and reranking), `index.json` (the model, dimension, count, how the texts were
+made) and, with faiss, `index.faiss`; `rexbert embed` writes it and `rexbert search` reads it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = ["DenseIndex", "EMBEDDINGS_FILENAME", "INDEX_FILENAME", "encode_texts"
 EMBEDDINGS_FILENAME = "embeddings.parquet"
 INDEX_FILENAME = "index.json"
 FAISS_FILENAME = "index.faiss"
+TEXTS_FILENAME = "texts.parquet"
 
 
 def faiss_or_none():
@@ -48,12 +50,15 @@ def encode_texts(model, texts: Sequence[str], batch_size: int = 32, progress: bo
 class DenseIndex:
     """Embeddings (rows of unit length) of the products `ids`."""
 
-    def __init__(self, ids: Sequence[str], embeddings: np.ndarray, model: str | None = None):
+    def __init__(
+        self, ids: Sequence[str], embeddings: np.ndarray, model: str | None = None,
+        texts: Sequence[str] | None = None, about: dict | None = None,
+    ):  # fmt: skip
         if len(ids) != len(embeddings):
             raise ValueError(f"{len(ids)} ids for {len(embeddings)} embeddings")
         self.ids = [str(i) for i in ids]
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-        self.model = model
+        self.model, self.texts, self.about = model, list(texts) if texts is not None else None, about or {}
         self._faiss = None
 
     @property
@@ -109,7 +114,15 @@ class DenseIndex:
             index.add(self.embeddings)
             faiss.write_index(index, str(directory / f"{FAISS_FILENAME}.partial"))
             (directory / f"{FAISS_FILENAME}.partial").replace(directory / FAISS_FILENAME)
-        meta = {"model": self.model, "dimension": self.dimension, "count": len(self.ids), "normalized": True}
+        if self.texts is not None:
+            pq.write_table(
+                pa.table({"id": self.ids, "text": self.texts}), directory / f"{TEXTS_FILENAME}.partial"
+            )
+            (directory / f"{TEXTS_FILENAME}.partial").replace(directory / TEXTS_FILENAME)
+        meta = {
+            "model": self.model, "dimension": self.dimension, "count": len(self.ids), "normalized": True,
+            **self.about,
+        }  # fmt: skip
         atomic_write_json(directory / INDEX_FILENAME, meta)  # last: it marks the index complete
         return directory
 
@@ -130,4 +143,8 @@ class DenseIndex:
                 f"{directory}: {embeddings.shape} embeddings where {INDEX_FILENAME} says "
                 f"{(meta['count'], meta['dimension'])}"
             )
-        return cls(table.column("id").to_pylist(), embeddings, meta.get("model"))
+        texts = None
+        if (directory / TEXTS_FILENAME).is_file():
+            texts = pq.read_table(directory / TEXTS_FILENAME).column("text").to_pylist()
+        about = {k: v for k, v in meta.items() if k not in ("model", "dimension", "count", "normalized")}
+        return cls(table.column("id").to_pylist(), embeddings, meta.get("model"), texts, about)

@@ -89,6 +89,10 @@ class TaskOutput:
         """The staged model shipped to `model/` with its `finetune.json`."""
         ship_model(self.root / "model.partial", self.model)
         shutil.rmtree(self.root / "model.partial", ignore_errors=True)
+        return self.write_card_record(card_record)
+
+    def write_card_record(self, card_record: dict) -> Path:
+        """`model/finetune.json`: the task, data, metrics and baselines (what `rexbert push` puts on the card)."""
         atomic_write_json(self.model / FINETUNE_RECORD, card_record)
         return self.model
 

@@ -44,7 +44,8 @@ def cross_encoder(model_path: str, max_length: int | None = 192):
 
     register_model_types()
     load_tokenizer(model_path)
-    length = max_length or model_context(AutoConfig.from_pretrained(str(model_path)))
+    context = model_context(AutoConfig.from_pretrained(str(model_path)))
+    length = min(max_length or context, context)  # never past the positions the model was trained with
     with expected_new_weights():  # a masked-LM checkpoint gets a new head and leaves its MLM head out
         return CrossEncoder(str(model_path), num_labels=1, max_length=length)
 
@@ -109,6 +110,8 @@ def run(model_path: str, data: Sequence[str], config: RerankConfig, output: Task
     )
     seconds = time.perf_counter() - started
     model.save(str(output.staging()))
+    output.ship({"task": "rerank", "base_model": str(model_path)})
+    model = cross_encoder(str(output.model), config.max_seq_length)  # scored as shipped: what users load
     retriever = None
     if config.retriever:
         from .retrieval import bi_encoder
@@ -128,7 +131,7 @@ def run(model_path: str, data: Sequence[str], config: RerankConfig, output: Task
                  "test_queries": int(test.judgments["query_id"].nunique()), **collection.counts},
         "training": {"examples": len(examples), "loss": config.loss, "seconds": round(seconds, 1)},
     }  # fmt: skip
-    output.ship({"task": "rerank", "base_model": str(model_path), "results": results})
+    output.write_card_record({"task": "rerank", "base_model": str(model_path), "results": results})
     plot_methods(scores, output.root / "results.png", "reranking on held-out queries")
     markdown = (
         "# Reranking on held-out queries\n\n"

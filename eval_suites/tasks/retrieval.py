@@ -47,7 +47,8 @@ def bi_encoder(model_path: str, max_seq_length: int | None = 128, pooling: str =
         with expected_new_weights():  # a masked-LM checkpoint loaded as a bare encoder leaves its head out
             encoder = Transformer(str(model_path))
         model = SentenceTransformer(modules=[encoder, Pooling(encoder.get_embedding_dimension(), pooling)])
-    model.max_seq_length = max_seq_length or model_context(model[0].auto_model.config)
+    context = model_context(model[0].auto_model.config)
+    model.max_seq_length = min(max_seq_length or context, context)  # saved with the model (its tokenizer)
     return model
 
 
@@ -125,7 +126,7 @@ def train_bi_encoder(
 
     loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size, show_progress_bar=False)
     if matryoshka_dims:
-        full = model.get_sentence_embedding_dimension()
+        full = model.get_embedding_dimension()
         dims = sorted({full, *[d for d in matryoshka_dims if d < full]}, reverse=True)
         loss = MatryoshkaLoss(model, loss, matryoshka_dims=dims)
     args = trainer_arguments(
@@ -150,6 +151,8 @@ def run(model_path: str, data: Sequence[str], config: RetrievalConfig, output: T
     )  # fmt: skip
     seconds = time.perf_counter() - started
     model.save(str(output.staging()))
+    output.ship({"task": "retrieval", "base_model": str(model_path)})
+    model = bi_encoder(str(output.model), config.max_seq_length)  # scored as shipped: what users load
     scores = score_rankings(search_rankings(test, bi_encoder=model, top_k=config.top_k), test)
     scores["dense@base"] = baseline["dense"]  # the encoder before fine-tuning, for reference
     results = {
@@ -160,7 +163,7 @@ def run(model_path: str, data: Sequence[str], config: RetrievalConfig, output: T
         "training": {"examples": len(examples), "negatives_per_example": len(examples.column_names) - 2,
                      "seconds": round(seconds, 1), "loss": "CachedMultipleNegativesRankingLoss"},
     }  # fmt: skip
-    output.ship({"task": "retrieval", "base_model": str(model_path), "results": results})
+    output.write_card_record({"task": "retrieval", "base_model": str(model_path), "results": results})
     plot_methods(scores, output.root / "results.png", "retrieval on held-out queries")
     output.write_results(results, "# Retrieval on held-out queries\n\n" + methods_markdown(scores) + "\n")
     return results
