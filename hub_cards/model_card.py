@@ -5,7 +5,9 @@ Inputs, all optional except the model directory:
 - `config.json` and the safetensors headers of the model directory: architecture and size;
 - `training_summary.json` (written by the pretraining CLI next to the model): the phases, with their
   token counts, sequence lengths, masking rates, learning-rate schedules and data mixtures;
-- `results.json` (written by `rexbert eval`): one `model-index` entry per evaluated suite and metric.
+- `results.json` (written by `rexbert eval`): one `model-index` entry per evaluated suite and metric;
+- `finetune.json` (written by `rexbert finetune`): the task, the data, the model's metrics beside the
+  baselines' (`hub_cards.finetune_card`), with `model-index` entries for the model's own.
 
 The metadata goes through `huggingface_hub.ModelCardData` / `EvalResult` (so the YAML header and the
 `model-index` have exactly the layout the Hub parses), and the text is rendered from the Jinja
@@ -23,6 +25,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hub_cards.common import as_mapping, count_parameters, human_count, read_json
+from hub_cards.finetune_card import TASKS, finetune_eval_results, finetune_section, read_finetune
 
 MODEL_CARD_TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 RESULTS_LOCATIONS = ("results.json", "eval/results.json", "../eval/results.json")
@@ -268,6 +271,7 @@ def build_model_card(
         training_summary if training_summary is not None else default_summary, "training summary"
     )
 
+    finetune = read_finetune(model_dir)
     model_name = options.repo_id or model_dir.resolve().name
     has_sentence_transformers = all((model_dir / name).is_file() for name in SENTENCE_TRANSFORMERS_FILES)
     tags = ["rexbert", "modernbert", "e-commerce"] + (["custom_code"] if options.remote_code else [])
@@ -278,11 +282,15 @@ def build_model_card(
         license=options.license,
         language=list(options.language),
         library_name="transformers",
-        pipeline_tag=pipeline_tag_for(config),
-        tags=tags + [tag for tag in options.tags if tag not in tags],
+        pipeline_tag=TASKS[finetune["task"]]["pipeline_tag"] if finetune else pipeline_tag_for(config),
+        tags=tags
+        + [tag for tag in options.tags if tag not in tags]
+        + ([finetune["task"]] if finetune else []),
         base_model=options.base_model or base_model_from(summary),
         datasets=list(options.datasets) or None,
-        eval_results=eval_results_from(results) if results else None,
+        eval_results=(eval_results_from(results) if results else [])
+        + (finetune_eval_results(finetune) if finetune else [])
+        or None,
     )
     n_parameters = count_parameters(model_dir)
     return ModelCard.from_template(
@@ -304,6 +312,7 @@ def build_model_card(
         has_saliency_lexicon=(model_dir / "saliency_lexicon.json").is_file(),
         remote_code=options.remote_code,
         remote_kwarg=", trust_remote_code=True" if options.remote_code else "",
+        finetune=finetune_section(finetune) if finetune else None,
     )
 
 

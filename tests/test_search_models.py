@@ -311,6 +311,17 @@ def test_rerank_ships_a_cross_encoder_with_its_scores(retrieval_run, release_fol
     scores = without_the_package("rerank", output / "model", pairs)
     task1 = judged_list_ndcg(test.judgments.assign(score=scores))
     assert task1 == pytest.approx(results["esci_task1_ndcg"]["reranker"], abs=1e-6)
+    # the card `rexbert push` writes names the task, the data and the baselines, and indexes the model's scores
+    assert (
+        rexbert(
+            ["push", "model", str(output / "model"), "shop-lab/esci-reranker", "--dry-run", "--write-card"]
+        )
+        == 0
+    )
+    card = (output / "model" / "README.md").read_text()
+    assert "## Fine-tuned for rerank" in card and "pipeline_tag: text-ranking" in card
+    assert f"| bm25 | {results['bm25']['ndcg@10']:.4f} |" in card and "| **rerank@bm25** |" in card
+    assert "name: rerank@bm25 ndcg@10" in card and results["product_template"] in card
 
 
 def test_classify_ships_a_classifier_with_its_scores(release_folder, tmp_path):
