@@ -228,6 +228,9 @@ def test_every_stage_hands_its_library_a_typed_config(tmp_path):
     assert all(isinstance(b, Budget) for b in jobs["eval"].budgets.values())
     assert isinstance(jobs["eval"].options["glue"], GlueOptions)
     assert isinstance(jobs["cards"].model, CardOptions)
+    from eval_suites.tasks.config import RerankConfig, RetrievalConfig
+
+    assert [type(t.config) for t in jobs["finetune"].tasks] == [RetrievalConfig, RerankConfig]
     assert all(isinstance(o, DatasetCardOptions) for o in jobs["cards"].datasets.values())
 
 

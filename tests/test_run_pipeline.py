@@ -109,6 +109,20 @@ def test_run_writes_every_promised_artefact(finished_run):
     links = re.findall(r"\]\(([^)]+)\)", report)
     assert len(links) >= 10 and all((out / link).exists() for link in links), links
 
+    # the finetune stage: a bi-encoder and a reranker beside BM25, in the report, loadable as shipped
+    search = {
+        t: json.loads((out / "finetune" / t / "results.json").read_text()) for t in ("retrieval", "rerank")
+    }
+    for method, task in (("bm25", "retrieval"), ("dense", "retrieval"), ("hybrid", "retrieval"),
+                         ("rerank@bm25", "rerank"), ("rerank@dense", "rerank")):  # fmt: skip
+        assert f"| {method} | {search[task][method]['ndcg@10']:.4f} |" in report, method
+    assert (
+        SentenceTransformer(str(out / "finetune" / "retrieval" / "model"), device="cpu")
+        .encode(["kettle"])
+        .shape[0]
+        == 1
+    )
+
 
 def test_pretraining_from_token_shards_equals_pretraining_from_text(finished_run, tmp_path):
     """The tokenize stage's shards (read memory-mapped) train exactly the model the corpus text trains."""

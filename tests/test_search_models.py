@@ -295,13 +295,19 @@ def test_retrieval_ships_a_bi_encoder_with_its_scores(retrieval_run, release_fol
     assert retrieval_metrics(ranking, test.judgments) == pytest.approx(results["dense"], abs=1e-6)
 
 
-def test_rerank_ships_a_cross_encoder_with_its_scores(retrieval_run, release_folder, tmp_path):
-    from eval_suites.tasks.data import keep_queries
-
-    output = tmp_path / "rerank"
+@pytest.fixture(scope="module")
+def rerank_run(retrieval_run, release_folder, tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("rerank") / "out"
     command = ["finetune", "rerank", "--model", str(tiny_model()), "--data", str(release_folder), "--output", str(output),
                "--preset", "smoke", "--set", f"retriever={retrieval_run / 'model'}"]  # fmt: skip
     assert rexbert(command) == 0
+    return output
+
+
+def test_rerank_ships_a_cross_encoder_with_its_scores(rerank_run, retrieval_run, release_folder):
+    from eval_suites.tasks.data import keep_queries
+
+    output = rerank_run
     results = json.loads((output / "results.json").read_text())
     assert {"bm25", "dense", "hybrid", "rerank@bm25", "rerank@dense"} <= set(results)
     assert results["bm25"] == pytest.approx(json.loads((retrieval_run / "results.json").read_text())["bm25"])
@@ -381,7 +387,7 @@ def test_extract_ships_a_tagger_for_the_pipeline(tmp_path):
     assert all(f"B-{kind}" in labels for kind, _ in tagged[0])
 
 
-def test_embed_and_search_a_catalogue(retrieval_run, release_folder, tmp_path, capsys):
+def test_embed_and_search_a_catalogue(retrieval_run, rerank_run, release_folder, tmp_path, capsys):
     products = pd.read_parquet(release_folder / PRODUCTS_FILENAME)
     catalogue = products.rename(
         columns={"product_id": "id", "product_title": "title", "product_description": "description"}
@@ -405,8 +411,36 @@ def test_embed_and_search_a_catalogue(retrieval_run, release_folder, tmp_path, c
     embedded = without_the_package("retrieval", retrieval_run / "model", {"q": [title]})
     best = int(np.argmax(loaded.embeddings @ np.asarray(embedded["q"][0], dtype=np.float32)))
     assert lines[0]["id"] == loaded.ids[best]  # the search's top product is the exact nearest neighbour
+    capsys.readouterr()
+    assert rexbert(["search", "--index", str(index), "--rerank", str(rerank_run / "model"), "--json", "--top", "5",
+                    "--candidates", "20", title]) == 0  # fmt: skip
+    reranked = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    texts = dict(zip(loaded.ids, loaded.texts))
+    direct = CrossEncoder(str(rerank_run / "model"), device="cpu").predict(
+        [(title, texts[r["id"]]) for r in reranked]
+    )
+    assert [r["score"] for r in reranked] == pytest.approx(direct.tolist(), abs=1e-5)
+    assert [r["score"] for r in reranked] == sorted((r["score"] for r in reranked), reverse=True)
     catalogue.assign(id="same").to_parquet(tmp_path / "repeated.parquet")
     assert (
         rexbert([*command[:4], str(tmp_path / "repeated.parquet"), *command[5:-1], str(tmp_path / "i2")]) == 2
     )
     assert "repeated ids in 'id'" in capsys.readouterr().err
+
+
+def test_reranker_lists_hold_unjudged_bm25_negatives(release_folder):
+    from eval_suites.tasks.rerank import LAMBDA_LABELS, training_lists, with_mined_negatives
+
+    train = load_search_collection([release_folder]).split("train")
+    mined = with_mined_negatives(train, 3)
+    added = mined.iloc[len(train.judgments) :]
+    assert len(added) == 3 * train.judgments["query_id"].nunique() and set(added["esci_label"]) == {"I"}
+    judged_pairs = set(zip(train.judgments["query_id"], train.judgments["product_id"]))
+    assert not judged_pairs & set(zip(added["query_id"], added["product_id"]))
+    lists = training_lists(train, "lambda", max_products=32, mined_negatives=3)
+    assert all(len(docs) == len(labels) for docs, labels in zip(lists["docs"], lists["labels"]))
+    assert 2 ** LAMBDA_LABELS["S"] - 1 == pytest.approx(0.1) and 2 ** LAMBDA_LABELS["C"] - 1 == pytest.approx(
+        0.01
+    )

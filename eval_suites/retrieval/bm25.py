@@ -4,10 +4,13 @@ words of two or more characters with English stop words removed, no stemming."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import bm25s
 import numpy as np
+
+logging.getLogger("bm25s").setLevel(logging.INFO)  # its per-index debug lines are noise in a run's log
 
 from .runs import Ranking
 

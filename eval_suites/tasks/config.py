@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from eval_suites.data.esci_search import DEFAULT_PRODUCT_TEMPLATE
-from rexbert_core.typed_config import ConfigError, apply_overrides, did_you_mean, from_mapping
+from rexbert_core.typed_config import ConfigError, apply_overrides, deep_merge, did_you_mean, from_mapping
 
 __all__ = [
     "PRESETS",
@@ -114,13 +114,16 @@ class RetrievalConfig:
 class RerankConfig:
     """A cross-encoder (`CrossEncoderTrainer`) over each query's judged list with the ESCI gains as labels.
     `loss`: `lambda` (listwise LambdaLoss, nDCG-Loss2++: it optimises the nDCG the task is scored with) or
-    `bce` (graded pointwise binary cross-entropy with the gain as target). `retriever`: a bi-encoder whose
-    top `top_k` are also reranked (`rerank@dense`); BM25's top `top_k` always are (`rerank@bm25`)."""
+    `bce` (graded pointwise binary cross-entropy with the gain as target). Each query's list also gets
+    `mined_negatives` products BM25 ranks high for it that it did not judge (label 0), the kind a first stage
+    hands the reranker. `retriever`: a bi-encoder whose top `top_k` are also reranked (`rerank@dense`);
+    BM25's top `top_k` always are (`rerank@bm25`)."""
 
     data: DataSettings = field(default_factory=DataSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     max_seq_length: int | None = 192  # tokens per (query, product) pair; null: the model's context
     loss: Literal["lambda", "bce"] = "lambda"
+    mined_negatives: int = 8
     max_products_per_query: int = 32
     retriever: str | None = None
     top_k: int = 100
@@ -182,8 +185,12 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def task_config(task: str, preset: str = "default", overrides: list[str] | None = None):
-    """The config of `task`: `preset`, then `--set` overrides, checked."""
+def task_config(
+    task: str, preset: str = "default", overrides: list[str] | None = None, *, settings: dict | None = None,
+    where: str | None = None,
+):  # fmt: skip
+    """The config of `task`: `preset`, then a mapping of `settings` (a run config's), then `--set` overrides,
+    checked."""
     if task not in TASKS:
         raise ConfigError(
             f"unknown task {task!r}{did_you_mean(task, list(TASKS))}; choose from {sorted(TASKS)}"
@@ -192,5 +199,5 @@ def task_config(task: str, preset: str = "default", overrides: list[str] | None 
         raise ConfigError(
             f"unknown preset {preset!r}{did_you_mean(preset, list(PRESETS))}; choose from {sorted(PRESETS)}"
         )
-    mapping = apply_overrides(PRESETS[preset], overrides or [])
-    return from_mapping(TASKS[task], mapping, f"finetune {task}")
+    mapping = apply_overrides(deep_merge(PRESETS[preset], settings or {}), overrides or [])
+    return from_mapping(TASKS[task], mapping, where or f"finetune {task}")

@@ -13,8 +13,8 @@ Precedence, stated once (lowest first):
   flags (`--output` over the config's `output`);
 - seeds: a library's default (a recipe file's `seed:` included), the run's `seed`, then a section's own
   seed (`classifier.train.seed`, `curation.settings|corpora.<name>.stages.minhash_dedup.seed`,
-  `pretrain.overrides.seed`, `eval.budget.<all|suite>.seed`). The seed every stage got, and from where, is
-  written into `run_config.yaml` under `resolved`.
+  `pretrain.overrides.seed`, `eval.budget.<all|suite>.seed`, `finetune.settings.<task>.train.seed`). The
+  seed every stage got, and from where, is written into `run_config.yaml` under `resolved`.
 """
 
 from __future__ import annotations
@@ -163,6 +163,35 @@ class EvalSection:
 
 
 @dataclass
+class FinetuneSection:
+    """`rexbert finetune` on the run's model (`eval_suites.tasks`): `tasks` in order (a rerank after a
+    retrieval also reranks the bi-encoder's results), the `preset`, each task's own fields in `settings`
+    (`{retrieval: {train: {epochs: 2}}}`), and `data` per task (null in sample mode: the generated ESCI
+    pair, and the NER set for `extract`)."""
+
+    tasks: list[str] = field(default_factory=lambda: ["retrieval", "rerank"])
+    preset: str = "default"
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: dict[str, str | list[str]] | None = None
+
+    def check(self, where: str) -> None:
+        from eval_suites.tasks.config import TASKS, task_config
+
+        for task in [*self.tasks, *self.settings]:
+            check_choice(f"{where}.tasks", task, tuple(TASKS))
+        for task in self.tasks:  # every field checked now, built again by the plan with the run's seed
+            task_config(task, self.preset, settings=self.settings.get(task), where=f"{where}.settings.{task}")
+        if self.data is not None:
+            self.data = {
+                task: [
+                    resolve_path(p, only_if_exists=True)
+                    for p in ([paths] if isinstance(paths, str) else paths)
+                ]
+                for task, paths in self.data.items()
+            }
+
+
+@dataclass
 class CardsSection:
     """Publishing choices for the cards: `hub_cards.CardOptions` fields for the model card,
     `hub_cards.DatasetCardOptions` fields for the dataset cards."""
@@ -184,6 +213,7 @@ class RunConfig:
     eval: EvalSection
     pretrain: PretrainSection = field(default_factory=PretrainSection)
     classifier: ClassifierSection = field(default_factory=ClassifierSection)
+    finetune: FinetuneSection = field(default_factory=FinetuneSection)
     cards: CardsSection = field(default_factory=CardsSection)
     seed: int = 0
     output: str | None = path_field()
@@ -192,6 +222,9 @@ class RunConfig:
     def check(self, where: str) -> None:
         if not self.data.sample_corpus and not self.data.sources:
             raise ConfigError(f"{where}.data: set sample_corpus: true or list curation `sources`")
+        missing = [t for t in self.finetune.tasks if t not in (self.finetune.data or {})]
+        if not self.data.sample_corpus and missing:
+            raise ConfigError(f"{where}.finetune.data: without the sample corpus, name the data of {missing}")
         if not self.data.sample_corpus and not self.eval.data:
             raise ConfigError(
                 f"{where}.eval.data: without the sample corpus, name the evaluation files (esci, glue, ner)"
@@ -229,6 +262,9 @@ class RunConfig:
         recipe_seed = read_recipe_dict(self.pretrain.recipe).get("seed")
         if seeds["pretrain"] is run and recipe_seed not in (None, self.seed):
             seeds["pretrain"] = Seed(self.seed, f"seed, over the recipe file's {recipe_seed}")
+        for task in self.finetune.tasks:
+            own_seed = self.finetune.settings.get(task, {}).get("train", {}).get("seed")
+            seeds[f"finetune.{task}"] = own(own_seed, f"finetune.settings.{task}.train.seed")
         for suite in self.eval.suites:
             budget = {**self.eval.budget.get("all", {}), **self.eval.budget.get(suite, {})}
             source = f"eval.budget.{suite if 'seed' in self.eval.budget.get(suite, {}) else 'all'}.seed"

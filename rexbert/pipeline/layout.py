@@ -11,6 +11,7 @@ tokens/                    the curated corpora as token shards (`rexbert tokeniz
 pretrain/                  recipe.yaml, phase<N>-<name>/ checkpoints and final/, training_curves.png
 model/                     final weights, tokenizer, lexicon, sentence-transformers config, card
 eval/                      results.json, results.md, results.png
+finetune/<task>/           a fine-tuned search or catalogue model (model/), its results beside the baselines
 
 The run decides these top-level names; what a library writes inside its folder is named by the library
 (`curation.layout`, `trainers.pretrain`, `eval_suites.runner`), and read here through those names. Which
@@ -92,6 +93,10 @@ class Layout:
     @property
     def eval(self) -> Path:
         return self.root / "eval"
+
+    @property
+    def finetune(self) -> Path:
+        return self.root / "finetune"
 
     @property
     def results(self) -> Path:

@@ -138,13 +138,13 @@ def sample_sentiment(seed: int = 4, n_train: int = 240, n_dev: int = 120) -> tup
 
 def eval_set_paths(out_dir: str | Path) -> dict[str, Path]:
     """Where `write_sample_eval_data(out_dir)` writes each set (known before it runs): ``esci_examples``,
-    ``esci_products`` (official ESCI parquet pair), ``glue`` (a folder with ``SST-2/train.tsv`` and
+    ``esci_products`` (the ESCI parquet pair under the release's own file names), ``glue`` (a folder with ``SST-2/train.tsv`` and
     ``dev.tsv`` built from review sentences: an SST-2-format sentiment task, not GLUE data) and ``ner``
     (span jsonl)."""
     out_dir = Path(out_dir)
     return {
-        "esci_examples": out_dir / "esci" / "examples.parquet",
-        "esci_products": out_dir / "esci" / "products.parquet",
+        "esci_examples": out_dir / "esci" / "shopping_queries_dataset_examples.parquet",
+        "esci_products": out_dir / "esci" / "shopping_queries_dataset_products.parquet",
         "glue": out_dir / "glue",
         "ner": out_dir / "ner" / "ner.jsonl",
     }

@@ -9,15 +9,17 @@ handed), the runner and the report read the declarations.
     pretrain    the recipe's phases on the curated corpora (`trainers.pretrain`)
     model       the final model directory with a sentence-transformers configuration (`hub_cards`)
     eval        the evaluation suites (`eval_suites.runner`)
+    finetune    search and catalogue models from the run's model, beside BM25 (`eval_suites.tasks`)
     cards       model card and dataset cards (`hub_cards`)
     report      report.md, from every stage's section
 """
 
 from ..stage import Stage
-from . import cards, classifier, curate, data, eval, model, pretrain, report, tokenize
+from . import cards, classifier, curate, data, eval, finetune, model, pretrain, report, tokenize
 
 __all__ = ["STAGES"]
 
 STAGES: tuple[Stage, ...] = tuple(
-    module.STAGE for module in (data, classifier, curate, tokenize, pretrain, model, eval, cards, report)
+    module.STAGE
+    for module in (data, classifier, curate, tokenize, pretrain, model, eval, finetune, cards, report)
 )
