@@ -39,7 +39,7 @@ from .modeling_rexbert import (
     wants_attentions,
     wants_hidden_states,
 )
-from .padded import labels_on_padding, padded_path_wanted
+from .padded import labels_on_padding, padded_path_wanted, zero_padding
 from .unpadding import PackedBatch, take_rows
 
 # --------------------------------------------------------------------------------------------------------
@@ -50,8 +50,8 @@ from .unpadding import PackedBatch, take_rows
 class RexBertForMaskedLM(RexBertPreTrainedModel):
     """Encoder + prediction head + decoder tied to the token embeddings.
 
-    On the default path, logits are computed for real tokens only and are zero at padding positions (as
-    ModernBERT's flash-attention backend returns); on the padded path they are computed everywhere. With
+    Logits are zero at padding positions on every path (`padded.py`; the default path computes real tokens
+    only), except that labels on padding get ModernBERT's logits and loss there. With
     `config.sparse_prediction` and labels, only labelled positions reach the decoder and `logits` has shape
     `(num_labelled, vocab_size)` (ModernBERT's convention).
     """
@@ -89,9 +89,10 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         output_hidden_states = wants_hidden_states(self, output_hidden_states)
         output_attentions = wants_attentions(self, output_attentions)
         ignore_index = self.config.sparse_pred_ignore_index
-        if padded_path_wanted(output_attentions) or labels_on_padding(labels, attention_mask, ignore_index):
-            grid = self.model.encode_grid(*inputs, output_hidden_states, output_attentions)
-            return self._forward_grid(grid, labels, **kwargs)
+        on_padding = labels_on_padding(labels, attention_mask, ignore_index)
+        if padded_path_wanted(output_attentions) or on_padding:
+            grid = self.model.encode_grid(*inputs, output_hidden_states, output_attentions, not on_padding)
+            return self._forward_grid(grid, labels, None if on_padding else attention_mask, **kwargs)
         encoded = self.model.encode(*inputs, output_hidden_states)
         batch = encoded.batch
         check_labels_shape(labels, (batch.batch_size, batch.seq_len), "labels")
@@ -125,8 +126,11 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
             loss = self.loss_function(masked_logits, target, vocab_size=self.config.vocab_size, **kwargs)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=repad_hidden_states(encoded))
 
-    def _forward_grid(self, grid: BaseModelOutput, labels: torch.Tensor | None, **kwargs) -> MaskedLMOutput:
-        """The padded path (`padded.py`): ModernBERT's (sdpa or eager) logits and loss."""
+    def _forward_grid(
+        self, grid: BaseModelOutput, labels: torch.Tensor | None, padding_mask: torch.Tensor | None, **kwargs
+    ) -> MaskedLMOutput:
+        """The padded path (`padded.py`): ModernBERT's (sdpa or eager) logits and loss; per-token logits
+        zeroed where `padding_mask` is 0."""
         hidden = grid.last_hidden_state
         loss = None
         if labels is not None and self.config.sparse_prediction:
@@ -142,6 +146,7 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
                 loss = self.loss_function(
                     logits, labels.to(logits.device), vocab_size=self.config.vocab_size, **kwargs
                 )
+            logits = zero_padding(logits, padding_mask)
         return MaskedLMOutput(
             loss=loss, logits=logits, hidden_states=grid.hidden_states, attentions=grid.attentions
         )
@@ -263,16 +268,18 @@ class RexBertForTokenClassification(_RexBertClassifierModel):
         """labels: `(batch, seq_len)` class ids, -100 where no loss is wanted. Labels on padding positions are
         scored on what the padded path computes there, as ModernBERT does."""
         inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
-        if labels_on_padding(labels, attention_mask, -100):
+        on_padding = labels_on_padding(labels, attention_mask, -100)
+        if on_padding:
             hidden_states = wants_hidden_states(self, output_hidden_states)
             outputs = self.model.encode_grid(
-                *inputs, hidden_states, wants_attentions(self, output_attentions)
+                *inputs, hidden_states, wants_attentions(self, output_attentions), zeros_at_padding=False
             )
         else:
             outputs = self._encode(*inputs, output_hidden_states, output_attentions)
         logits = self._classify(outputs.last_hidden_state)
         check_labels_shape(labels, logits.shape[:2], "labels")
         loss = None if labels is None else self.loss_function(logits, labels, self.config, **kwargs)
+        logits = logits if on_padding else zero_padding(logits, attention_mask)
         return TokenClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
@@ -300,7 +307,8 @@ class RexBertForQuestionAnswering(_RexBertClassifierModel):
         """start_positions / end_positions: `(batch,)` answer span token indices."""
         inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
         outputs = self._encode(*inputs, output_hidden_states, output_attentions)
-        start_logits, end_logits = self._classify(outputs.last_hidden_state).split(1, dim=-1)
+        logits = zero_padding(self._classify(outputs.last_hidden_state), attention_mask)
+        start_logits, end_logits = logits.split(1, dim=-1)
         start_logits = start_logits.squeeze(-1).contiguous()
         end_logits = end_logits.squeeze(-1).contiguous()
         loss = None

@@ -121,9 +121,8 @@ class EncodedBatch:
 class RexBertModel(RexBertPreTrainedModel):
     """The bare encoder; returns `BaseModelOutput` with `(batch, seq_len, hidden)` states.
 
-    Padding positions hold zeros on the default (unpadded) path, as ModernBERT's flash-attention backend
-    returns, and what the padded queries computed on the padded path (`padded.py`: attention maps, compile,
-    export), as its sdpa and eager backends return.
+    Padding positions hold zeros, on the default (unpadded) path and on the padded one (`padded.py`: attention
+    maps, compile, export) alike, as ModernBERT's flash-attention backend returns.
     """
 
     def __init__(self, config: RexBertConfig):
@@ -205,13 +204,22 @@ class RexBertModel(RexBertPreTrainedModel):
         return _base_output(self.encode(*inputs, output_hidden_states))
 
     def encode_grid(
-        self, input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, output_attentions
+        self,
+        input_ids,
+        attention_mask,
+        position_ids,
+        inputs_embeds,
+        output_hidden_states,
+        output_attentions,
+        zeros_at_padding: bool = True,
     ) -> BaseModelOutput:
-        """The padded path (`padded.py`): ModernBERT's computation on the grid, padding positions as computed."""
+        """The padded path (`padded.py`): ModernBERT's computation on the grid, zeros at padding positions
+        (`zeros_at_padding=False`: what the padded queries computed, for labels on padding)."""
         if not torch.compiler.is_compiling():  # shape checks only; tracing sees symbolic shapes
             check_model_inputs(input_ids, inputs_embeds, attention_mask, position_ids, self.config)
         inputs = (input_ids, attention_mask, position_ids, inputs_embeds)
-        return encode_grid(self, *inputs, bool(output_hidden_states), bool(output_attentions))
+        wanted = (bool(output_hidden_states), bool(output_attentions), zeros_at_padding)
+        return encode_grid(self, *inputs, *wanted)
 
 
 def wants_hidden_states(model: PreTrainedModel, requested: bool | None) -> bool:

@@ -25,11 +25,16 @@ from the last real token): sdpa gets a boolean mask (such a row attends to nothi
 `finfo.min` mask (such a row averages every key). The losses over labels on padding therefore equal
 ModernBERT's on the same backend exactly.
 
-Outputs at padding positions are what ModernBERT's sdpa and eager backends return there: whatever the padded
-queries computed (the two backends differ there, see above). The tensors returned are the ones the encoder
-used, so gradients with respect to `hidden_states` and `attentions` reach them. The default path returns zeros
-at padding instead, as ModernBERT's flash-attention backend does (it unpads too); every consumer of the
-outputs (pooling, losses, pipelines) reads real positions only, where both paths agree.
+One rule for padding positions, on every path (default, padded, compiled, exported): every per-token output
+is zero there (hidden states, masked-LM, token-classification and question-answering logits) and so is every
+row of an attention map that belongs to a padding query. The default path never computes those positions;
+this path zeroes them after the embeddings and after every layer (a real token never attends to padding, so
+its values are unchanged), and the layer inputs returned are the tensors the next layer used, so gradients
+with respect to `hidden_states` and `attentions` reach them. Eager, compiled and exported models therefore
+agree at every position, as transformers' export tests require (ModernBERT's flash-attention backend returns
+zeros at padding too; its sdpa and eager backends return what the padded queries computed). The one
+exception is labels on padding positions: the loss is then ModernBERT's, over the values the padded queries
+compute, and those values are returned.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ __all__ = [
     "grid_attention",
     "labels_on_padding",
     "padded_path_wanted",
+    "zero_padding",
 ]
 
 
@@ -74,6 +80,15 @@ def labels_on_padding(
     if labels is None or attention_mask is None or labels.dim() != attention_mask.dim():
         return False
     return bool(((labels != ignore_index) & (attention_mask.to(labels.device) == 0)).any())
+
+
+def zero_padding(tensor: torch.Tensor | None, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """`tensor` (`(batch, seq_len, ...)`) with zeros where `attention_mask` is 0 (the module's padding rule)."""
+    if tensor is None or attention_mask is None:
+        return tensor
+    keep = attention_mask.to(device=tensor.device, dtype=torch.bool)
+    keep = keep.view(*keep.shape, *([1] * (tensor.dim() - keep.dim())))
+    return tensor.masked_fill(~keep, 0)
 
 
 def _grid_positions(position_ids: torch.Tensor | None, batch: int, seq_len: int, device) -> torch.Tensor:
@@ -112,6 +127,7 @@ class GridBatch:
 
     mask: torch.Tensor  # (batch, 1, seq_len, seq_len), True where a query may attend to a key
     eager: bool
+    padding_mask: torch.Tensor | None = None  # (batch, seq_len): where maps get zero rows (padding queries)
 
 
 def grid_attention(module, hidden, cos_sin, grid: GridBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -129,12 +145,20 @@ def grid_attention(module, hidden, cos_sin, grid: GridBatch) -> tuple[torch.Tens
         scores = torch.matmul(query, key.transpose(2, 3)) * module.head_dim**-0.5 + additive
         weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
         weights = F.dropout(weights, p=dropout, training=module.training)
+        weights = _zero_padding_queries(weights, grid.padding_mask)  # the map returned is the one used
         attended = torch.matmul(weights, value)
     else:
         weights = None
         attended = F.scaled_dot_product_attention(query, key, value, attn_mask=grid.mask, dropout_p=dropout)
     attended = attended.transpose(1, 2).reshape(batch, seq_len, -1)
     return module.out_drop(module.Wo(attended)), weights
+
+
+def _zero_padding_queries(weights: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """`(batch, heads, queries, keys)` maps with zero rows for padding queries."""
+    if attention_mask is None:
+        return weights
+    return zero_padding(weights.transpose(1, 2), attention_mask).transpose(1, 2)
 
 
 def encode_grid(
@@ -145,9 +169,12 @@ def encode_grid(
     inputs_embeds: torch.Tensor | None,
     output_hidden_states: bool,
     output_attentions: bool,
+    zeros_at_padding: bool = True,
 ) -> BaseModelOutput:
-    """`model` (a `RexBertModel`) on the padded grid (see the module docstring)."""
-    hidden = model.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds)
+    """`model` (a `RexBertModel`) on the padded grid (see the module docstring); `zeros_at_padding=False`
+    keeps what the padded queries compute (ModernBERT's values, for labels on padding)."""
+    padding_mask = attention_mask if zeros_at_padding else None
+    hidden = zero_padding(model.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds), padding_mask)
     batch, seq_len, _ = hidden.shape
     positions = _grid_positions(position_ids, batch, seq_len, hidden.device)
     masks = _masks(model, attention_mask, positions)
@@ -160,10 +187,11 @@ def encode_grid(
     layer_inputs, attentions = [], []
     for layer in model.layers:  # through the layer modules, so gradient checkpointing applies here too
         layer_inputs.append(hidden)
-        grid = GridBatch(masks[layer.attention_type], eager)
+        grid = GridBatch(masks[layer.attention_type], eager, padding_mask)
         hidden, weights = layer(hidden, rotary[layer.attention_type], grid)
+        hidden = zero_padding(hidden, padding_mask)
         attentions.append(weights)
-    hidden = model.final_norm(hidden)
+    hidden = zero_padding(model.final_norm(hidden), padding_mask)
     return BaseModelOutput(
         last_hidden_state=hidden,
         hidden_states=(*layer_inputs, hidden) if output_hidden_states else None,

@@ -2,7 +2,8 @@
 attention maps, labels on padding, inputs longer than `max_position_embeddings`, every rope type,
 `set_attn_implementation`; and the padded path compilers and exporters take (`modeling_rexbert/padded.py`):
 `torch.export` with static and dynamic shapes and ONNX export give eager's outputs on a batch of another
-padding, and compiling the encoder breaks its graph at most twice.
+padding at every position (zeros at padding on every path), and compiling the encoder breaks its graph at
+most twice.
 """
 
 from __future__ import annotations
@@ -95,10 +96,24 @@ def test_attention_maps_match_modernbert_eager(head, backend):
         got = ours(**inputs, output_attentions=True)
         want = reference(**inputs, output_attentions=True)
     assert len(got.attentions) == len(want.attentions) == ours.config.num_hidden_layers
+    queries = inputs["attention_mask"].reshape(-1, inputs["attention_mask"].shape[-1]).bool()
     for got_map, want_map in zip(got.attentions, want.attentions):
         assert got_map.shape == want_map.shape
-        assert (got_map - want_map).abs().max().item() <= TOL
+        real_rows = got_map.transpose(1, 2)[queries], want_map.transpose(1, 2)[queries]
+        assert (real_rows[0] - real_rows[1]).abs().max().item() <= TOL
+        assert got_map.transpose(1, 2)[~queries].abs().max().item() == 0.0  # padding queries: zero rows
     assert _output_diff(head, got, want, inputs["attention_mask"]) <= TOL
+    assert _zero_at_padding(got, inputs["attention_mask"])
+
+
+def _zero_at_padding(output, attention_mask: torch.Tensor) -> bool:
+    """Every per-token output of `output` is zero at padding positions (the one padding rule)."""
+    flat = attention_mask.reshape(-1, attention_mask.shape[-1]).bool()
+    per_token = [getattr(output, name, None) for name in ("last_hidden_state", "start_logits", "end_logits")]
+    per_token += [output.logits] if getattr(output, "logits", None) is not None else []
+    per_token += list(getattr(output, "hidden_states", None) or ())
+    checked = [t for t in per_token if t is not None and t.dim() >= 2 and t.shape[:2] == flat.shape]
+    return all(t[~flat].abs().max().item() == 0.0 for t in checked)
 
 
 def test_config_output_attentions_returns_maps():
@@ -107,9 +122,12 @@ def test_config_output_attentions_returns_maps():
     with torch.no_grad():
         output = ours(ids, attention_mask=mask)
     assert output.attentions is not None and len(output.attentions) == ours.config.num_hidden_layers
-    # each query's weights sum to one over the keys it may see, and masked keys get none
+    # each real query's weights sum to one over the keys it may see, masked keys get none, and the rows of
+    # padding queries are zero
     weights = output.attentions[0]
-    assert torch.allclose(weights.sum(-1), torch.ones_like(weights.sum(-1)), atol=1e-5)
+    sums = weights.sum(-1).transpose(1, 2)
+    assert torch.allclose(sums[mask.bool()], torch.ones_like(sums[mask.bool()]), atol=1e-5)
+    assert sums[~mask.bool()].abs().max().item() == 0.0
     assert weights[1, :, :7, 7:].abs().max().item() == 0.0
 
 
@@ -129,14 +147,15 @@ def test_padded_path_equals_default_path_on_real_tokens():
             )
             assert fast.attentions is None
             for a, b in zip(fast.hidden_states, grid.hidden_states, strict=True):
-                assert max_diff_on_real_tokens(a, b, mask) <= TOL
-                assert a[mask == 0].abs().max().item() == 0.0  # the default path: zeros at padding
+                assert (a - b).abs().max().item() <= TOL  # every position: zeros at padding on both paths
+                assert a[mask == 0].abs().max().item() == 0.0
 
 
 @pytest.mark.parametrize("backend", ["sdpa", "eager"])
 def test_padded_path_equals_modernbert_at_padding_too(backend):
-    """On the padded path every output equals ModernBERT's on the same backend, padding included (attention maps
-    are computed the eager way, so they are compared with ModernBERT's eager)."""
+    """With labels on padding every output equals ModernBERT's on the same backend, padding included; with
+    attention maps (computed the eager way, so compared with ModernBERT's eager) real tokens equal
+    ModernBERT's and padding holds zeros."""
     ours, reference = paired_models(RexBertForMaskedLM, ModernBertForMaskedLM, tiny_config(), backend)
     ids, mask = random_batch(LENGTHS)
     labels = _labels_everywhere(ids)
@@ -149,7 +168,23 @@ def test_padded_path_equals_modernbert_at_padding_too(backend):
     assert (got.logits - want.logits).abs().max().item() <= TOL
     for a, b in zip(got.hidden_states, want.hidden_states, strict=True):
         assert (a - b).abs().max().item() <= TOL
-    assert (with_maps.logits - want_maps.logits).abs().max().item() <= TOL
+    assert max_diff_on_real_tokens(with_maps.logits, want_maps.logits, mask) <= TOL
+    assert with_maps.logits[mask == 0].abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize("head", ["base", "masked_lm", "token_classification", "question_answering"])
+def test_padding_holds_zeros_on_both_paths(head):
+    """The padding rule: every per-token output is zero at padding, on the default path and on the padded
+    path (taken here by asking for attention maps), so the two agree at every position."""
+    model = PAIRS[head][0](_head_config(head)).eval()
+    inputs = _inputs(head)
+    with torch.no_grad():
+        fast = model(**inputs, output_hidden_states=True)
+        grid = model(**inputs, output_hidden_states=True, output_attentions=True)
+    assert _zero_at_padding(fast, inputs["attention_mask"]) and _zero_at_padding(
+        grid, inputs["attention_mask"]
+    )
+    assert _diff_everywhere(fast.to_tuple(), grid.to_tuple()[: len(fast.to_tuple())]) <= TOL
 
 
 def test_padded_path_outputs_carry_gradients():
@@ -160,7 +195,9 @@ def test_padded_path_outputs_carry_gradients():
     first_hidden, first_map = output.hidden_states[0], output.attentions[0]
     first_hidden.retain_grad()
     first_map.retain_grad()
-    output.last_hidden_state[0, 0].sum().backward()
+    # a weighted sum: a plain sum (or sum of squares) of a LayerNorm output is constant, its gradient zero
+    weights = torch.randn(output.last_hidden_state.shape[-1], generator=torch.Generator().manual_seed(0))
+    (output.last_hidden_state[0, 0] * weights).sum().backward()
     assert first_hidden.grad is not None and first_hidden.grad.abs().sum() > 0
     assert first_map.grad is not None and first_map.grad.abs().sum() > 0
 
@@ -345,16 +382,15 @@ def _dynamic_shapes(head: str) -> dict:
     return {"input_ids": axes, "attention_mask": axes}
 
 
-def _diff_on_real_tokens(got: tuple, want: tuple, attention_mask: torch.Tensor) -> float:
-    """Outputs shaped like the grid compare on real tokens; pooled ones everywhere."""
-    worst = 0.0
+def _diff_everywhere(got: tuple, want: tuple) -> float:
+    """The largest difference over every output and every position, padding included."""
+    flat = []
     for a, b in zip(got, want, strict=True):
-        a = torch.as_tensor(a)
-        if a.shape[: attention_mask.dim()] == attention_mask.shape:
-            worst = max(worst, max_diff_on_real_tokens(a, b, attention_mask))
+        if isinstance(a, tuple):
+            flat += list(zip(a, b, strict=True))
         else:
-            worst = max(worst, (a - b).abs().max().item())
-    return worst
+            flat.append((a, b))
+    return max((torch.as_tensor(a) - torch.as_tensor(b)).abs().max().item() for a, b in flat)
 
 
 @pytest.mark.parametrize("head", list(PAIRS))
@@ -369,7 +405,7 @@ def test_torch_export_matches_eager_on_another_padding(head, dynamic):
     with torch.no_grad():
         got = exported.module()(**other)
         want = model(**other)
-    assert _diff_on_real_tokens(got, want, other["attention_mask"]) <= EXPORT_TOL
+    assert _diff_everywhere(got, want) <= EXPORT_TOL
 
 
 @pytest.mark.skipif(not HAS_ONNX, reason="needs onnx, onnxscript and onnxruntime (the test extra)")
@@ -394,9 +430,7 @@ def test_onnx_export_matches_eager_on_another_padding(head, tmp_path):
     got = session.run(None, {name: tensor.numpy() for name, tensor in other.items()})
     with torch.no_grad():
         want = model(**other)
-    assert (
-        _diff_on_real_tokens(tuple(map(torch.from_numpy, got)), want, other["attention_mask"]) <= EXPORT_TOL
-    )
+    assert _diff_everywhere(tuple(map(torch.from_numpy, got)), want) <= EXPORT_TOL
 
 
 def test_compiling_the_encoder_breaks_the_graph_at_most_twice():
@@ -412,5 +446,5 @@ def test_compiling_the_encoder_breaks_the_graph_at_most_twice():
     with torch.no_grad():
         got = compiled(other_ids, attention_mask=other_mask).last_hidden_state
         want = model(other_ids, attention_mask=other_mask).last_hidden_state
-    assert max_diff_on_real_tokens(got, want, other_mask) <= EXPORT_TOL
+    assert (got - want).abs().max().item() <= EXPORT_TOL  # padding included
     torch._dynamo.reset()
