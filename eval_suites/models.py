@@ -162,14 +162,19 @@ FRESH_HEAD_PREFIXES = ("classifier.", "score.", "head.", "pooler.")
 @contextlib.contextmanager
 def expected_new_weights():
     """Silence transformers' load report while a suite loads a checkpoint into a class whose head is new
-    (or whose MLM head is left out): its missing and unexpected keys are the point, not a problem. The
-    callers check what matters themselves."""
+    (or whose MLM head is left out): its missing and unexpected keys are the point, not a problem; and
+    sentence-transformers' note that a bi-encoder folder (a RexBERT model directory carries a
+    sentence-transformers config) becomes a cross-encoder. The callers check what matters themselves."""
     previous = transformers.utils.logging.get_verbosity()
+    st_logger = logging.getLogger("sentence_transformers")
+    st_previous = st_logger.level
     transformers.utils.logging.set_verbosity_error()
+    st_logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
         transformers.utils.logging.set_verbosity(previous)
+        st_logger.setLevel(st_previous)
 
 
 def device() -> torch.device:

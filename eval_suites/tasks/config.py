@@ -114,16 +114,16 @@ class RetrievalConfig:
 class RerankConfig:
     """A cross-encoder (`CrossEncoderTrainer`) over each query's judged list with the ESCI gains as labels.
     `loss`: `lambda` (listwise LambdaLoss, nDCG-Loss2++: it optimises the nDCG the task is scored with) or
-    `bce` (graded pointwise binary cross-entropy with the gain as target). Each query's list also gets
-    `mined_negatives` products BM25 ranks high for it that it did not judge (label 0), the kind a first stage
-    hands the reranker. `retriever`: a bi-encoder whose top `top_k` are also reranked (`rerank@dense`);
+    `bce` (graded pointwise binary cross-entropy with the gain as target). `mined_negatives`: products BM25
+    ranks high for a query that it did not judge, added to its list as label 0 (off by default; see
+    `rerank.py`). `retriever`: a bi-encoder whose top `top_k` are also reranked (`rerank@dense`);
     BM25's top `top_k` always are (`rerank@bm25`)."""
 
     data: DataSettings = field(default_factory=DataSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     max_seq_length: int | None = 192  # tokens per (query, product) pair; null: the model's context
     loss: Literal["lambda", "bce"] = "lambda"
-    mined_negatives: int = 8
+    mined_negatives: int = 0
     max_products_per_query: int = 32
     retriever: str | None = None
     top_k: int = 100

@@ -24,7 +24,7 @@ from .config import RetrievalConfig, TrainSettings
 from .data import esci_splits
 from .outputs import TaskOutput
 from .search_eval import methods_markdown, plot_methods, score_rankings, search_rankings
-from .training import model_context, train_resumably, trainer_arguments
+from .training import model_context, quiet_miner, train_resumably, trainer_arguments
 
 __all__ = ["bi_encoder", "run", "train_bi_encoder", "training_examples"]
 
@@ -86,10 +86,11 @@ def training_examples(
             {"anchor": [r["anchor"] for r in rows], "positive": [r["positive"] for r in rows]}
         )
         wanted = min(len(corpus) - 1, mined_negatives + max(len(e) for e in excluded.values()))
-        tuples = mine_hard_negatives(
-            pairs, model, corpus=corpus, num_negatives=wanted, sampling_strategy="top",
-            output_format="n-tuple", batch_size=64, verbose=False,
-        )  # fmt: skip
+        with quiet_miner():
+            tuples = mine_hard_negatives(
+                pairs, model, corpus=corpus, num_negatives=wanted, sampling_strategy="top",
+                output_format="n-tuple", batch_size=64, verbose=False,
+            )  # fmt: skip
         for record in tuples:
             found = [record[f"negative_{i}"] for i in range(1, wanted + 1)]
             mined[(record["anchor"], record["positive"])] = found

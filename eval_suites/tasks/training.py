@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -10,7 +12,7 @@ from transformers import TrainingArguments
 
 from .config import TrainSettings
 
-__all__ = ["model_context", "train_resumably", "trainer_arguments"]
+__all__ = ["model_context", "progress_wanted", "quiet_miner", "train_resumably", "trainer_arguments"]
 
 
 def trainer_arguments(
@@ -34,7 +36,7 @@ def trainer_arguments(
         save_total_limit=2,
         eval_strategy="no",
         logging_steps=10,
-        disable_tqdm=not sys.stderr.isatty(),
+        disable_tqdm=not progress_wanted(),
         report_to="none",
         seed=settings.seed,
         data_seed=settings.seed,
@@ -56,3 +58,36 @@ def train_resumably(trainer, checkpoint: str | None) -> None:
 def model_context(config) -> int:
     """The longest input a model config takes (its position embeddings)."""
     return int(getattr(config, "max_position_embeddings", 512))
+
+
+def progress_wanted() -> bool:
+    """Progress bars only where someone watches them: transformers' bars on (the CLI's -q turns them off)
+    and stderr a terminal."""
+    from transformers.utils import logging as hf_logging
+
+    return hf_logging.is_progress_bar_enabled() and sys.stderr.isatty()
+
+
+@contextmanager
+def quiet_miner() -> Iterator[None]:
+    """sentence-transformers' `mine_hard_negatives` (6.2) encodes with `show_progress_bar=True` and draws its
+    scoring bars whatever `verbose` says, which fills a run's log; without `progress_wanted()` its bars are
+    switched off here, for the call only."""
+    if progress_wanted():
+        yield
+        return
+    from sentence_transformers.sentence_transformer import model as st_model
+    from sentence_transformers.util import hard_negatives
+    from tqdm.auto import tqdm, trange
+
+    saved = (hard_negatives.trange, hard_negatives.tqdm, st_model.trange)
+    hard_negatives.trange = st_model.trange = _switched_off(trange)
+    hard_negatives.tqdm = _switched_off(tqdm)
+    try:
+        yield
+    finally:
+        hard_negatives.trange, hard_negatives.tqdm, st_model.trange = saved
+
+
+def _switched_off(bar):
+    return lambda *args, **kwargs: bar(*args, **{**kwargs, "disable": True})
