@@ -65,7 +65,15 @@ def make_sentence_transformer(
         for module in json.loads((scratch / "modules.json").read_text()):
             if module["path"]:  # the root module is the transformer itself, already in model_dir
                 shutil.copytree(scratch / module["path"], model_dir / module["path"], dirs_exist_ok=True)
+    if max_seq_length is not None:  # sentence-transformers 6 keeps it as the tokenizer's model_max_length
+        _set_tokenizer_length(model_dir, max_seq_length)
     return model_dir
+
+
+def _set_tokenizer_length(model_dir: Path, length: int) -> None:
+    path = model_dir / "tokenizer_config.json"
+    settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    path.write_text(json.dumps({**settings, "model_max_length": length}, indent=2) + "\n", encoding="utf-8")
 
 
 def lora_config(

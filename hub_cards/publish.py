@@ -52,6 +52,7 @@ __all__ = [
     "PlannedFile",
     "PushResult",
     "UploadPlan",
+    "add_client_files",
     "add_remote_code",
     "check_repo_id",
     "default_auto_map",
@@ -270,13 +271,11 @@ def add_remote_code(model_dir: Path, config: dict, plan: UploadPlan) -> None:
 
 
 def publish_as_modernbert(model_dir: Path, config: dict, plan: UploadPlan) -> None:
-    """Make the plan a ModernBERT-typed checkpoint: renamed `config.json`, no Python files, and a tokenizer
-    config without `auto_map` whose `model_max_length` does not exceed the model's positions."""
+    """Make the plan a ModernBERT-typed checkpoint: renamed `config.json`, no Python files, a tokenizer config
+    without `auto_map` whose `model_max_length` does not exceed the model's positions, and every JSON file in
+    the form each supported client reads (`modeling_rexbert.client_files`)."""
     from modeling_rexbert.configuration_rexbert import as_modernbert_dict
 
-    plan.add(
-        PlannedFile("config.json", content=_json_bytes(as_modernbert_dict(config)), note="as ModernBERT")
-    )
     for planned in [f for f in plan.files if f.path_in_repo.endswith(".py")]:
         plan.files.remove(planned)
         plan.skipped.append(
@@ -285,17 +284,39 @@ def publish_as_modernbert(model_dir: Path, config: dict, plan: UploadPlan) -> No
                 "RexBERT remote code; a ModernBERT checkpoint needs none (--remote-code keeps it)",
             )
         )
+    tokenizer_config = None
     tokenizer_path = model_dir / "tokenizer_config.json"
     if tokenizer_path.is_file():
         tokenizer_config = json.loads(tokenizer_path.read_text(encoding="utf-8"))
-        fitted = dict(tokenizer_config)
-        fitted.pop("auto_map", None)
+        tokenizer_config.pop("auto_map", None)
         positions = config.get("max_position_embeddings")
-        if positions and fitted.get("model_max_length", 0) > positions:
-            fitted["model_max_length"] = positions
-        if fitted != tokenizer_config:
-            note = "no auto_map, model_max_length <= the model's positions"
-            plan.add(PlannedFile("tokenizer_config.json", content=_json_bytes(fitted), note=note))
+        if positions and tokenizer_config.get("model_max_length", 0) > positions:
+            tokenizer_config["model_max_length"] = positions
+    add_client_files(model_dir, plan, as_modernbert_dict(config), tokenizer_config, renamed=True)
+
+
+def add_client_files(
+    model_dir: Path,
+    plan: UploadPlan,
+    config: dict | None = None,
+    tokenizer_config: dict | None = None,
+    renamed: bool = False,
+) -> None:
+    """Plan the ModernBERT directory's JSON files in the form every supported client reads the same way
+    (`renamed`: `config` is a RexBERT config published as ModernBERT)."""
+    from modeling_rexbert.client_files import client_files
+
+    for relative, content in client_files(model_dir, config, tokenizer_config).items():
+        on_disk = model_dir / relative
+        if content is None:
+            plan.files = [f for f in plan.files if f.path_in_repo != relative]
+            plan.skipped.append(
+                (relative, "sentence-transformers 6 module file; the published form needs none")
+            )
+        elif not on_disk.is_file() or json.loads(on_disk.read_text(encoding="utf-8")) != content:
+            note = "in the form every client reads"
+            note = f"as ModernBERT, {note}" if renamed and relative == "config.json" else note
+            plan.add(PlannedFile(relative, content=_json_bytes(content), note=note))
 
 
 def _json_bytes(mapping: dict) -> bytes:
@@ -328,6 +349,8 @@ def plan_model_upload(
             add_remote_code(model_dir, config, plan)
         else:
             publish_as_modernbert(model_dir, config, plan)
+    elif config.get("model_type") == "modernbert":
+        add_client_files(model_dir, plan)
     if card_text is not None:
         plan.add(PlannedFile("README.md", content=card_text.encode("utf-8"), note="generated model card"))
     return plan

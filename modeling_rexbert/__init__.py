@@ -16,6 +16,7 @@ from .heads import (
     RexBertForSequenceClassification,
     RexBertForTokenClassification,
 )
+from .fast_path import with_rexbert_classes
 from .modeling_rexbert import RexBertModel, RexBertPreTrainedModel, auto_classes
 
 transformers.AutoConfig.register(RexBertConfig.model_type, RexBertConfig, exist_ok=True)
@@ -34,4 +35,5 @@ __all__ = [
     "RexBertModel",
     "RexBertPreTrainedModel",
     "rexbert_config",
+    "with_rexbert_classes",
 ]

@@ -10,7 +10,9 @@ or token classification, QA, multiple choice, or the bare encoder) and saves it 
   files next to it, so the directory loads with `trust_remote_code=True` where this package is not
   installed, under any head (a converted masked-LM checkpoint fine-tunes as a classifier).
 - to ModernBERT: `model_type: modernbert`, `ModernBert*` architectures, no `auto_map` and no
-  remote-code files; transformers loads the result with its own ModernBERT classes.
+  remote-code files; transformers loads the result with its own ModernBERT classes. The JSON files are then
+  written in the form every supported client reads the same way (`client_files`: legacy RoPE keys, an older
+  tokenizer class, sentence-transformers 3.x module paths).
 
 Weights are read from safetensors and written as safetensors. A directory that only has
 `pytorch_model.bin` is converted only with `allow_pickle=True` (`--allow-pickle`), which loads it
@@ -42,6 +44,7 @@ from typing import Any
 
 import transformers
 
+from .client_files import write_client_files
 from .configuration_rexbert import FAMILY_PREFIXES
 
 logger = logging.getLogger(__name__)
@@ -242,6 +245,8 @@ def convert(
     copied = _copy_other_files(src, dst)
     _fit_tokenizer_config(dst, model.config.max_position_embeddings, target_type)
     model.save_pretrained(dst)  # RexBERT classes add the remote code and the auto_map
+    if target_type == "modernbert":
+        write_client_files(dst)
     logger.info(
         "converted %s (%s) -> %s (%s); also copied %s",
         src,

@@ -68,7 +68,7 @@ def test_dry_run_lists_files_and_sizes_without_network(hub, model_dir, capsys):
     assert re.search(rf"model\.safetensors\s+{re.escape(size)}\n", out)
     for name in ("README.md", "config.json  ", "tokenizer.json", "eval/results.json"):
         assert name in out
-    assert "(as ModernBERT)" in out
+    assert "(as ModernBERT, in the form every client reads)" in out
     assert "skipped modeling_rexbert.py: RexBERT remote code" in out
     assert "skipped training_args.bin: pickle-capable format" in out
     assert "checkpoint-10" not in out
@@ -112,10 +112,16 @@ def test_push_uploads_a_modernbert_checkpoint_and_its_card(hub, model_dir, capsy
     config, local = json.loads(files["config.json"]), json.loads((model_dir / "config.json").read_text())
     assert config["model_type"] == "modernbert" and config["architectures"] == ["ModernBertForMaskedLM"]
     assert "auto_map" not in config
-    assert {k: v for k, v in config.items() if k not in ("model_type", "architectures")} == {
+    legacy = ("global_rope_theta", "local_rope_theta", "global_attn_every_n_layers")  # for older clients
+    assert {k: v for k, v in config.items() if k not in ("model_type", "architectures", *legacy)} == {
         k: v for k, v in local.items() if k not in ("model_type", "architectures", "auto_map")
     }
-    assert "auto_map" not in json.loads(files["tokenizer_config.json"])
+    assert config["global_rope_theta"] == local["rope_parameters"]["full_attention"]["rope_theta"]
+    tokenizer_config = json.loads(files["tokenizer_config.json"])
+    assert (
+        "auto_map" not in tokenizer_config
+        and tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    )
     assert hub.repo(REPO).private is True
     card = ModelCard(files["README.md"].decode())
     assert model_index_values(card) == results_values(RESULTS)

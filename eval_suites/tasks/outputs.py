@@ -29,7 +29,8 @@ OUTPUT_ENTRIES = ("checkpoints", "model", "model.partial", "results.json", "resu
 
 def ship_model(saved: Path, target: Path) -> Path:
     """`saved` (a folder a trainer saved) as a plain ModernBERT checkpoint at `target`, replaced atomically:
-    loadable by transformers and sentence-transformers without this package."""
+    loadable by transformers and sentence-transformers without this package, in the form every supported
+    client version reads (`modeling_rexbert.client_files`)."""
     config = json.loads((saved / "config.json").read_text(encoding="utf-8"))
     staging = target.with_name(target.name + ".shipping")
     shutil.rmtree(staging, ignore_errors=True)
@@ -38,7 +39,10 @@ def ship_model(saved: Path, target: Path) -> Path:
 
         rexbert_to_modernbert(saved, staging)
     else:
+        from modeling_rexbert.client_files import write_client_files
+
         shutil.copytree(saved, staging)
+        write_client_files(staging)
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)
