@@ -11,10 +11,11 @@ Every backend computes the same thing: each token attends to the tokens of its o
   fall back to the sdpa block path below (same result, slower). No attention dropout.
 - `"sdpa"` (default): `torch.nn.functional.scaled_dot_product_attention`. Global layers batch documents
   of similar length into one call each (padded to the group's longest, at most 5% padding, key mask).
-  Local layers cut the stream into blocks of `window` queries; each block sees its own keys plus one
-  `window`-wide halo on each side, with a small boolean mask for document boundaries and the exact window.
-  Cost per token is about `3 * window` keys instead of the document length, and there is one call per
-  layer whatever the number of documents.
+  Local layers take whichever attends to fewer keys: the same document groups with a band mask (documents
+  shorter than about three windows, as a catalogue's product texts are), or blocks of `window` queries,
+  each seeing its own keys plus one `window`-wide halo on each side, with a small boolean mask for document
+  boundaries and the exact window (about `3 * window` keys per token whatever the document length, one
+  call per layer whatever the number of documents).
 
 The sdpa and eager windows compare position ids; flash-attn's compares offsets in the stream. The two agree
 whenever positions within a document are consecutive (padded, packed or plain batches).
@@ -152,27 +153,33 @@ def eager_attention(query, key, value, batch, window, dropout):
 
 
 def sdpa_attention(query, key, value, batch, window, dropout):
-    """SDPA on the packed stream: whole documents for global layers, halo blocks for local layers."""
+    """SDPA on the packed stream: whole documents for global layers; for local layers, whole documents with
+    a band mask when that attends to fewer keys than halo blocks (documents shorter than about three
+    windows: a catalogue's titles and descriptions), else halo blocks."""
     if window is None or batch.max_position <= window:  # the window covers every document entirely
         return _sdpa_per_length_group(query, key, value, batch, dropout)
+    groups = _document_groups(batch)[0]
+    if sum(g.count * g.longest**2 for g in groups) <= 3 * window * batch.num_tokens:
+        return _sdpa_per_length_group(query, key, value, batch, dropout, window)
     return _sdpa_local_blocks(query, key, value, batch, window, dropout)
 
 
-def _sdpa_per_length_group(query, key, value, batch, dropout):
-    """Full attention inside each document: documents of similar length are batched into one SDPA call
-    (padded to the group's longest, with a key mask), since one batched call is far cheaper on CPU than
-    one call per document. All groups are laid out in one gathered tensor, so each of query, key, value and
-    the output is moved once per layer."""
+def _sdpa_per_length_group(query, key, value, batch, dropout, window=None):
+    """Full attention inside each document (within `window` positions when given, by a band mask):
+    documents of similar length are batched into one SDPA call (padded to the group's longest, with a key
+    mask), since one batched call is far cheaper on CPU than one call per document. All groups are laid out
+    in one gathered tensor, so each of query, key, value and the output is moved once per layer."""
     groups, slot_tokens, token_slots = _document_groups(batch)
+    masks = [g.key_mask for g in groups] if window is None else _band_masks(batch, window)
     if slot_tokens is not None:
         query, key, value = (take_rows(t, slot_tokens, token_slots) for t in (query, key, value))
     # `split` rather than slicing: a slice's backward writes into a zero tensor of the full stream, once per
     # group and tensor, while `split`'s backward is a single concatenation.
     sizes = [group.count * group.longest for group in groups]
     outputs = []
-    for group, q, k, v in zip(groups, *(t.split(sizes) for t in (query, key, value))):
+    for group, mask, q, k, v in zip(groups, masks, *(t.split(sizes) for t in (query, key, value))):
         q, k, v = (t.view(group.count, group.longest, *t.shape[1:]).transpose(1, 2) for t in (q, k, v))
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=group.key_mask, dropout_p=dropout)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         outputs.append(attended.transpose(1, 2).reshape(-1, *query.shape[1:]))
     slots = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
     return slots if token_slots is None else take_rows(slots, token_slots)
@@ -237,6 +244,25 @@ def _document_groups(batch: PackedBatch, max_padding: float = 0.05):
         result = (groups, slot_tokens, token_slots)
     batch.cache["document_groups"] = result
     return result
+
+
+def _band_masks(batch: PackedBatch, window: int) -> list[torch.Tensor]:
+    """Per document group, boolean `(docs, 1, longest, longest)`: a real key whose position differs from the
+    query's by at most `window` (padding query rows see their own slot, so none is fully masked). Cached."""
+    key = ("band_masks", window)
+    if key not in batch.cache:
+        groups, slot_tokens, _ = _document_groups(batch)
+        positions = batch.positions if slot_tokens is None else batch.positions[slot_tokens]
+        masks = []
+        for group, slots in zip(groups, positions.split([g.count * g.longest for g in groups])):
+            slots = slots.view(group.count, group.longest)
+            band = (slots[:, :, None] - slots[:, None, :]).abs() <= window
+            if group.key_mask is not None:
+                own = torch.eye(group.longest, dtype=torch.bool, device=band.device)
+                band = (band & group.key_mask.view(group.count, 1, group.longest)) | own
+            masks.append(band.unsqueeze(1))
+        batch.cache[key] = masks
+    return batch.cache[key]
 
 
 def _sdpa_local_blocks(query, key, value, batch, window, dropout):
