@@ -162,7 +162,7 @@ def int8_retrieval(model: Path, queries: int) -> dict:
     from sentence_transformers import SentenceTransformer
 
     from bench.bench_finetune import write_esci
-    from eval_suites.retrieval import DenseIndex, retrieval_metrics
+    from eval_suites.retrieval import DenseIndex, Ranking, retrieval_metrics
     from eval_suites.retrieval.encoder import CatalogueEncoder
     from eval_suites.tasks.config import task_config
     from eval_suites.tasks.data import esci_splits
@@ -177,10 +177,12 @@ def int8_retrieval(model: Path, queries: int) -> dict:
         encoder = CatalogueEncoder(SentenceTransformer(str(model), device="cpu"), int8=int8)
         index = DenseIndex(ids, encoder.encode([texts[i] for i in ids]))
         rows, values = index.search(encoder.encode(list(test.queries.values())), 100)
-        ranking = {
-            q: [(ids[r], float(s)) for r, s in zip(row, score)]
-            for q, row, score in zip(test.queries, rows, values)
-        }
+        ranking = Ranking(
+            {
+                q: [(ids[r], float(s)) for r, s in zip(row, score)]
+                for q, row, score in zip(test.queries, rows, values)
+            }
+        )
         scores[name] = retrieval_metrics(ranking, test.judgments)
     return scores
 
@@ -234,9 +236,11 @@ def markdown(results: dict) -> str:
             for name, r in result["methods"].items()
         ]  # fmt: skip
         lines += [
-            f"**{preset}**: {result['products']:,} products, {result['tokens']:,} tokens "
-            f"({result['mean_tokens']:.0f} per product), {results['threads']} threads; float32 GEMM of the "
-            f"model's shapes: {result['gemm_gflops']:.0f} GFLOP/s",
+            (
+                f"**{preset}**: {result['products']:,} products, {result['tokens']:,} tokens "
+                f"({result['mean_tokens']:.0f} per product), {results['threads']} threads; float32 GEMM of "
+                f"the model's shapes: {result['gemm_gflops']:.0f} GFLOP/s"
+            ),
             "",
             markdown_table(
                 ["method", "tokens/s", "vs ST", "vs ORT", "GFLOP/s (of GEMM)", "min cosine vs ST"], rows
@@ -272,10 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for preset in args.presets.split(","):
             results["presets"][preset] = bench_preset(preset, args, Path(scratch))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_embed.json").write_text(json.dumps(results, indent=2))  # kept if what follows fails
     if args.retrieval_model:
         results["int8_retrieval"] = int8_retrieval(args.retrieval_model, args.queries)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_embed.json").write_text(json.dumps(results, indent=2))
+        (args.out / "bench_embed.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
     (args.out / "bench_embed.md").write_text(table + "\n")
     print(table)

@@ -23,16 +23,15 @@ import transformers
 from torch import nn
 
 from .configuration_rexbert import RexBertConfig, _renamed
+from .modeling_rexbert import auto_classes
 
 __all__ = ["rexbert_twin", "with_rexbert_classes"]
 
 
 def rexbert_twin(model: transformers.PreTrainedModel) -> transformers.PreTrainedModel:
     """The RexBERT model of `model`'s head (a `ModernBert*` model) with its weights, device, dtype and mode."""
-    from . import heads, modeling_rexbert
-
     name = "RexBert" + type(model).__name__[len("ModernBert") :]
-    model_class = getattr(heads, name, None) or getattr(modeling_rexbert, name, None)
+    model_class = {cls.__name__: cls for cls in auto_classes().values()}.get(name)
     if model_class is None:
         raise TypeError(f"{type(model).__name__} has no RexBERT class ({name})")
     fields = _renamed(model.config.to_dict(), "modernbert", "rexbert")

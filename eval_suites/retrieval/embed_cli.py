@@ -94,7 +94,7 @@ def _chunk_path(output: Path, index: int) -> Path:
 def _encode_chunks(args, texts: list[str], output: Path, progress) -> None:
     """Every missing chunk of `texts` into `output/chunks/`, in this process or in `args.workers`."""
     size = args.chunk_size
-    todo = [i for i in range(0, (len(texts) + size - 1) // size) if not _chunk_path(output, i).is_file()]
+    todo = [i for i in range((len(texts) + size - 1) // size) if not _chunk_path(output, i).is_file()]
     progress.update(len(texts) - sum(len(texts[i * size : (i + 1) * size]) for i in todo))
     (output / CHUNKS_DIRNAME).mkdir(parents=True, exist_ok=True)
     settings = (str(args.model), args.max_seq_length, args.max_tokens, args.int8)
