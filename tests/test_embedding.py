@@ -135,3 +135,15 @@ def test_embed_int8_prints_its_agreement(bi_encoder_dir, tmp_path, capsys):
     assert rexbert(command) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("int8 against float32"))
     assert float(line.rsplit("min ", 1)[1]) >= 0.99
+
+
+def test_embed_refuses_a_catalogue_without_text_in_one_line(bi_encoder_dir, tmp_path, capsys):
+    pd.DataFrame({"id": ["a", "b"], "title": ["", None], "description": ["<p></p>", " "]}).to_parquet(
+        tmp_path / "empty.parquet"
+    )
+    command = ["embed", "--model", str(bi_encoder_dir), "--input", str(tmp_path / "empty.parquet"),
+               "--columns", "title,description", "--output", str(tmp_path / "index")]  # fmt: skip
+    assert rexbert(command) == 2
+    error = capsys.readouterr().err.strip()
+    assert "empty.parquet: no row has text in ['title', 'description'] (2 empty rows)" in error
+    assert "Traceback" not in error and not (tmp_path / "index").exists()

@@ -136,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
 
     from eval_suites.models import check_model_path
     from rexbert_core.safe_outputs import DirectoryLock, OwnedDirectory
-    from rexbert_core.typed_config import ConfigError
+    from rexbert_core.typed_config import ConfigError, DataError
 
     from .catalogue import catalogue_texts
     from .dense import EMBEDDINGS_FILENAME, FAISS_FILENAME, INDEX_FILENAME, TEXTS_FILENAME, DenseIndex
@@ -147,6 +147,8 @@ def main(args: argparse.Namespace) -> int:
     columns = [c.strip() for c in args.columns.split(",") if c.strip()]
     inputs = [os.path.abspath(p) for p in args.input]
     ids, texts, empty = catalogue_texts(inputs, columns, args.id_column)
+    if not texts:
+        raise DataError(f"{', '.join(args.input)}: no row has text in {columns} ({empty} empty rows)")
     check_model_path(args.model)
     settings = (str(args.model), args.max_seq_length, args.max_tokens, args.int8, None)
     encoder = _load(*settings)
