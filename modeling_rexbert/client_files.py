@@ -269,6 +269,8 @@ def client_files(
 
 
 def _atomic_write_json(path: Path, content: Any) -> None:
+    """Write-then-rename, here rather than `rexbert_core.safe_outputs`: this package ships as Hub remote code
+    and imports only torch and transformers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
