@@ -25,7 +25,7 @@ from rexbert_core.safe_outputs import atomic_save_figure
 from .config import ClassifyConfig, TrainSettings
 from .data import esci_splits
 from .outputs import TaskOutput
-from .training import model_context, train_resumably, trainer_arguments
+from .training import model_context, train_with_trainer
 
 __all__ = ["labelled_frames", "lexical_baseline", "run", "train_classifier"]
 
@@ -130,14 +130,9 @@ def train_classifier(
     checkpoint: str | None = None,
 ) -> Trainer:
     """Fine-tune `model` in place with the `Trainer`; returns the trainer (for `predict`)."""
-    trainer = Trainer(
-        model=model,
-        args=trainer_arguments(settings, output_dir),
-        train_dataset=train,
-        data_collator=DataCollatorWithPadding(tokenizer),
+    return train_with_trainer(
+        model, train, DataCollatorWithPadding(tokenizer), settings, output_dir, checkpoint
     )
-    train_resumably(trainer, checkpoint)
-    return trainer
 
 
 def run(model_path: str, data: Sequence[str], config: ClassifyConfig, output: TaskOutput) -> dict:

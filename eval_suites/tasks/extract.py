@@ -27,7 +27,7 @@ from rexbert_core.typed_config import ConfigError, DataError
 
 from .config import ExtractConfig, TrainSettings
 from .outputs import TaskOutput
-from .training import model_context, train_resumably, trainer_arguments
+from .training import model_context, train_with_trainer
 
 __all__ = [
     "encode",
@@ -145,14 +145,9 @@ def train_token_classifier(
     checkpoint: str | None = None,
 ) -> Trainer:
     """Fine-tune `model` in place with the `Trainer`; returns the trainer (for `predict`)."""
-    trainer = Trainer(
-        model=model,
-        args=trainer_arguments(settings, output_dir),
-        train_dataset=train,
-        data_collator=DataCollatorForTokenClassification(tokenizer),
+    return train_with_trainer(
+        model, train, DataCollatorForTokenClassification(tokenizer), settings, output_dir, checkpoint
     )
-    train_resumably(trainer, checkpoint)
-    return trainer
 
 
 def run(model_path: str, data: Sequence[str], config: ExtractConfig, output: TaskOutput) -> dict:

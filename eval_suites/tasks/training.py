@@ -12,7 +12,14 @@ from transformers import TrainingArguments
 
 from .config import TrainSettings
 
-__all__ = ["model_context", "progress_wanted", "quiet_miner", "train_resumably", "trainer_arguments"]
+__all__ = [
+    "model_context",
+    "progress_wanted",
+    "quiet_miner",
+    "train_resumably",
+    "train_with_trainer",
+    "trainer_arguments",
+]
 
 
 def trainer_arguments(
@@ -53,6 +60,23 @@ def train_resumably(trainer, checkpoint: str | None) -> None:
 
     trainer.remove_callback(PrinterCallback)  # the log lines of `logging_steps` stay; not the dict dumps
     trainer.train(resume_from_checkpoint=checkpoint)
+
+
+def train_with_trainer(
+    model, train, collator, settings: TrainSettings, output_dir: str, checkpoint: str | None = None
+):
+    """Fine-tune `model` in place with transformers' `Trainer` and `collator`; returns the trainer (for
+    `predict`). The classification and extraction tasks differ only in their collator."""
+    from transformers import Trainer
+
+    trainer = Trainer(
+        model=model,
+        args=trainer_arguments(settings, output_dir),
+        train_dataset=train,
+        data_collator=collator,
+    )
+    train_resumably(trainer, checkpoint)
+    return trainer
 
 
 def model_context(config) -> int:
