@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import logging
 import os
 import sys
@@ -80,10 +81,11 @@ def _load(model_path: str, max_seq_length: int | None, max_tokens: int, int8: bo
 
 
 def _encode_chunk(texts: list[str], path: str) -> int:
-    embeddings = _WORKER["encoder"].encode(texts)
-    partial = f"{path}.partial.npy"
-    np.save(partial, embeddings, allow_pickle=False)
-    os.replace(partial, path)
+    from rexbert_core.safe_outputs import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.save(buffer, _WORKER["encoder"].encode(texts), allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())  # a chunk on disk is a finished chunk
     return len(texts)
 
 

@@ -107,7 +107,7 @@ class CatalogueEncoder:
     @torch.inference_mode()
     def _encode_packed(self, token_ids: list[list[int]]) -> np.ndarray:
         encoder = self.model[0].auto_model
-        device = next(encoder.parameters()).device if any(True for _ in encoder.parameters()) else "cpu"
+        device = encoder.get_input_embeddings().weight.device
         lengths = torch.tensor([len(t) for t in token_ids])
         flat = torch.tensor([token for text in token_ids for token in text], device=device)[None]
         starts = torch.cumsum(lengths, 0) - lengths
