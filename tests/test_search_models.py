@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ from process_helpers import REPO_ROOT, python_json
 from eval_suites.data.esci_search import (
     EXAMPLES_FILENAME,
     PRODUCTS_FILENAME,
-    SearchCollection,
     load_search_collection,
 )
 from eval_suites.data.tables import DataFormatError
@@ -257,12 +255,16 @@ def without_the_package(task: str, model_dir: Path, inputs) -> object:
     return python_json(WITHOUT_THE_PACKAGE, task, str(model_dir), str(REPO_ROOT), json.dumps(inputs), cwd="/")
 
 
+def finetune_smoke(task: str, data: Path, output: Path, *settings: str) -> list[str]:
+    """`rexbert finetune TASK` on the tiny model with the smoke preset and `--set` `settings`."""
+    command = ["finetune", task, "--model", str(tiny_model()), "--data", str(data), "--output", str(output)]
+    return [*command, "--preset", "smoke", *(part for setting in settings for part in ("--set", setting))]
+
+
 @pytest.fixture(scope="module")
 def retrieval_run(release_folder, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("retrieval") / "out"
-    command = ["finetune", "retrieval", "--model", str(tiny_model()), "--data", str(release_folder),
-               "--output", str(output), "--preset", "smoke", "--set", "matryoshka_dims=[16]"]  # fmt: skip
-    assert rexbert(command) == 0
+    assert rexbert(finetune_smoke("retrieval", release_folder, output, "matryoshka_dims=[16]")) == 0
     return output
 
 
@@ -298,9 +300,9 @@ def test_retrieval_ships_a_bi_encoder_with_its_scores(retrieval_run, release_fol
 @pytest.fixture(scope="module")
 def rerank_run(retrieval_run, release_folder, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("rerank") / "out"
-    command = ["finetune", "rerank", "--model", str(tiny_model()), "--data", str(release_folder), "--output", str(output),
-               "--preset", "smoke", "--set", f"retriever={retrieval_run / 'model'}"]  # fmt: skip
-    assert rexbert(command) == 0
+    assert (
+        rexbert(finetune_smoke("rerank", release_folder, output, f"retriever={retrieval_run / 'model'}")) == 0
+    )
     return output
 
 
@@ -336,19 +338,7 @@ def test_classify_ships_a_classifier_with_its_scores(release_folder, tmp_path):
     from eval_suites.tasks.config import task_config
 
     output = tmp_path / "classify"
-    command = [
-        "finetune",
-        "classify",
-        "--model",
-        str(tiny_model()),
-        "--data",
-        str(release_folder),
-        "--output",
-        str(output),
-        "--preset",
-        "smoke",
-    ]
-    assert rexbert(command) == 0
+    assert rexbert(finetune_smoke("classify", release_folder, output)) == 0
     results = json.loads((output / "results.json").read_text())
     assert results["classes"] == ["E", "S", "C", "I"] and {"model", "tfidf+logreg"} <= set(results)
     _, test, _ = labelled_frames([str(release_folder)], task_config("classify", "smoke"))
@@ -363,19 +353,7 @@ def test_extract_ships_a_tagger_for_the_pipeline(tmp_path):
     data = tmp_path / "ner.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in sample_ner(n_sentences=80)))
     output = tmp_path / "extract"
-    command = [
-        "finetune",
-        "extract",
-        "--model",
-        str(tiny_model()),
-        "--data",
-        str(data),
-        "--output",
-        str(output),
-        "--preset",
-        "smoke",
-    ]
-    assert rexbert(command) == 0
+    assert rexbert(finetune_smoke("extract", data, output)) == 0
     results = json.loads((output / "results.json").read_text())
     assert {"model", "gazetteer"} <= set(results) and results["gazetteer"]["f1"] > 0.3
     assert (
