@@ -44,7 +44,7 @@ from typing import Any
 
 import transformers
 
-from .client_files import write_client_files
+from .client_files import client_files, write_client_files
 from .configuration_rexbert import FAMILY_PREFIXES
 
 logger = logging.getLogger(__name__)
@@ -242,6 +242,8 @@ def convert(
     use_safetensors = _check_weights(src, allow_pickle)
     _prepare_destination(src, dst, overwrite)
     model = _load_as(src, source_config, target_type, use_safetensors)
+    if target_type == "modernbert":  # what older clients cannot read is refused before anything is written
+        client_files(src, model.config.to_dict())
     copied = _copy_other_files(src, dst)
     _fit_tokenizer_config(dst, model.config.max_position_embeddings, target_type)
     model.save_pretrained(dst)  # RexBERT classes add the remote code and the auto_map
