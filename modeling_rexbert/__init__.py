@@ -16,6 +16,7 @@ from .heads import (
     RexBertForSequenceClassification,
     RexBertForTokenClassification,
 )
+from .cpu_linear import with_onednn_linear
 from .fast_path import with_rexbert_classes
 from .modeling_rexbert import RexBertModel, RexBertPreTrainedModel, auto_classes
 
@@ -35,5 +36,6 @@ __all__ = [
     "RexBertModel",
     "RexBertPreTrainedModel",
     "rexbert_config",
+    "with_onednn_linear",
     "with_rexbert_classes",
 ]

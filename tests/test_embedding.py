@@ -16,6 +16,7 @@ from hub_fixtures import trained_model_dir
 
 from eval_suites.retrieval.encoder import CatalogueEncoder, token_budget_batches
 from modeling_rexbert import RexBertModel, with_rexbert_classes
+from modeling_rexbert.cpu_linear import ONEDNN_LINEAR_AVAILABLE, OneDnnLinear
 from rexbert.cli import main as rexbert
 
 CATALOGUE = (
@@ -75,6 +76,8 @@ def test_the_packed_encoder_gives_sentence_transformers_embeddings(bi_encoder_di
     reference = _sentence_transformer(bi_encoder_dir, pooling).encode(texts, normalize_embeddings=True)
     encoder = CatalogueEncoder(_sentence_transformer(bi_encoder_dir, pooling), max_tokens=1024)
     assert encoder.pooling == pooling and isinstance(encoder.model[0].auto_model, RexBertModel)
+    if ONEDNN_LINEAR_AVAILABLE:  # float32 on a CPU: the linear layers run through oneDNN
+        assert isinstance(encoder.model[0].auto_model.layers[0].mlp.Wi, OneDnnLinear)
     got = encoder.encode(texts)
     assert np.abs(got - reference).max() <= 1e-5
     quantized = CatalogueEncoder(_sentence_transformer(bi_encoder_dir, pooling), int8=True).encode(texts)
