@@ -2,7 +2,7 @@
 
 Builds the directories `rexbert convert --to modernbert` publishes (a masked-LM checkpoint with phase-1
 RoPE thetas, global 10,000, so a client falling back to its default 160,000 shows; a sequence classifier; a
-sentence-transformers bi-encoder; a cross-encoder), computes their outputs with this package, then, for each
+sentence-transformers bi-encoder, and one with a Dense projection after pooling; a cross-encoder), computes their outputs with this package, then, for each
 client, builds a virtual environment from the package registry under `--venvs` (kept and reused; never this
 project's environment) and runs `client_probe.py` there, which loads every directory the way that client's
 users do and writes its outputs. Each output is compared with this package's to `--tolerance` (1e-5):
@@ -39,15 +39,15 @@ TORCH_PIN = "torch==2.13.0"
 CLIENTS: dict[str, dict] = {
     "transformers 4.48 + sentence-transformers 3.4": {
         "pins": ["transformers==4.48.3", "sentence-transformers==3.4.1", "numpy<2"],
-        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "cross_encoder"],
+        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"],
     },
     "transformers 4.57 + sentence-transformers 4.1": {
         "pins": ["transformers==4.57.6", "sentence-transformers==4.1.0"],
-        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "cross_encoder"],
+        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"],
     },
     "transformers 4.57 + sentence-transformers 5.1": {
         "pins": ["transformers==4.57.6", "sentence-transformers==5.1.2"],
-        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "cross_encoder"],
+        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"],
     },
     "infinity-emb 0.0.78": {
         "pins": ["infinity-emb[torch]==0.0.78", "transformers==4.57.6"],
@@ -59,7 +59,7 @@ CLIENTS: dict[str, dict] = {
     },
     "this environment (transformers 5.23 + sentence-transformers 6.2)": {
         "pins": None,
-        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "cross_encoder"],
+        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"],
     },
 }
 TEXTS = [
@@ -77,6 +77,7 @@ PAIRS = [["earbuds for running", TEXTS[0]], ["kettle", TEXTS[1]], ["phone case",
 def build_fixtures(root: Path) -> None:
     """The published directories and `texts.json`, from tiny random models (no weights can be downloaded)."""
     import transformers
+    from sentence_transformers import SentenceTransformer, models
     from sentence_transformers.cross_encoder import CrossEncoder
     from transformers import ModernBertConfig
 
@@ -107,6 +108,11 @@ def build_fixtures(root: Path) -> None:
         rexbert_to_modernbert(root / "rexbert" / name, root / name)
     make_sentence_transformer(root / "rexbert" / "masked_lm", pooling="mean", max_seq_length=64)
     rexbert_to_modernbert(root / "rexbert" / "masked_lm", root / "bi_encoder")
+    with_dense = SentenceTransformer(str(root / "rexbert" / "masked_lm"), device="cpu")
+    torch.manual_seed(0)
+    with_dense.append(models.Dense(64, 32, activation_function=torch.nn.Tanh()))
+    with_dense.save(str(root / "rexbert" / "dense"))
+    rexbert_to_modernbert(root / "rexbert" / "dense", root / "dense_bi_encoder")
     torch.manual_seed(0)
     cross = CrossEncoder(str(root / "saved" / "masked_lm"), num_labels=1, device="cpu")  # a new head
     cross.save(str(root / "cross_encoder"))
@@ -123,7 +129,16 @@ def reference_outputs(root: Path, out: Path) -> None:
     from eval_suites.models import register_model_types
 
     register_model_types()
-    checks = ["tokenizer", "base", "classifier", "bi_encoder", "cross_encoder", "infinity", "onnx_fill_mask"]
+    checks = [
+        "tokenizer",
+        "base",
+        "classifier",
+        "bi_encoder",
+        "dense_bi_encoder",
+        "cross_encoder",
+        "infinity",
+        "onnx_fill_mask",
+    ]
     client_probe.run(root, out, checks, classes=modeling_rexbert)
     failures = sorted(out.glob("*.error"))
     if failures:  # the reference must exist: a failure here is a bug of this package, shown in full

@@ -67,6 +67,13 @@ def check_bi_encoder(root: Path, texts, pairs, classes):
     return SentenceTransformer(str(root / "bi_encoder"), device="cpu").encode(texts, convert_to_numpy=True)
 
 
+def check_dense_bi_encoder(root: Path, texts, pairs, classes):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(root / "dense_bi_encoder"), device="cpu")
+    return model.encode(texts, convert_to_numpy=True)
+
+
 def check_cross_encoder(root: Path, texts, pairs, classes):
     from sentence_transformers.cross_encoder import CrossEncoder
 

@@ -14,8 +14,8 @@ modernbert`, `rexbert push model` and the fine-tuning tasks ship is rewritten he
   field text-embeddings-inference's config requires.
 - `tokenizer_config.json`: `tokenizer_class: PreTrainedTokenizerFast` (read by every version since 4.0;
   `tokenizer.json` holds the tokenizer), without the machine-local `is_local` / `local_files_only`.
-- sentence-transformers: a bi-encoder's `modules.json`, `sentence_bert_config.json` and pooling config in
-  the `sentence_transformers.models.*` form 3.x wrote and 6.x still reads; a cross-encoder as a plain
+- sentence-transformers: a bi-encoder's `modules.json`, `sentence_bert_config.json`, pooling and Dense
+  configs in the `sentence_transformers.models.*` form 3.x wrote and 6.x still reads; a cross-encoder as a plain
   sequence classifier with its activation in `config.json` (where 3.x, 4.x and 5.x look for it) and no
   module files.
 
@@ -59,7 +59,12 @@ LEGACY_MODULES = {
     "Transformer": "sentence_transformers.models.Transformer",
     "Pooling": "sentence_transformers.models.Pooling",
     "Normalize": "sentence_transformers.models.Normalize",
+    "Dense": "sentence_transformers.models.Dense",
 }
+# sentence-transformers 3.x builds `Dense(**config)` with exactly these keys (it refuses any other); 6.x's
+# extra keys are written only when they differ from what 3.x does implicitly.
+LEGACY_DENSE_KEYS = ("in_features", "out_features", "bias", "activation_function")
+DENSE_IMPLICIT = {"module_input_name": "sentence_embedding", "module_output_name": "sentence_embedding"}
 # sentence-transformers 6 `pooling_mode` -> the 3.x flag it sets
 POOLING_FLAGS = {
     "cls": "pooling_mode_cls_token",
@@ -196,6 +201,24 @@ def _legacy_pooling(pooling: dict[str, Any], where: str) -> dict[str, Any]:
     return legacy
 
 
+def _legacy_dense(dense: dict[str, Any], where: str) -> dict[str, Any]:
+    """A Dense module's config as 3.x reads it: its four keys, 6.x's input/output names only at the
+    `sentence_embedding` 3.x always uses, no residual (3.x has none)."""
+    for key, implicit in DENSE_IMPLICIT.items():
+        if dense.get(key) not in (None, implicit):
+            raise ClientFilesError(
+                f"{where}: {key} is {dense[key]!r}; sentence-transformers 3.x's Dense reads and writes {implicit!r}"
+            )
+    if dense.get("use_residual"):
+        raise ClientFilesError(
+            f"{where}: use_residual is true; sentence-transformers 3.x's Dense has no residual"
+        )
+    legacy = {key: dense[key] for key in LEGACY_DENSE_KEYS if key in dense}
+    legacy.setdefault("bias", True)
+    legacy.setdefault("activation_function", "torch.nn.modules.activation.Tanh")  # both versions' default
+    return legacy
+
+
 def _bi_encoder_files(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
     modules = _read(directory, "modules.json")
     files: dict[str, Any] = {}
@@ -208,9 +231,11 @@ def _bi_encoder_files(directory: Path, config: dict[str, Any]) -> dict[str, Any]
                 f"reads (supported: {', '.join(LEGACY_MODULES)})"
             )
         legacy_modules.append({**module, "type": LEGACY_MODULES[name]})
+        relative = f"{module['path']}/config.json"
         if name == "Pooling":
-            relative = f"{module['path']}/config.json"
             files[relative] = _legacy_pooling(_read(directory, relative), str(directory / relative))
+        elif name == "Dense":
+            files[relative] = _legacy_dense(_read(directory, relative), str(directory / relative))
     files["modules.json"] = legacy_modules
     files["sentence_bert_config.json"] = {
         "max_seq_length": _max_seq_length(directory, config),

@@ -160,9 +160,7 @@ def _resolve_source(src: str | Path, allow_pickle: bool) -> Path:
         ) from error
 
 
-def _prepare_destination(src: Path, dst: Path, overwrite: bool) -> None:
-    if dst.resolve() == src.resolve():
-        raise ConversionError("the destination must differ from the source directory")
+def _prepare_destination(dst: Path, overwrite: bool) -> None:
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise FileExistsError(
             f"{dst} exists and is not empty; pass --overwrite (overwrite=True) to write into it"
@@ -240,10 +238,12 @@ def convert(
     if target_type == source_type:
         raise ConversionError(f"{src} is already a {source_type} checkpoint")
     use_safetensors = _check_weights(src, allow_pickle)
-    _prepare_destination(src, dst, overwrite)
+    if dst.resolve() == src.resolve():
+        raise ConversionError("the destination must differ from the source directory")
     model = _load_as(src, source_config, target_type, use_safetensors)
     if target_type == "modernbert":  # what older clients cannot read is refused before anything is written
         client_files(src, model.config.to_dict())
+    _prepare_destination(dst, overwrite)
     copied = _copy_other_files(src, dst)
     _fit_tokenizer_config(dst, model.config.max_position_embeddings, target_type)
     model.save_pretrained(dst)  # RexBERT classes add the remote code and the auto_map

@@ -177,6 +177,50 @@ def test_a_bi_encoder_is_written_in_the_sentence_transformers_3_form_and_encodes
     assert published.is_dir()
 
 
+def _bi_encoder_with_dense(tokenizer, root: Path, **dense) -> Path:
+    """A RexBERT bi-encoder saved by sentence-transformers 6 with a Dense projection (64 -> 32) after pooling."""
+    from sentence_transformers import SentenceTransformer, models
+
+    from hub_cards import make_sentence_transformer
+
+    _published(tokenizer, root)
+    make_sentence_transformer(root / "rexbert", pooling="mean", max_seq_length=64)
+    model = SentenceTransformer(str(root / "rexbert"), device="cpu")
+    torch.manual_seed(1)
+    model.append(models.Dense(64, 32, activation_function=torch.nn.Tanh(), **dense))
+    model.save(str(root / "with_dense"))
+    return root / "with_dense"
+
+
+def test_a_dense_module_is_written_in_the_form_sentence_transformers_3_reads(tokenizer, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    source = _bi_encoder_with_dense(tokenizer, tmp_path)
+    written = rexbert_to_modernbert(source, tmp_path / "bi_encoder")
+    modules = _read(written / "modules.json")
+    assert modules[-1]["type"] == "sentence_transformers.models.Dense"
+    dense = _read(written / modules[-1]["path"] / "config.json")
+    assert dense == {
+        "in_features": 64,
+        "out_features": 32,
+        "bias": True,
+        "activation_function": "torch.nn.modules.activation.Tanh",
+    }  # fmt: skip (exactly what 3.x's `Dense(**config)` accepts)
+    assert (written / modules[-1]["path"] / "model.safetensors").is_file()  # 3.x reads its weights there
+    texts = [" ".join(TEXTS[:5]), "running shoes"]
+    original = SentenceTransformer(str(source), device="cpu").encode(texts, convert_to_tensor=True)
+    shipped = SentenceTransformer(str(written), device="cpu").encode(texts, convert_to_tensor=True)
+    assert shipped.shape == (2, 32)
+    torch.testing.assert_close(shipped, original, atol=1e-5, rtol=0)
+
+
+def test_a_dense_module_3_cannot_express_is_refused_before_anything_is_written(tokenizer, tmp_path):
+    source = _bi_encoder_with_dense(tokenizer, tmp_path, use_residual=True)
+    with pytest.raises(ClientFilesError, match="use_residual is true"):
+        rexbert_to_modernbert(source, tmp_path / "bi_encoder")
+    assert not (tmp_path / "bi_encoder").exists()
+
+
 def test_a_cross_encoder_is_a_plain_classifier_with_its_activation_in_config(tokenizer, tmp_path):
     from sentence_transformers.cross_encoder import CrossEncoder
 
