@@ -22,7 +22,8 @@ calls the operator inductor emits for CPU linear layers
 values of order 1). It takes the oneDNN path only where that is exact and safe:
 
 - the input is a float32 CPU tensor and no gradient is wanted (`torch.no_grad`/`inference_mode`, or
-  frozen weights): training and every other device or dtype run `F.linear`, unchanged;
+  frozen weights): training and every other device or dtype run `F.linear`, unchanged, and so do
+  `torch.compile` and `torch.export` (they trace `F.linear`; inductor then picks its own kernels);
 - the reordered weight is rebuilt whenever the weight changes (its version counter and storage): an
   optimizer step, `load_state_dict` or `.to()` never leaves a stale copy. The copy is never saved or
   deep-copied.
@@ -72,7 +73,8 @@ class OneDnnLinear(nn.Linear):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         weight = self.weight
         if (
-            input.device.type != "cpu"
+            torch.compiler.is_compiling()  # compilers and exporters trace plain linear (inductor fuses its own)
+            or input.device.type != "cpu"
             or input.dtype != torch.float32
             or weight.dtype != torch.float32
             or (torch.is_grad_enabled() and (weight.requires_grad or input.requires_grad))

@@ -103,3 +103,16 @@ def test_the_encoder_keeps_its_outputs_state_dict_and_copies():
         with torch.no_grad():
             again = duplicate(ids, attention_mask=mask).last_hidden_state
         assert (again - want).abs().max().item() <= TOL
+
+
+def test_compilers_and_exporters_trace_plain_linear():
+    model = with_onednn_linear(RexBertModel(tiny_config()).eval())
+    ids, mask = random_batch([12, 5])
+    with torch.no_grad():
+        want = model(ids, attention_mask=mask).last_hidden_state
+        exported = torch.export.export(model, (ids,), kwargs={"attention_mask": mask})
+        compiled = torch.compile(model)
+        got = compiled(ids, attention_mask=mask).last_hidden_state
+    assert (got - want).abs().max().item() <= TOL
+    assert (exported.module()(ids, attention_mask=mask).last_hidden_state - want).abs().max().item() <= TOL
+    torch._dynamo.reset()
