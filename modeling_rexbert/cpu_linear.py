@@ -26,7 +26,7 @@ values of order 1). It takes the oneDNN path only where that is exact and safe:
   `torch.compile` and `torch.export` (they trace `F.linear`; inductor then picks its own kernels);
 - the reordered weight is rebuilt whenever the weight changes (its version counter and storage): an
   optimizer step, `load_state_dict` or `.to()` never leaves a stale copy. The copy is never saved or
-  deep-copied.
+  deep-copied; it costs one more copy of the linear weights in memory (4 bytes per weight).
 
     from modeling_rexbert import with_onednn_linear
 
