@@ -14,10 +14,10 @@ mean or CLS Pooling, optionally Normalize) on RexBERT's unpadded stream instead:
   remove or scatter back; each text's embedding is pooled straight from the packed tokens (mean: a segment
   sum; CLS: each text's first token) and normalised.
 
-In float32 on a CPU the linear layers run through oneDNN (`modeling_rexbert.with_onednn_linear`: about twice
-torch's default BLAS on the AMD EPYC measured, same outputs to float32 rounding). `int8=True` instead quantizes the
-linear layers dynamically to int8 (`torch.ao.quantization.quantize_dynamic`:
-weights int8 per channel, activations per batch; fbgemm uses the CPU's VNNI instructions where it has them).
+In float32 on a CPU the linear layers run through oneDNN (`modeling_rexbert.with_onednn_linear`: about
+twice torch's default BLAS on the AMD EPYC measured, same outputs to float32 rounding). `int8=True` instead
+quantizes the linear layers dynamically to int8 (`torch.ao.quantization.quantize_dynamic`: weights int8 per
+channel, activations per batch; fbgemm uses the CPU's VNNI instructions where it has them).
 Other models (another pooling, a Dense module) go through the model's own `encode`, unchanged.
 """
 
