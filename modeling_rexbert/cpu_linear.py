@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fast_path import swap_modules
+
 __all__ = ["ONEDNN_LINEAR_AVAILABLE", "OneDnnLinear", "with_onednn_linear"]
 
 
@@ -106,10 +108,4 @@ def with_onednn_linear(model: nn.Module) -> nn.Module:
     its parameters; unchanged where torch has no oneDNN."""
     if not ONEDNN_LINEAR_AVAILABLE:
         return model
-    if type(model) is nn.Linear:
-        return OneDnnLinear.wrapping(model)
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is nn.Linear:
-                setattr(parent, name, OneDnnLinear.wrapping(child))
-    return model
+    return swap_modules(model, lambda module: type(module) is nn.Linear, OneDnnLinear.wrapping)

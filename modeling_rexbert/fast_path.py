@@ -25,7 +25,7 @@ from torch import nn
 from .configuration_rexbert import RexBertConfig, _renamed
 from .modeling_rexbert import auto_classes
 
-__all__ = ["rexbert_twin", "with_rexbert_classes"]
+__all__ = ["rexbert_twin", "swap_modules", "with_rexbert_classes"]
 
 
 def rexbert_twin(model: transformers.PreTrainedModel) -> transformers.PreTrainedModel:
@@ -46,14 +46,21 @@ def rexbert_twin(model: transformers.PreTrainedModel) -> transformers.PreTrained
     return twin.to(device=parameter.device, dtype=parameter.dtype).train(model.training)
 
 
+def swap_modules(model: nn.Module, matches, replacement) -> nn.Module:
+    """`model` with every module inside it for which `matches(module)` holds replaced, in its parent, by
+    `replacement(module)`; `model` itself is returned as its replacement when it matches. The walk is over
+    `torch.nn.Module` children only, so any container works (sentence-transformers, pipelines, plain torch)."""
+    if matches(model):
+        return replacement(model)
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if matches(child):
+                setattr(parent, child_name, replacement(child))
+    return model
+
+
 def with_rexbert_classes(model: nn.Module) -> nn.Module:
     """`model` with every transformers ModernBERT module inside it replaced by its RexBERT twin (see the module
     docstring); a ModernBERT model itself is returned as its twin."""
     modern = transformers.ModernBertPreTrainedModel
-    if isinstance(model, modern):
-        return rexbert_twin(model)
-    for parent in list(model.modules()):
-        for child_name, child in list(parent.named_children()):
-            if isinstance(child, modern):
-                setattr(parent, child_name, rexbert_twin(child))
-    return model
+    return swap_modules(model, lambda module: isinstance(module, modern), rexbert_twin)
