@@ -63,14 +63,14 @@ class _Rotary(torch.autograd.Function):
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
-    """x * cos over the whole head (one contiguous pass), then the cross terms added into each half in place:
-    three passes over the tensor instead of four half-width ones (a quarter faster at 8,192 tokens x 2 x 4
-    heads x 64 on 2 threads, 5.4 ms against 7.3)."""
+    """x * cos over both halves of each head at once (one contiguous pass, the half-width table broadcast),
+    then the cross terms added into each half in place: three passes over the tensor instead of four
+    half-width ones (a quarter faster at 8,192 tokens x 2 x 4 heads x 64 on 2 threads, 5.4 ms against 7.3)."""
     half = x.shape[-1] // 2
-    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (2 * half,)
-    x32 = x.float()
-    out = x32 * torch.cat((cos, cos), dim=-1).view(shape)
-    sin = sin.view(shape[:-1] + (half,))
-    out[..., :half].addcmul_(x32[..., half:], sin, value=-sign)
-    out[..., half:].addcmul_(x32[..., :half], sin, value=sign)
-    return out.to(x.dtype)
+    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (half,)  # (tokens, 1, ..., half): one half of a head
+    cos, sin = cos.view(shape[:-1] + (1, half)), sin.view(shape)  # cos over both halves at once
+    x32 = x.float().unflatten(-1, (2, half))
+    out = x32 * cos
+    out[..., 0, :].addcmul_(x32[..., 1, :], sin, value=-sign)
+    out[..., 1, :].addcmul_(x32[..., 0, :], sin, value=sign)
+    return out.flatten(-2).to(x.dtype)
