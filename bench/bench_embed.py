@@ -13,9 +13,10 @@ catalogue's first `--products` products (title + description) are embedded by, i
 Embeddings are compared with the reference first (cosine, every product). Tokens/s counts the real tokens of
 the texts as embedded (truncated at 512). The model's FLOP/s (2 x linear weights + attention per token) is
 put next to a plain float32 GEMM of the model's own linear shapes on the same threads, measured in this run
-through torch's default BLAS and through oneDNN (the faster is the machine's limit; on AMD CPUs oneDNN's is
-about twice MKL's): how far the encoder is from what the machine's matrix multiply does. With `--retrieval-model` (a fine-tuned
-bi-encoder) and `--queries`, int8's retrieval metrics on a generated ESCI set are compared with float32's.
+through torch's default BLAS and through oneDNN (the faster is the machine's limit; on the AMD EPYC measured
+oneDNN's is about twice MKL's): how far the encoder is from what the machine's matrix multiply does. With
+`--retrieval-model` (a fine-tuned bi-encoder) and `--queries`, int8's retrieval metrics on a generated ESCI
+set are compared with float32's.
 
     python -m bench.bench_embed [--presets rexbert-17m,rexbert-150m] [--products 4096] [--threads 2] \
         [--repeats 2] [--retrieval-model DIR] [--out outputs/bench]

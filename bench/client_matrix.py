@@ -2,10 +2,11 @@
 
 Builds the directories `rexbert convert --to modernbert` publishes (a masked-LM checkpoint with phase-1
 RoPE thetas, global 10,000, so a client falling back to its default 160,000 shows; a sequence classifier; a
-sentence-transformers bi-encoder, and one with a Dense projection after pooling; a cross-encoder), computes their outputs with this package, then, for each
-client, builds a virtual environment from the package registry under `--venvs` (kept and reused; never this
-project's environment) and runs `client_probe.py` there, which loads every directory the way that client's
-users do and writes its outputs. Each output is compared with this package's to `--tolerance` (1e-5):
+sentence-transformers bi-encoder, and one with a Dense projection after pooling; a cross-encoder), computes
+their outputs with this package, then, for each client, builds a virtual environment from the package
+registry under `--venvs` (kept and reused; never this project's environment) and runs `client_probe.py`
+there, which loads every directory the way that client's users do and writes its outputs. Each output is
+compared with this package's to `--tolerance` (1e-5):
 
     python -m bench.client_matrix [--clients all|NAME,...] [--venvs /tmp/rexbert-clients] [--out outputs/bench]
 
@@ -36,18 +37,20 @@ from rexbert_core.tables import markdown_table
 
 PROBE = Path(__file__).with_name("client_probe.py")
 TORCH_PIN = "torch==2.13.0"
+# What a transformers + sentence-transformers client loads (client_probe.py `check_<name>`).
+MODEL_CHECKS = ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"]
 CLIENTS: dict[str, dict] = {
     "transformers 4.48 + sentence-transformers 3.4": {
         "pins": ["transformers==4.48.3", "sentence-transformers==3.4.1", "numpy<2"],
-        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"],
+        "checks": MODEL_CHECKS,
     },
     "transformers 4.57 + sentence-transformers 4.1": {
         "pins": ["transformers==4.57.6", "sentence-transformers==4.1.0"],
-        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"],
+        "checks": MODEL_CHECKS,
     },
     "transformers 4.57 + sentence-transformers 5.1": {
         "pins": ["transformers==4.57.6", "sentence-transformers==5.1.2"],
-        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"],
+        "checks": MODEL_CHECKS,
     },
     "infinity-emb 0.0.78": {
         "pins": ["infinity-emb[torch]==0.0.78", "transformers==4.57.6"],
@@ -59,7 +62,7 @@ CLIENTS: dict[str, dict] = {
     },
     "this environment (transformers 5.23 + sentence-transformers 6.2)": {
         "pins": None,
-        "checks": ["tokenizer", "base", "classifier", "bi_encoder", "dense_bi_encoder", "cross_encoder"],
+        "checks": MODEL_CHECKS,
     },
 }
 TEXTS = [
@@ -129,16 +132,7 @@ def reference_outputs(root: Path, out: Path) -> None:
     from eval_suites.models import register_model_types
 
     register_model_types()
-    checks = [
-        "tokenizer",
-        "base",
-        "classifier",
-        "bi_encoder",
-        "dense_bi_encoder",
-        "cross_encoder",
-        "infinity",
-        "onnx_fill_mask",
-    ]
+    checks = [*MODEL_CHECKS, "infinity", "onnx_fill_mask"]
     client_probe.run(root, out, checks, classes=modeling_rexbert)
     failures = sorted(out.glob("*.error"))
     if failures:  # the reference must exist: a failure here is a bug of this package, shown in full

@@ -15,8 +15,8 @@ modernbert`, `rexbert push model` and the fine-tuning tasks ship is rewritten he
 - `tokenizer_config.json`: `tokenizer_class: PreTrainedTokenizerFast` (read by every version since 4.0;
   `tokenizer.json` holds the tokenizer), without the machine-local `is_local` / `local_files_only`.
 - sentence-transformers: a bi-encoder's `modules.json`, `sentence_bert_config.json`, pooling and Dense
-  configs in the `sentence_transformers.models.*` form 3.x wrote and 6.x still reads; a cross-encoder as a plain
-  sequence classifier with its activation in `config.json` (where 3.x, 4.x and 5.x look for it) and no
+  configs in the `sentence_transformers.models.*` form 3.x wrote and 6.x still reads; a cross-encoder as a
+  plain sequence classifier with its activation in `config.json` (where 3.x, 4.x and 5.x look for it) and no
   module files.
 
 The client matrix that reads these files identically is stated in the README ("Where it runs") and checked
@@ -207,7 +207,8 @@ def _legacy_dense(dense: dict[str, Any], where: str) -> dict[str, Any]:
     for key, implicit in DENSE_IMPLICIT.items():
         if dense.get(key) not in (None, implicit):
             raise ClientFilesError(
-                f"{where}: {key} is {dense[key]!r}; sentence-transformers 3.x's Dense reads and writes {implicit!r}"
+                f"{where}: {key} is {dense[key]!r}; "
+                f"sentence-transformers 3.x's Dense reads and writes {implicit!r}"
             )
     if dense.get("use_residual"):
         raise ClientFilesError(

@@ -74,8 +74,8 @@ class OneDnnLinear(nn.Linear):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         weight = self.weight
-        if (
-            torch.compiler.is_compiling()  # compilers and exporters trace plain linear (inductor fuses its own)
+        if (  # compilers and exporters trace plain linear (inductor chooses its own kernels)
+            torch.compiler.is_compiling()
             or input.device.type != "cpu"
             or input.dtype != torch.float32
             or weight.dtype != torch.float32
