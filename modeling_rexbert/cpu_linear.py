@@ -32,6 +32,11 @@ values of order 1). It takes the oneDNN path only where that is exact and safe:
 
     model = with_onednn_linear(model)  # any torch module: every exact nn.Linear inside it
 
+A caller may ask for the outputs in another order (`layer(x, output_order=index)`, the same as
+`F.linear(x, weight[index], bias[index])` on every path): the reordered copy is then built from the rows in
+that order, so the permutation costs nothing per call. RexBERT's attention uses it to receive each query and
+key head with its rotary pairs side by side (`rotary.apply_rotary_to_pairs`).
+
 Where torch was built without oneDNN, `with_onednn_linear` leaves the model as it is.
 """
 
@@ -61,7 +66,9 @@ ONEDNN_LINEAR_AVAILABLE = _onednn_linear_available()
 class OneDnnLinear(nn.Linear):
     """`nn.Linear` whose CPU float32 inference runs through oneDNN (see the module docstring)."""
 
-    _reordered: tuple[int, int, torch.Tensor] | None = None  # (weight version, storage address, reordered)
+    # (weight version, storage address, output order, reordered weight)
+    _reordered: tuple[int, int, torch.Tensor | None, torch.Tensor] | None = None
+    takes_output_order = True  # what RexBERT's attention looks for (it does not import this module)
 
     @classmethod
     def wrapping(cls, linear: nn.Linear) -> OneDnnLinear:
@@ -72,8 +79,11 @@ class OneDnnLinear(nn.Linear):
         module.weight, module.bias = linear.weight, linear.bias
         return module.train(linear.training)
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        weight = self.weight
+    def forward(self, input: torch.Tensor, output_order: torch.Tensor | None = None) -> torch.Tensor:
+        """`F.linear(input, weight, bias)`, its output features in `output_order` when given (an index)."""
+        weight, bias = self.weight, self.bias
+        if output_order is not None and bias is not None:
+            bias = bias.index_select(0, output_order.to(bias.device))
         if (  # compilers and exporters trace plain linear (inductor chooses its own kernels)
             torch.compiler.is_compiling()
             or input.device.type != "cpu"
@@ -81,21 +91,25 @@ class OneDnnLinear(nn.Linear):
             or weight.dtype != torch.float32
             or (torch.is_grad_enabled() and (weight.requires_grad or input.requires_grad))
         ):
-            return F.linear(input, weight, self.bias)
-        return torch.ops.mkldnn._linear_pointwise(input, self._reordered_weight(), self.bias, "none", [], "")
+            if output_order is not None:
+                weight = weight.index_select(0, output_order.to(weight.device))
+            return F.linear(input, weight, bias)
+        reordered = self._reordered_weight(output_order)
+        return torch.ops.mkldnn._linear_pointwise(input, reordered, bias, "none", [], "")
 
-    def _reordered_weight(self) -> torch.Tensor:
+    def _reordered_weight(self, output_order: torch.Tensor | None) -> torch.Tensor:
         weight = self.weight
         try:
             version = weight._version
         except RuntimeError:  # an inference tensor (created under inference_mode) cannot change: no counter
             version = -1
         cached = self._reordered
-        if cached is None or cached[0] != version or cached[1] != weight.data_ptr():
+        if cached is None or cached[:2] != (version, weight.data_ptr()) or cached[2] is not output_order:
             with torch.no_grad():
-                reordered = torch.ops.mkldnn._reorder_linear_weight(weight.detach())
-            self._reordered = cached = (version, weight.data_ptr(), reordered)
-        return cached[2]
+                rows = weight.detach() if output_order is None else weight.detach()[output_order]
+                reordered = torch.ops.mkldnn._reorder_linear_weight(rows)
+            self._reordered = cached = (version, weight.data_ptr(), output_order, reordered)
+        return cached[3]
 
     def __getstate__(self):  # copies and pickles rebuild the oneDNN copy on first use
         state = super().__getstate__()

@@ -13,7 +13,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from .attention import attention_forward
 from .configuration_rexbert import RexBertConfig
 from .padded import GridBatch, grid_attention
-from .rotary import apply_rotary
+from .rotary import apply_rotary, apply_rotary_to_pairs, pair_order
 from .unpadding import PackedBatch
 
 __all__ = [
@@ -91,10 +91,15 @@ class RexBertAttention(nn.Module):
         if isinstance(batch, GridBatch):
             return grid_attention(self, hidden_states, cos_sin, batch)
         num_tokens = hidden_states.shape[0]
-        qkv = self.Wqkv(hidden_states).view(num_tokens, 3, self.num_heads, self.head_dim)
+        if getattr(self.Wqkv, "takes_output_order", False):  # OneDnnLinear: rotary pairs side by side, free
+            qkv = self.Wqkv(hidden_states, output_order=pair_order(self.num_heads, self.head_dim))
+            rotate = apply_rotary_to_pairs
+        else:
+            qkv, rotate = self.Wqkv(hidden_states), apply_rotary
+        qkv = qkv.view(num_tokens, 3, self.num_heads, self.head_dim)
         # `split` rather than indexing: its backward is one concatenation instead of two zero-filled copies.
         query_key, value = qkv.split((2, 1), dim=1)
-        query, key = apply_rotary(query_key, *cos_sin).unbind(dim=1)
+        query, key = rotate(query_key, *cos_sin).unbind(dim=1)
         value = value.squeeze(1)
         attended = attention_forward(
             self.config._attn_implementation,

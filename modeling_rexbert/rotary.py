@@ -1,15 +1,18 @@
 # Copyright 2026 The RexBERT authors. Licensed under the Apache License, Version 2.0.
 """Rotary position embeddings, computed as transformers' ModernBERT does (separate RoPE settings for the
-global and the local layers), applied in place on the two half-heads."""
+global and the local layers), applied to the two half-heads; or, where the query and key projection delivers
+each rotary pair side by side (`pair_order`), as one complex multiply in place."""
 
 from __future__ import annotations
+
+from functools import cache
 
 import torch
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 from .configuration_rexbert import RexBertConfig
 
-__all__ = ["apply_rotary", "rotary_cos_sin"]
+__all__ = ["apply_rotary", "apply_rotary_to_pairs", "pair_order", "rotary_cos_sin"]
 
 
 def rotary_cos_sin(
@@ -74,3 +77,43 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) 
     out[..., 0, :].addcmul_(x32[..., 1, :], sin, value=-sign)
     out[..., 1, :].addcmul_(x32[..., 0, :], sin, value=sign)
     return out.flatten(-2).to(x.dtype)
+
+
+@cache
+def pair_order(num_heads: int, head_dim: int) -> torch.Tensor:
+    """The order of `Wqkv`'s output features that puts each query and key head's rotary pairs side by side:
+    feature `i` and `i + head_dim // 2` of a head become neighbours `2i` and `2i + 1`; values keep theirs.
+
+    Attention scores are dot products of a query and a key head, which a permutation applied to both leaves
+    unchanged; values are not permuted, so the attention output is the same. (Cached: one tensor per shape.)"""
+    half = head_dim // 2
+    within_head = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).reshape(-1)
+    heads = torch.arange(2 * num_heads)[:, None] * head_dim  # the query heads, then the key heads
+    query_key = (heads + within_head).reshape(-1)
+    return torch.cat((query_key, torch.arange(2 * num_heads * head_dim, 3 * num_heads * head_dim)))
+
+
+def apply_rotary_to_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """`apply_rotary` for `(tokens, ..., head_dim)` vectors laid out in `pair_order` (each pair side by side).
+
+    A float32 tensor that needs no gradient is rotated in place, as complex numbers times `cos + i sin`: one
+    pass over it. On the 17m encoder embedding 1,024 catalogue products (2 threads, oneDNN linears) that made
+    the whole encoder 1.06-1.17x faster (alternated rounds) than `apply_rotary`'s three passes into a new
+    tensor. Other dtypes, gradients and compilers (which trace real arithmetic) get the rotation out of place,
+    in float32, as ModernBERT computes it. Returns the rotated tensor (`x` itself when rotated in place)."""
+    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1] // 2,)
+    cos, sin = cos.view(shape), sin.view(shape)
+    in_place = (
+        x.dtype == torch.float32
+        and not (torch.is_grad_enabled() and x.requires_grad)
+        and not torch.compiler.is_compiling()
+        and x.stride(-1) == 1
+        and x.storage_offset() % 2 == 0
+        and all(stride % 2 == 0 for stride in x.stride()[:-1])
+    )
+    if in_place:
+        torch.view_as_complex(x.unflatten(-1, (-1, 2))).mul_(torch.complex(cos.float(), sin.float()))
+        return x
+    even, odd = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    rotated = torch.stack((even * cos - odd * sin, odd * cos + even * sin), dim=-1)
+    return rotated.flatten(-2).to(x.dtype)

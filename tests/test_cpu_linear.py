@@ -1,7 +1,8 @@
 """Linear layers through oneDNN for CPU inference (`modeling_rexbert.with_onednn_linear`): nn.Linear's outputs
 (checked against `F.linear` on the same weights) for every input shape, plain gradients when training, never a
 stale reordered weight after the weight changes, the same state dict, copies that work, and the encoder's
-outputs unchanged."""
+outputs unchanged. The attention's query/key projection in rotary pair order (rotated in place as complex
+numbers) is checked against `apply_rotary` and the plain encoder, outputs and gradients."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import torch
 import torch.nn.functional as F
 from model_helpers import random_batch, tiny_config
 
-from modeling_rexbert import RexBertModel, with_onednn_linear
+from modeling_rexbert import RexBertForMaskedLM, RexBertModel, with_onednn_linear
 from modeling_rexbert.cpu_linear import ONEDNN_LINEAR_AVAILABLE, OneDnnLinear
+from modeling_rexbert.rotary import apply_rotary, apply_rotary_to_pairs, pair_order
 
 pytestmark = pytest.mark.skipif(
     not ONEDNN_LINEAR_AVAILABLE, reason="this torch has no oneDNN linear operator"
@@ -116,3 +118,78 @@ def test_compilers_and_exporters_trace_plain_linear():
     assert (got - want).abs().max().item() <= TOL
     assert (exported.module()(ids, attention_mask=mask).last_hidden_state - want).abs().max().item() <= TOL
     torch._dynamo.reset()
+
+
+def test_an_output_order_permutes_the_outputs_on_every_path():
+    plain, fast = _linear()
+    order = torch.randperm(80, generator=torch.Generator().manual_seed(1))
+    inputs = torch.randn(7, 48)
+    want = F.linear(inputs, plain.weight[order], plain.bias[order])
+    with torch.no_grad():
+        assert (fast(inputs, output_order=order) - want).abs().max().item() <= TOL
+        assert fast._reordered[2] is order  # built from the permuted rows, kept for the next call
+        assert (
+            fast(inputs) - plain(inputs)
+        ).abs().max().item() <= TOL  # no order: rebuilt, not the permuted copy
+    fast(inputs, output_order=order).square().sum().backward()  # training: F.linear on the permuted rows
+    plain_weight = plain.weight.detach().requires_grad_()
+    F.linear(inputs, plain_weight[order], plain.bias[order]).square().sum().backward()
+    assert torch.allclose(fast.weight.grad, plain_weight.grad, atol=TOL)
+
+
+def _pairs(x: torch.Tensor) -> torch.Tensor:
+    """`(tokens, 2, heads, head_dim)` queries and keys in `pair_order`."""
+    tokens, _, heads, dim = x.shape
+    values = torch.zeros(tokens, 1, heads, dim, dtype=x.dtype)
+    permuted = torch.cat((x, values), dim=1).flatten(1)[:, pair_order(heads, dim)]
+    return permuted.view(tokens, 3, heads, dim)[:, :2]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rotary_on_pairs_is_rotary_in_pair_order(dtype):
+    torch.manual_seed(0)
+    x = torch.randn(11, 2, 4, 16).to(dtype)
+    angles = torch.rand(11, 8) * 6
+    cos, sin = angles.cos().to(dtype), angles.sin().to(dtype)
+    want = _pairs(apply_rotary(x, cos, sin))
+    pairs = _pairs(x)
+    got = apply_rotary_to_pairs(pairs, cos, sin)
+    assert (got is pairs) == (dtype == torch.float32)  # float32: rotated in place, one pass
+    assert got.dtype == dtype
+    assert (got.float() - want.float()).abs().max().item() <= (1e-6 if dtype == torch.float32 else 1e-2)
+
+
+def test_rotary_on_pairs_passes_gradients_and_odd_layouts():
+    torch.manual_seed(0)
+    x = torch.randn(5, 2, 2, 8, requires_grad=True)
+    angles = torch.rand(5, 4) * 6
+    cos, sin = angles.cos(), angles.sin()
+    weights = torch.randn(5, 2, 2, 8)
+    (_pairs(apply_rotary(x, cos, sin)) * _pairs(weights)).sum().backward()
+    pairs = _pairs(x.detach()).requires_grad_()
+    (apply_rotary_to_pairs(pairs, cos, sin) * _pairs(weights)).sum().backward()
+    assert torch.allclose(pairs.grad, _pairs(x.grad), atol=1e-6)
+    odd = torch.randn(5 * 2 * 2 * 8 + 1)[1:].view(
+        5, 2, 2, 8
+    )  # an odd storage offset cannot be viewed as complex
+    with torch.no_grad():
+        want = apply_rotary_to_pairs(odd.clone(), cos, sin)
+        got = apply_rotary_to_pairs(odd, cos, sin)
+    assert got is not odd and torch.allclose(got, want, atol=1e-6)
+
+
+def test_the_encoder_in_pair_order_trains_and_infers_as_the_plain_one():
+    torch.manual_seed(0)
+    plain = RexBertForMaskedLM(tiny_config())
+    fast = with_onednn_linear(copy.deepcopy(plain))
+    ids, mask = random_batch([40, 7, 23, 1])
+    labels = ids.masked_fill(torch.rand(ids.shape) > 0.3, -100).masked_fill(mask == 0, -100)
+    for model in (plain, fast):
+        model(ids, attention_mask=mask, labels=labels).loss.backward()
+    for (name, want), got in zip(plain.named_parameters(), fast.parameters()):
+        assert torch.allclose(got.grad, want.grad, atol=1e-5), name
+    plain.eval(), fast.eval()
+    with torch.inference_mode():
+        want = plain.model(ids, attention_mask=mask).last_hidden_state
+        got = fast.model(ids, attention_mask=mask).last_hidden_state
+    assert (got - want).abs().max().item() <= TOL
