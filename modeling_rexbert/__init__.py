@@ -16,7 +16,7 @@ from .heads import (
     RexBertForSequenceClassification,
     RexBertForTokenClassification,
 )
-from .cpu_linear import with_onednn_linear
+from .cpu_linear import with_int8_linear, with_onednn_linear
 from .fast_path import with_rexbert_classes
 from .modeling_rexbert import RexBertModel, RexBertPreTrainedModel, auto_classes
 
@@ -36,6 +36,7 @@ __all__ = [
     "RexBertModel",
     "RexBertPreTrainedModel",
     "rexbert_config",
+    "with_int8_linear",
     "with_onednn_linear",
     "with_rexbert_classes",
 ]

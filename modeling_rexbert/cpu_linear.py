@@ -42,13 +42,22 @@ Where torch was built without oneDNN, `with_onednn_linear` leaves the model as i
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .fast_path import swap_modules
+from .rotary import pair_order
 
-__all__ = ["ONEDNN_LINEAR_AVAILABLE", "OneDnnLinear", "with_onednn_linear"]
+__all__ = [
+    "ONEDNN_LINEAR_AVAILABLE",
+    "FixedOrderLinear",
+    "OneDnnLinear",
+    "with_int8_linear",
+    "with_onednn_linear",
+]
 
 
 def _onednn_linear_available() -> bool:
@@ -123,3 +132,43 @@ def with_onednn_linear(model: nn.Module) -> nn.Module:
     if not ONEDNN_LINEAR_AVAILABLE:
         return model
     return swap_modules(model, lambda module: type(module) is nn.Linear, OneDnnLinear.wrapping)
+
+
+class FixedOrderLinear(nn.Module):
+    """A linear layer whose output rows were put in one `order` once, for a layer that cannot reorder per call
+    (the int8 copy `quantize_dynamic` makes of the `linear` inside): it answers `output_order=order` calls,
+    which RexBERT's attention makes, and refuses any other order."""
+
+    takes_output_order = True
+
+    def __init__(self, linear: nn.Linear, order: torch.Tensor):
+        super().__init__()
+        self.linear = nn.Linear(linear.in_features, linear.out_features, linear.bias is not None)
+        self.linear.load_state_dict(
+            {name: tensor.detach()[order] for name, tensor in linear.state_dict().items()}
+        )
+        self.register_buffer("order", order.clone(), persistent=False)
+
+    def forward(self, input: torch.Tensor, output_order: torch.Tensor | None = None) -> torch.Tensor:
+        if output_order is None or not torch.equal(output_order.to(self.order.device), self.order):
+            raise ValueError("this layer's outputs come in one fixed order (FixedOrderLinear.order) only")
+        return self.linear(input)
+
+
+def with_int8_linear(model: nn.Module) -> nn.Module:
+    """A copy of `model` with dynamic int8 linear layers (`torch.ao.quantization.quantize_dynamic`: int8
+    weights, one scale per tensor; activations quantized per batch; fbgemm uses the CPU's VNNI instructions).
+
+    RexBERT's query/key/value projections are quantized with their rows in rotary pair order
+    (`rotary.pair_order`), so their int8 outputs come with each rotary pair side by side and rotary runs in
+    place as for `OneDnnLinear` (quantizing permuted rows gives the permuted int8 layer: the scale is per
+    tensor). On the 17m catalogue embedding that made int8 1.03-1.18x faster (alternated rounds). Exact
+    `nn.Linear` layers are quantized (not `OneDnnLinear` ones); `model` itself is left as it is."""
+    from torch.ao.quantization import quantize_dynamic
+
+    model = copy.deepcopy(model)
+    for module in list(model.modules()):
+        projection = getattr(module, "Wqkv", None)
+        if type(projection) is nn.Linear and hasattr(module, "head_dim"):
+            module.Wqkv = FixedOrderLinear(projection, pair_order(module.num_heads, module.head_dim))
+    return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)

@@ -85,12 +85,14 @@ def pair_order(num_heads: int, head_dim: int) -> torch.Tensor:
     feature `i` and `i + head_dim // 2` of a head become neighbours `2i` and `2i + 1`; values keep theirs.
 
     Attention scores are dot products of a query and a key head, which a permutation applied to both leaves
-    unchanged; values are not permuted, so the attention output is the same. (Cached: one tensor per shape.)"""
+    unchanged; values are not permuted, so the attention output is the same. (Cached: one tensor per shape,
+    never an inference tensor, which a later training step could not save for its backward.)"""
     half = head_dim // 2
-    within_head = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).reshape(-1)
-    heads = torch.arange(2 * num_heads)[:, None] * head_dim  # the query heads, then the key heads
-    query_key = (heads + within_head).reshape(-1)
-    return torch.cat((query_key, torch.arange(2 * num_heads * head_dim, 3 * num_heads * head_dim)))
+    with torch.inference_mode(False):  # a plain tensor even when first asked for under inference_mode
+        within_head = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).reshape(-1)
+        heads = torch.arange(2 * num_heads)[:, None] * head_dim  # the query heads, then the key heads
+        query_key = (heads + within_head).reshape(-1)
+        return torch.cat((query_key, torch.arange(2 * num_heads * head_dim, 3 * num_heads * head_dim)))
 
 
 def apply_rotary_to_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

@@ -179,6 +179,9 @@ def test_rotary_on_pairs_passes_gradients_and_odd_layouts():
 
 
 def test_the_encoder_in_pair_order_trains_and_infers_as_the_plain_one():
+    pair_order.cache_clear()
+    with torch.inference_mode():  # embedding first, then fine-tuning in the same process
+        pair_order(4, 16)
     torch.manual_seed(0)
     plain = RexBertForMaskedLM(tiny_config())
     fast = with_onednn_linear(copy.deepcopy(plain))
@@ -193,3 +196,31 @@ def test_the_encoder_in_pair_order_trains_and_infers_as_the_plain_one():
         want = plain.model(ids, attention_mask=mask).last_hidden_state
         got = fast.model(ids, attention_mask=mask).last_hidden_state
     assert (got - want).abs().max().item() <= TOL
+
+
+def test_int8_quantizes_a_copy_with_the_projection_in_pair_order():
+    from torch.ao.quantization import quantize_dynamic
+
+    from modeling_rexbert import with_int8_linear
+    from modeling_rexbert.cpu_linear import FixedOrderLinear
+
+    torch.manual_seed(0)
+    model = RexBertModel(tiny_config()).eval()
+    with torch.no_grad():  # peaked attention, so that a wrong rotary pairing shows in the outputs
+        for layer in model.layers:
+            layer.attn.Wqkv.weight.mul_(25.0)
+    weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    int8 = with_int8_linear(model)
+    assert all(type(layer.attn.Wqkv) is torch.nn.Linear for layer in model.layers)  # the model is left alone
+    assert all(torch.equal(weights[name], tensor) for name, tensor in model.state_dict().items())
+    projections = [layer.attn.Wqkv for layer in int8.layers]
+    dynamic_int8 = torch.ao.nn.quantized.dynamic.Linear
+    assert all(type(p) is FixedOrderLinear and isinstance(p.linear, dynamic_int8) for p in projections)
+    ids, mask = random_batch([40, 7, 23, 1])
+    with torch.inference_mode():
+        want = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)(ids, attention_mask=mask)
+        got = int8(ids, attention_mask=mask).last_hidden_state
+        scale = want.last_hidden_state.abs().max().item()
+        assert (got - want.last_hidden_state).abs().max().item() <= 1e-2 * scale
+        with pytest.raises(ValueError, match="fixed order"):
+            projections[0](torch.randn(3, 64))

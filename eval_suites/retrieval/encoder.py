@@ -16,8 +16,9 @@ mean or CLS Pooling, optionally Normalize) on RexBERT's unpadded stream instead:
 
 In float32 on a CPU the linear layers run through oneDNN (`modeling_rexbert.with_onednn_linear`: about
 twice torch's default BLAS on the AMD EPYC measured, same outputs to float32 rounding). `int8=True` instead
-quantizes the linear layers dynamically to int8 (`torch.ao.quantization.quantize_dynamic`: weights int8 per
-channel, activations per batch; fbgemm uses the CPU's VNNI instructions where it has them).
+quantizes the linear layers dynamically to int8 (`modeling_rexbert.with_int8_linear`, on
+`torch.ao.quantization.quantize_dynamic`: weights int8 per tensor, activations per batch; fbgemm uses the
+CPU's VNNI instructions where it has them).
 Other models (another pooling, a Dense module) go through the model's own `encode`, unchanged.
 """
 
@@ -80,10 +81,10 @@ class CatalogueEncoder:
         self.pooling = _packed_pooling(self.model)
 
     def quantize(self) -> None:
-        from torch.ao.quantization import quantize_dynamic
+        from modeling_rexbert import with_int8_linear
 
         transformer = self.model[0]
-        transformer.model = quantize_dynamic(transformer.auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+        transformer.model = with_int8_linear(transformer.auto_model)
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         tokenizer = self.model.tokenizer
