@@ -136,8 +136,9 @@ def with_onednn_linear(model: nn.Module) -> nn.Module:
 
 class FixedOrderLinear(nn.Module):
     """A linear layer whose output rows were put in one `order` once, for a layer that cannot reorder per call
-    (the int8 copy `quantize_dynamic` makes of the `linear` inside): it answers `output_order=order` calls,
-    which RexBERT's attention makes, and refuses any other order."""
+    (the int8 copy `quantize_dynamic` makes of the `linear` inside). Calls with `output_order=order` (what
+    RexBERT's attention asks for) cost nothing more; any other order, or none (the padded path's call), is
+    gathered from it."""
 
     takes_output_order = True
 
@@ -148,11 +149,16 @@ class FixedOrderLinear(nn.Module):
             {name: tensor.detach()[order] for name, tensor in linear.state_dict().items()}
         )
         self.register_buffer("order", order.clone(), persistent=False)
+        self.register_buffer("inverse", torch.argsort(order), persistent=False)
 
     def forward(self, input: torch.Tensor, output_order: torch.Tensor | None = None) -> torch.Tensor:
-        if output_order is None or not torch.equal(output_order.to(self.order.device), self.order):
-            raise ValueError("this layer's outputs come in one fixed order (FixedOrderLinear.order) only")
-        return self.linear(input)
+        output = self.linear(input)
+        if output_order is not None:
+            output_order = output_order.to(self.order.device)
+            if torch.equal(output_order, self.order):
+                return output
+        wanted = self.inverse if output_order is None else self.inverse[output_order]
+        return output.index_select(-1, wanted)
 
 
 def with_int8_linear(model: nn.Module) -> nn.Module:

@@ -195,7 +195,11 @@ def test_the_encoder_in_pair_order_trains_and_infers_as_the_plain_one():
     with torch.inference_mode():
         want = plain.model(ids, attention_mask=mask).last_hidden_state
         got = fast.model(ids, attention_mask=mask).last_hidden_state
+        on_grid = fast.model(
+            ids, attention_mask=mask, output_attentions=True
+        ).last_hidden_state  # padded path
     assert (got - want).abs().max().item() <= TOL
+    assert (on_grid - want).abs().max().item() <= TOL
 
 
 def test_int8_quantizes_a_copy_with_the_projection_in_pair_order():
@@ -222,5 +226,13 @@ def test_int8_quantizes_a_copy_with_the_projection_in_pair_order():
         got = int8(ids, attention_mask=mask).last_hidden_state
         scale = want.last_hidden_state.abs().max().item()
         assert (got - want.last_hidden_state).abs().max().item() <= 1e-2 * scale
-        with pytest.raises(ValueError, match="fixed order"):
-            projections[0](torch.randn(3, 64))
+        inputs = torch.randn(3, 64)  # the padded path's call (no order), and another order: gathered
+        plain_int8 = quantize_dynamic(
+            torch.nn.Sequential(model.layers[0].attn.Wqkv), {torch.nn.Linear}, dtype=torch.qint8
+        )
+        assert torch.allclose(projections[0](inputs), plain_int8(inputs), atol=1e-6)
+        reverse = torch.arange(191, -1, -1)
+        got_reversed = projections[0](inputs, output_order=reverse)
+        assert torch.allclose(got_reversed, plain_int8(inputs)[:, reverse], atol=1e-6)
+        maps = int8(ids, attention_mask=mask, output_attentions=True)
+        assert (maps.last_hidden_state - got).abs().max().item() <= 1e-2 * scale
