@@ -279,7 +279,8 @@ def pretraining(device: str, out: Path, quick: bool) -> dict:
         "preset=rexbert-17m", "model={hidden_size: 256, intermediate_size: 384, num_hidden_layers: 7, "
         "num_attention_heads: 4, local_attention: 128}",
         f"phases.general.steps={steps}", f"phases.general.eval_steps={max(steps // 6, 1)}",
-        "phases.general.batch_size=32", "phases.general.seq_len=128", "phases.general.lr.warmup_steps=10",
+        f"phases.general.batch_size={16 if quick else 32}", "phases.general.seq_len=128",
+        "phases.general.lr.warmup_steps=10",
     ]  # fmt: skip
     backend = next((b for b in ("varlen_attn", "flash_attention_2") if b in backends(device)), "sdpa")
     if backend == "flash_attention_2" and attention.flash_attn_varlen_func is not None and device != "cuda":
