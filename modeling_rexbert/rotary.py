@@ -100,9 +100,10 @@ def apply_rotary_to_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor)
 
     A float32 tensor that needs no gradient is rotated in place, as complex numbers times `cos + i sin`: one
     pass over it. On the 17m encoder embedding catalogue products (2 threads, oneDNN linears) that made the
-    whole encoder 1.05-1.35x faster than `apply_rotary`'s three passes into a new tensor (10 alternated rounds,
-    1,024 and 4,096 products; this machine's speed drifts between rounds). Other dtypes, gradients and compilers (which trace real arithmetic) get the rotation out of place,
-    in float32, as ModernBERT computes it. Returns the rotated tensor (`x` itself when rotated in place)."""
+    whole encoder 1.05-1.35x faster than `apply_rotary`'s three passes into a new tensor (10 alternated
+    rounds, 1,024 and 4,096 products; this machine's speed drifts between rounds). Other dtypes, gradients and
+    compilers (which trace real arithmetic) get the rotation out of place, in float32, as ModernBERT computes
+    it. Returns the rotated tensor (`x` itself when rotated in place)."""
     shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1] // 2,)
     cos, sin = cos.view(shape), sin.view(shape)
     in_place = (
