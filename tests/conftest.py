@@ -37,6 +37,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True)
+def _sdpa_unless_the_test_loads_the_cpu_kernel(monkeypatch):
+    """Every test starts on SDPA: the packed CPU attention kernel, once a test loads it (a CatalogueEncoder
+    does), would otherwise take every later float32 inference call and change what those tests cover."""
+    from modeling_rexbert import attention
+
+    monkeypatch.setattr(attention, "packed_cpu_attention", None)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads():
     import torch
