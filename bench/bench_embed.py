@@ -5,7 +5,8 @@ ModernBERT-typed bi-encoder (mean pooling, 512 tokens, the OLMo-based tokenizer)
 catalogue's first `--products` products (title + description) are embedded by, in alternated whole processes,
 `--repeats` times each (the best time kept):
 
-- `rexbert embed` (float32, its linear layers through oneDNN) and `rexbert embed --int8`;
+- `rexbert embed` (float32, its linear layers through oneDNN, attention on the packed AVX-512 kernel) and
+  `rexbert embed --int8`;
 - sentence-transformers 6.2 `encode` (batch 32) with transformers' ModernBERT (sdpa), the reference;
 - ONNX Runtime running `torch.onnx` (dynamo) export of transformers' ModernBERT on the same length-sorted
   batches of 32, mean-pooled the same way (export time not counted).
