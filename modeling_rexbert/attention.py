@@ -22,7 +22,7 @@ whenever positions within a document are consecutive (padded, packed or plain ba
 - `"eager"`: a readable per-document reference (explicit softmax), used to check the others.
 
 On a CPU the `"sdpa"` backend hands float32 inference calls to this package's packed AVX-512 kernel once
-`cpu_attention.load_packed_cpu_attention()` has built it (this module's `packed_cpu_attention`; about 2.5x
+`cpu_attention.load_packed_cpu_attention()` has built it (this module's `packed_cpu_attention`; about 3.5x
 SDPA's rate on catalogue texts), for the calls it computes exactly (`_cpu_kernel_applies`).
 
 The two GPU kernels are this module's `flash_attn_varlen_func` and `varlen_attn` attributes, read at every

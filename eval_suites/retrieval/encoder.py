@@ -19,7 +19,7 @@ twice torch's default BLAS on the AMD EPYC measured, same outputs to float32 rou
 quantizes the linear layers dynamically to int8 (`modeling_rexbert.with_int8_linear`, on
 `torch.ao.quantization.quantize_dynamic`: weights int8 per tensor, activations per batch; fbgemm uses the
 CPU's VNNI instructions where it has them). Either way attention runs on the package's packed AVX-512 kernel
-where the CPU has AVX-512 (`modeling_rexbert.cpu_attention`: built once per machine in about 10 s, about 2.5x
+where the CPU has AVX-512 (`modeling_rexbert.cpu_attention`: built once per machine in about 10 s, about 3.5x
 PyTorch's SDPA on catalogue texts, same outputs to float32 rounding; `attention_kernel=False` keeps SDPA).
 Other models (another pooling, a Dense module) go through the model's own `encode`, unchanged.
 """
