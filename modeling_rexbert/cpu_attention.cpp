@@ -203,6 +203,8 @@ at::Tensor packed_attention(const at::Tensor& query, const at::Tensor& key, cons
   const int64_t* cu = bounds.data_ptr<int64_t>();
   const int64_t docs = bounds.numel() - 1;
   TORCH_CHECK(docs >= 0 && cu[0] == 0 && cu[docs] == tokens, "packed_attention: cu_seqlens must run 0..tokens");
+  for (int64_t doc = 0; doc < docs; ++doc)
+    TORCH_CHECK(cu[doc + 1] >= cu[doc], "packed_attention: cu_seqlens must not decrease");
   at::Tensor out = at::empty({tokens, heads, kHeadDim}, query.options());
   const float *q = query.data_ptr<float>(), *k = key.data_ptr<float>(), *v = value.data_ptr<float>();
   float* o = out.data_ptr<float>();

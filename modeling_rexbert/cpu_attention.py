@@ -3,7 +3,7 @@
 
 Why a kernel of our own: on a catalogue (product texts of ~128 tokens, length-sorted batches) PyTorch's
 CPU SDPA kernel runs RexBERT's attention at 60-66 GFLOP/s on the 2-core AMD EPYC this project is measured
-on (torch 2.13, 2 threads), a quarter of a float32 GEMM's rate there: at 128 tokens it splits every head
+on (torch 2.13, 2 threads), a fifth of a float32 GEMM's rate there: at 128 tokens it splits every head
 into blocks of 32 queries and calls BLAS per block, and each group of documents must first be padded into a
 grid with a key or band mask. Attention was then 27-32% of `rexbert embed`'s float32 time at 17m shapes,
 for 10% of its FLOPs. `cpu_attention.cpp` reads the packed stream as it is (no padding, no mask; local
@@ -23,12 +23,12 @@ in-process rounds, 1,024 products).
     load_packed_cpu_attention()  # True once built (about 10 s, once per machine) and checked
 
 compiles `cpu_attention.cpp` with `torch.utils.cpp_extension` (a C++ compiler and ninja; cached per torch
-version under torch's extension directory, `TORCH_EXTENSIONS_DIR`, default `~/.cache/torch_extensions`),
-registers `torch.ops.rexbert.packed_attention`, checks it
-against the eager reference and hands it to the `"sdpa"` backend (`attention.packed_cpu_attention`), which
-takes it for every call it computes exactly: float32 CPU tensors, head_dim 64 (every ModernBERT and Ettin
-shape), no dropout, no gradient wanted, no compiler or exporter tracing, and in local layers positions that
-run 0, 1, 2... inside each document (the kernel's window counts offsets, as flash-attn's does). Every
+version and kernel source under `TORCH_EXTENSIONS_DIR`, default `~/.cache/torch_extensions`), registers
+`torch.ops.rexbert.packed_attention`, checks it against the eager reference and hands it to the `"sdpa"`
+backend (`attention.packed_cpu_attention`), which takes it for every call it computes exactly: float32 CPU
+tensors, head_dim 64 (every ModernBERT and Ettin shape), no dropout, no gradient wanted, no compiler or
+exporter tracing, and in local layers consecutive positions inside each document (the kernel's window
+counts offsets in the stream, as flash-attn's does; SDPA's compares position ids). Every
 other call (training, half precision, `torch.compile`, `torch.export`) runs SDPA as before. Where the CPU
 has no AVX-512 or nothing can be compiled, it says why in one warning and returns False; nothing changes.
 The Hub remote code never loads it: it is this package's fast path (`CatalogueEncoder`, `rexbert embed`).
@@ -37,6 +37,7 @@ The Hub remote code never loads it: it is this package's fast path (`CatalogueEn
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -87,8 +88,11 @@ def _checked_kernel():
 
 
 def build_directory() -> Path:
+    """One directory per torch version and kernel source: two installs of different versions never rebuild
+    (and overwrite) a library the other has loaded."""
     root = os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions"
-    return Path(root) / f"rexbert_cpu_attention-torch{torch.__version__}"
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:12]
+    return Path(root) / f"rexbert_cpu_attention-torch{torch.__version__}-{digest}"
 
 
 def _build() -> None:

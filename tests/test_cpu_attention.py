@@ -72,8 +72,10 @@ def test_kernel_refuses_what_it_cannot_compute(kernel):
     query, key, value, batch = _packed([4, 5])
     with pytest.raises(RuntimeError, match="head"):
         kernel(query[..., :32], key[..., :32], value[..., :32], batch.cu_seqlens, -1)
-    with pytest.raises(RuntimeError, match="cu_seqlens"):
+    with pytest.raises(RuntimeError, match="cu_seqlens must run"):
         kernel(query, key, value, torch.tensor([0, 4], dtype=torch.int32), -1)
+    with pytest.raises(RuntimeError, match="cu_seqlens must not decrease"):
+        kernel(query, key, value, torch.tensor([0, 6, 3, 9], dtype=torch.int32), -1)
     with pytest.raises(RuntimeError, match="float32"):
         kernel(query.double(), key.double(), value.double(), batch.cu_seqlens, -1)
 
